@@ -1,0 +1,50 @@
+// The pass-through policy: which load-balancer ingress IPs are left to the load balancer
+// (annotation kubernetes.io/elb.pass-through, or ingress ipMode: Proxy) instead of being
+// short-cut on the node, and, for IPVS mode, one setting per ELB.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "proxier/api_types.h"
+#include "proxier/proxy_snapshot.h"
+#include "proxier/service_port.h"
+
+namespace kproxy::proxier {
+
+inline constexpr char kPassThroughAnnotation[] = "kubernetes.io/elb.pass-through";
+inline constexpr char kElbIdAnnotation[] = "kubernetes.io/elb.id";
+
+// The Service's own decision from its annotation: "true" and "onlyLocal" (case-insensitive)
+// enable it; "false" or absence disable it; any other value disables it with a warning naming
+// the Service. Only type LoadBalancer Services can be pass-through.
+PassThroughDecision DecidePassThrough(const Service& service);
+
+// Whether one ingress entry gets local rules: it has an IP, its ipMode is absent or "VIP", and
+// the Service is not pass-through.
+bool IngressGetsLocalRules(const LoadBalancerIngress& ingress, const PassThroughDecision& decision);
+
+// A Service whose own setting differs from the one enforced for its ELB (IPVS mode).
+struct PassThroughConflict {
+  ServiceName service;
+  std::string elb;                 // "elb.id=<id>" or "ingress IP <ip>"
+  ServiceName decided_by;          // the oldest Service of the group
+  bool enforced_pass_through = false;
+  std::string message;             // one line for the log and the Event
+  friend bool operator==(const PassThroughConflict&, const PassThroughConflict&) = default;
+};
+
+struct ElbConsistencyResult {
+  // The input, with each conflicting ServicePort's load_balancer_vips / pass_through_vips set
+  // to the ELB's enforced setting.
+  ServicePortMap services;
+  // One entry per conflicting Service (not per port), sorted by namespace/name.
+  std::vector<PassThroughConflict> conflicts;
+};
+
+// IPVS binds an LB address to kube-ipvs0 for all its ports, so Services that share an ELB (same
+// elb.id annotation, else same ingress IP) must agree. The oldest Service (creationTimestamp,
+// then namespace/name) decides for the whole group. Pure.
+ElbConsistencyResult EnforceElbConsistency(const ServicePortMap& services);
+
+}  // namespace kproxy::proxier

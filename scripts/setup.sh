@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian (bookworm) package that building, running and testing kproxy needs.
+# Idempotent: packages already present are skipped, and apt-get update runs only when something is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config ccache clang libclang-rt-14-dev
+  # libraries (see BUILD.md for why each is there)
+  libabsl-dev libsimdjson-dev libyaml-cpp-dev libcurl4-openssl-dev libssl-dev
+  libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
+  libevent-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # kernel tests (network namespaces, real traffic)
+  iproute2 iptables ipset conntrack socat curl haproxy nginx-light nftables python3 procps psmisc
+  # IPVS tests in a VM
+  qemu-system-x86 busybox-static ipvsadm kmod cpio
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: all packages present"
