@@ -1,0 +1,31 @@
+// Proxier: one proxy mode (iptables or IPVS) programming all of the node's IP families. The sync
+// runner calls Sync(); an implementation plans from ProxyState snapshots and writes the kernel.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace kproxy::proxier {
+
+struct SyncReport {
+  bool full = false;             // a full sync (vs partial)
+  size_t changed_services = 0;   // Services whose rules were rewritten
+  std::string detail;            // one line for the log, e.g. "wrote 4 chains, 1.2 KiB"
+};
+
+class Proxier {
+ public:
+  virtual ~Proxier() = default;
+  // Programs the kernel from the current state. On error the previous rules stay in place and the
+  // next Sync() is a full one.
+  virtual absl::StatusOr<SyncReport> Sync() = 0;
+  // What a full sync would write (iptables-restore input; IPVS operations, ipsets and addresses),
+  // touching nothing. Used by --dry-run.
+  virtual absl::StatusOr<std::string> DryRun() = 0;
+  // The next Sync() rewrites everything (canary lost, periodic resync).
+  virtual void ForceFullSync() = 0;
+};
+
+}  // namespace kproxy::proxier
