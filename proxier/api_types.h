@@ -79,6 +79,7 @@ struct EndpointConditions {
   std::optional<bool> ready;
   std::optional<bool> serving;
   std::optional<bool> terminating;
+  friend bool operator==(const EndpointConditions&, const EndpointConditions&) = default;
 };
 
 struct EndpointSliceEndpoint {
@@ -88,12 +89,14 @@ struct EndpointSliceEndpoint {
   std::optional<std::string> zone;
   std::optional<std::vector<std::string>> hints_for_zones;  // absent vs empty matters for topology
   std::optional<std::vector<std::string>> hints_for_nodes;
+  friend bool operator==(const EndpointSliceEndpoint&, const EndpointSliceEndpoint&) = default;
 };
 
 struct EndpointSlicePort {
   std::optional<std::string> name;  // nil and "" are the same port name
   std::optional<Protocol> protocol;
   std::optional<int32_t> port;  // nil: "all ports", which a proxy cannot use
+  friend bool operator==(const EndpointSlicePort&, const EndpointSlicePort&) = default;
 };
 
 struct EndpointSlice {

@@ -48,6 +48,7 @@ struct PassThroughDecision {
   std::string reason;    // e.g. "annotation kubernetes.io/elb.pass-through=\"true\""
   // Set when the annotation had a value that is neither true/onlyLocal nor false.
   std::string warning;
+  friend bool operator==(const PassThroughDecision&, const PassThroughDecision&) = default;
 };
 
 struct ServicePort {
@@ -81,10 +82,10 @@ struct ServicePort {
   bool ExternallyAccessible() const {
     return node_port != 0 || !external_ips.empty() || !load_balancer_vips.empty();
   }
-  // Upstream's UsesClusterEndpoints / UsesLocalEndpoints.
-  bool UsesClusterEndpoints() const {
-    return !internal_policy_local || (ExternallyAccessible() && !external_policy_local);
-  }
+  // Upstream's UsesClusterEndpoints / UsesLocalEndpoints. An externally accessible port uses
+  // cluster endpoints even under externalTrafficPolicy: Local, for the short-circuit of traffic
+  // from pods and the node itself (upstream serviceport.go).
+  bool UsesClusterEndpoints() const { return !internal_policy_local || ExternallyAccessible(); }
   bool UsesLocalEndpoints() const {
     return internal_policy_local || (ExternallyAccessible() && external_policy_local);
   }
