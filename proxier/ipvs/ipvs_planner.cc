@@ -1,0 +1,377 @@
+#include "proxier/ipvs/ipvs_planner.h"
+
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "proxier/endpoint_selector.h"
+#include "proxier/pass_through_policy.h"
+
+namespace kproxy::proxier::ipvs {
+namespace {
+
+struct IpsetInfo {
+  const char* name;
+  IpsetType type;
+  const char* comment;
+};
+
+// Upstream's ipsets, in upstream's order (ipset.go / proxier.go ipsetInfo).
+constexpr IpsetInfo kIpsets[] = {
+    {kLoopBackSet, IpsetType::kHashIpPortIp,
+     "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"},
+    {kClusterIpSet, IpsetType::kHashIpPort, "Kubernetes service cluster ip + port for masquerade purpose"},
+    {kExternalIpSet, IpsetType::kHashIpPort,
+     "Kubernetes service external ip + port for masquerade and filter purpose"},
+    {kExternalIpLocalSet, IpsetType::kHashIpPort,
+     "Kubernetes service external ip + port with externalTrafficPolicy=local"},
+    {kLoadBalancerSet, IpsetType::kHashIpPort, "Kubernetes service lb portal"},
+    {kLoadBalancerFwSet, IpsetType::kHashIpPort,
+     "Kubernetes service load balancer ip + port for load balancer with sourceRange"},
+    {kLoadBalancerLocalSet, IpsetType::kHashIpPort,
+     "Kubernetes service load balancer ip + port with externalTrafficPolicy=local"},
+    {kLoadBalancerSourceIpSet, IpsetType::kHashIpPortIp,
+     "Kubernetes service load balancer ip + port + source IP for packet filter purpose"},
+    {kLoadBalancerSourceCidrSet, IpsetType::kHashIpPortNet,
+     "Kubernetes service load balancer ip + port + source cidr for packet filter purpose"},
+    {kNodePortTcpSet, IpsetType::kBitmapPort, "Kubernetes nodeport TCP port for masquerade purpose"},
+    {kNodePortLocalTcpSet, IpsetType::kBitmapPort, "Kubernetes nodeport TCP port with externalTrafficPolicy=local"},
+    {kNodePortUdpSet, IpsetType::kBitmapPort, "Kubernetes nodeport UDP port for masquerade purpose"},
+    {kNodePortLocalUdpSet, IpsetType::kBitmapPort, "Kubernetes nodeport UDP port with externalTrafficPolicy=local"},
+    {kNodePortSctpSet, IpsetType::kHashIpPort,
+     "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'"},
+    {kNodePortLocalSctpSet, IpsetType::kHashIpPort,
+     "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type 'hash ip:port'"},
+    {kHealthCheckNodePortSet, IpsetType::kBitmapPort, "Kubernetes health check node port"},
+    {kIpvsIpsSet, IpsetType::kHashIp, "Addresses on the ipvs interface"},
+};
+
+const IpsetInfo& InfoOf(absl::string_view base) {
+  for (const auto& info : kIpsets) {
+    if (base == info.name) return info;
+  }
+  return kIpsets[0];  // unreachable: callers pass the constants above
+}
+
+// Ipset entry texts, as `ipset save` prints them.
+std::string IpPortEntry(const IpAddress& ip, Protocol protocol, int port) {
+  return absl::StrCat(ip.ToString(), ",", ProtocolLowerName(protocol), ":", port);
+}
+
+class Builder {
+ public:
+  Builder(const ProxySnapshot& snapshot, const NodeContext& node, const IpvsPlannerConfig& config)
+      : snapshot_(snapshot), node_(node), config_(config) {
+    for (const auto& info : kIpsets) entries_[info.name];
+  }
+
+  DesiredIpvsState Build() {
+    ElbConsistencyResult enforced = EnforceElbConsistency(snapshot_.services);
+    state_.family = snapshot_.family;
+    state_.conflicts = std::move(enforced.conflicts);
+    for (const auto& [name, port] : enforced.services) {
+      if (port == nullptr || port->family != snapshot_.family) continue;
+      PlanServicePort(*port);
+    }
+    for (const IpAddress& ip : state_.bound_addresses) entries_[kIpvsIpsSet].insert(ip.ToString());
+    for (const auto& info : kIpsets) {
+      IpsetSpec spec;
+      spec.name = IpsetName(info.name, snapshot_.family);
+      spec.type = info.type;
+      spec.family = snapshot_.family;
+      spec.comment = info.comment;
+      spec.entries = entries_[info.name];
+      state_.ipsets.push_back(std::move(spec));
+    }
+    state_.iptables_restore = RenderIptables();
+    return std::move(state_);
+  }
+
+ private:
+  bool IsNodeIp(const IpAddress& ip) const {
+    for (const auto& n : node_.node_ips) {
+      if (n == ip) return true;
+    }
+    return false;
+  }
+
+  VirtualServer MakeServer(const ServicePort& port, const IpAddress& ip) const {
+    VirtualServer vs;
+    vs.key.address = ip;
+    vs.key.protocol = port.protocol;
+    vs.key.port = static_cast<uint16_t>(port.port);
+    vs.scheduler = config_.scheduler.empty() ? "rr" : config_.scheduler;
+    if (port.session_affinity_client_ip) {
+      vs.flags |= kFlagPersistent;
+      vs.timeout_seconds = static_cast<uint32_t>(port.sticky_max_age_seconds);
+    }
+    if (vs.scheduler == "mh") vs.flags |= kFlagSourceHash;
+    return vs;
+  }
+
+  void AddServer(VirtualServer vs, const EndpointList& endpoints) {
+    IpvsService& svc = state_.services[vs.key];
+    svc.server = std::move(vs);
+    for (const auto& ep : endpoints) {
+      if (ep == nullptr || ep->ip.family() != svc.server.key.address.family()) continue;
+      RealServer rs;
+      rs.key.address = ep->ip;
+      rs.key.port = static_cast<uint16_t>(ep->port);
+      rs.weight = 1;
+      svc.destinations[rs.key] = rs;
+    }
+  }
+
+  void Bind(const IpAddress& ip) {
+    // Upstream does not bind an address the node already has on another interface.
+    if (!IsNodeIp(ip)) state_.bound_addresses.insert(ip);
+  }
+
+  void PlanServicePort(const ServicePort& port) {
+    const EndpointList& all = snapshot_.EndpointsOf(port.name);
+    CategorizedEndpoints cats = CategorizeEndpoints(all, port, node_);
+    const EndpointList& internal = port.internal_policy_local ? cats.local_endpoints : cats.cluster_endpoints;
+    const EndpointList& external = port.external_policy_local ? cats.local_endpoints : cats.cluster_endpoints;
+    const Protocol proto = port.protocol;
+
+    for (const auto& ep : all) {
+      if (ep == nullptr || !ep->is_local || ep->port == 0) continue;
+      entries_[kLoopBackSet].insert(
+          absl::StrCat(IpPortEntry(ep->ip, proto, ep->port), ",", ep->ip.ToString()));
+    }
+
+    if (!port.cluster_ip.IsUnspecified()) {
+      entries_[kClusterIpSet].insert(IpPortEntry(port.cluster_ip, proto, port.port));
+      AddServer(MakeServer(port, port.cluster_ip), internal);
+      Bind(port.cluster_ip);
+    }
+
+    for (const IpAddress& ip : port.external_ips) {
+      entries_[port.external_policy_local ? kExternalIpLocalSet : kExternalIpSet].insert(
+          IpPortEntry(ip, proto, port.port));
+      AddServer(MakeServer(port, ip), external);
+      Bind(ip);
+    }
+
+    for (const IpAddress& ip : port.load_balancer_vips) {
+      const std::string entry = IpPortEntry(ip, proto, port.port);
+      entries_[kLoadBalancerSet].insert(entry);
+      if (port.external_policy_local) entries_[kLoadBalancerLocalSet].insert(entry);
+      if (!port.load_balancer_source_ranges.empty() || port.source_ranges_deny_all) {
+        entries_[kLoadBalancerFwSet].insert(entry);
+        bool allow_from_node = false;
+        for (const Cidr& cidr : port.load_balancer_source_ranges) {
+          if (cidr.family() != ip.family()) continue;
+          entries_[kLoadBalancerSourceCidrSet].insert(absl::StrCat(entry, ",", cidr.ToString()));
+          for (const IpAddress& node_ip : node_.node_ips) {
+            if (cidr.Contains(node_ip)) allow_from_node = true;
+          }
+        }
+        if (allow_from_node) {
+          entries_[kLoadBalancerSourceIpSet].insert(absl::StrCat(entry, ",", ip.ToString()));
+        }
+      }
+      AddServer(MakeServer(port, ip), external);
+      Bind(ip);
+    }
+
+    if (port.node_port != 0) {
+      switch (proto) {
+        case Protocol::kTCP:
+          entries_[kNodePortTcpSet].insert(absl::StrCat(port.node_port));
+          if (port.external_policy_local) entries_[kNodePortLocalTcpSet].insert(absl::StrCat(port.node_port));
+          break;
+        case Protocol::kUDP:
+          entries_[kNodePortUdpSet].insert(absl::StrCat(port.node_port));
+          if (port.external_policy_local) entries_[kNodePortLocalUdpSet].insert(absl::StrCat(port.node_port));
+          break;
+        case Protocol::kSCTP:
+          for (const IpAddress& node_ip : node_.node_ips) {
+            entries_[kNodePortSctpSet].insert(IpPortEntry(node_ip, proto, port.node_port));
+            if (port.external_policy_local) {
+              entries_[kNodePortLocalSctpSet].insert(IpPortEntry(node_ip, proto, port.node_port));
+            }
+          }
+          break;
+      }
+      for (const IpAddress& node_ip : node_.node_ips) {
+        if (node_ip.family() != snapshot_.family) continue;
+        VirtualServer vs = MakeServer(port, node_ip);
+        vs.key.port = static_cast<uint16_t>(port.node_port);
+        AddServer(std::move(vs), external);
+      }
+    }
+
+    if (port.health_check_node_port != 0) {
+      entries_[kHealthCheckNodePortSet].insert(absl::StrCat(port.health_check_node_port));
+    }
+  }
+
+  std::string Set(absl::string_view base) const { return IpsetName(base, snapshot_.family); }
+  bool Empty(absl::string_view base) const { return entries_.at(std::string(base)).empty(); }
+  std::string Comment(absl::string_view base) const { return absl::StrCat("\"", InfoOf(base).comment, "\""); }
+
+  std::string RenderIptables() const {
+    const std::string mark = absl::StrFormat("%#x", 1u << config_.masquerade_bit);
+    const std::string mark_mask = absl::StrCat(mark, "/", mark);
+    std::vector<std::string> filter;
+    std::vector<std::string> nat;
+    auto add = [](std::vector<std::string>& out, std::initializer_list<absl::string_view> words) {
+      out.push_back(absl::StrJoin(words, " "));
+    };
+
+    const bool v6 = snapshot_.family == IpFamily::kIPv6;
+    add(nat, {"-A KUBE-SERVICES -s", v6 ? "::1/128" : "127.0.0.0/8", "-j RETURN"});
+
+    // Rules that match one ipset each, written only when the set has entries (upstream's
+    // ipsetWithIptablesChain).
+    struct SetRule {
+      const char* set;
+      bool nat;
+      const char* from;
+      const char* to;
+      const char* match;
+      const char* protocol;
+    };
+    constexpr SetRule kSetRules[] = {
+        {kLoopBackSet, true, "KUBE-POSTROUTING", "MASQUERADE", "dst,dst,src", ""},
+        {kLoadBalancerSet, true, "KUBE-SERVICES", "KUBE-LOAD-BALANCER", "dst,dst", ""},
+        {kLoadBalancerLocalSet, true, "KUBE-LOAD-BALANCER", "RETURN", "dst,dst", ""},
+        {kNodePortLocalTcpSet, true, "KUBE-NODE-PORT", "RETURN", "dst", "tcp"},
+        {kNodePortTcpSet, true, "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst", "tcp"},
+        {kNodePortLocalUdpSet, true, "KUBE-NODE-PORT", "RETURN", "dst", "udp"},
+        {kNodePortUdpSet, true, "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst", "udp"},
+        {kNodePortLocalSctpSet, true, "KUBE-NODE-PORT", "RETURN", "dst,dst", "sctp"},
+        {kNodePortSctpSet, true, "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst,dst", "sctp"},
+        {kLoadBalancerFwSet, false, "KUBE-PROXY-FIREWALL", "KUBE-SOURCE-RANGES-FIREWALL", "dst,dst", ""},
+        {kLoadBalancerSourceCidrSet, false, "KUBE-SOURCE-RANGES-FIREWALL", "RETURN", "dst,dst,src", ""},
+        {kLoadBalancerSourceIpSet, false, "KUBE-SOURCE-RANGES-FIREWALL", "RETURN", "dst,dst,src", ""},
+    };
+    for (const SetRule& r : kSetRules) {
+      if (Empty(r.set)) continue;
+      std::string line = absl::StrCat("-A ", r.from);
+      if (*r.protocol != '\0') absl::StrAppend(&line, " -p ", r.protocol);
+      absl::StrAppend(&line, " -m comment --comment ", Comment(r.set), " -m set --match-set ", Set(r.set), " ",
+                      r.match, " -j ", r.to);
+      (r.nat ? nat : filter).push_back(std::move(line));
+    }
+
+    if (!Empty(kClusterIpSet)) {
+      const std::string prefix = absl::StrCat("-A KUBE-SERVICES -m comment --comment ", Comment(kClusterIpSet),
+                                              " -m set --match-set ", Set(kClusterIpSet));
+      if (config_.masquerade_all) {
+        nat.push_back(absl::StrCat(prefix, " dst,dst -j KUBE-MARK-MASQ"));
+      } else if (!config_.cluster_cidrs.empty()) {
+        // Off-cluster traffic to a ClusterIP may come back through another node: masquerade it.
+        nat.push_back(absl::StrCat(prefix, " dst,dst ! -s ", config_.cluster_cidrs.front().ToString(),
+                                   " -j KUBE-MARK-MASQ"));
+      } else {
+        // The VIPs are local on kube-ipvs0, so node-originated traffic picks a VIP as its source.
+        nat.push_back(absl::StrCat(prefix, " src,dst -j KUBE-MARK-MASQ"));
+      }
+    }
+
+    auto external_ip_rules = [&](const std::string& prefix) {
+      nat.push_back(absl::StrCat(prefix, " -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT"));
+      nat.push_back(absl::StrCat(prefix, " -m addrtype --dst-type LOCAL -j ACCEPT"));
+    };
+    if (!Empty(kExternalIpSet)) {
+      const std::string prefix = absl::StrCat("-A KUBE-SERVICES -m comment --comment ", Comment(kExternalIpSet),
+                                              " -m set --match-set ", Set(kExternalIpSet), " dst,dst");
+      nat.push_back(absl::StrCat(prefix, " -j KUBE-MARK-MASQ"));
+      external_ip_rules(prefix);
+    }
+    if (!Empty(kExternalIpLocalSet)) {
+      external_ip_rules(absl::StrCat("-A KUBE-SERVICES -m comment --comment ", Comment(kExternalIpLocalSet),
+                                     " -m set --match-set ", Set(kExternalIpLocalSet), " dst,dst"));
+    }
+
+    add(nat, {"-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT"});
+    add(nat, {"-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ"});
+    add(filter, {"-A KUBE-SOURCE-RANGES-FIREWALL -j DROP"});
+    for (const char* set : {kClusterIpSet, kLoadBalancerSet}) {
+      if (Empty(set)) continue;
+      nat.push_back(absl::StrCat("-A KUBE-SERVICES -m set --match-set ", Set(set), " dst,dst -j ACCEPT"));
+    }
+
+    filter.push_back(absl::StrCat(
+        "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark ", mark_mask,
+        " -j ACCEPT"));
+    add(filter, {"-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack "
+                 "--ctstate RELATED,ESTABLISHED -j ACCEPT"});
+    filter.push_back(absl::StrCat("-A KUBE-NODE-PORT -m comment --comment ", Comment(kHealthCheckNodePortSet),
+                                  " -m set --match-set ", Set(kHealthCheckNodePortSet), " dst -j ACCEPT"));
+
+    // Keep NEW connections to a bound VIP on a port that is no Service from reaching host sockets
+    // (upstream issue 72236). This is also why a mixed pass-through ELB would break in IPVS mode.
+    for (const char* set : {kLoadBalancerSet, kClusterIpSet, kExternalIpSet, kExternalIpLocalSet}) {
+      filter.push_back(absl::StrCat("-A KUBE-IPVS-FILTER -m set --match-set ", Set(set), " dst,dst -j RETURN"));
+    }
+    filter.push_back(absl::StrCat("-A KUBE-IPVS-FILTER -m set --match-set ", Set(kHealthCheckNodePortSet),
+                                  " dst -j RETURN"));
+    filter.push_back(absl::StrCat("-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set ",
+                                  Set(kIpvsIpsSet), " dst -j REJECT"));
+
+    nat.push_back(absl::StrCat("-A KUBE-POSTROUTING -m mark ! --mark ", mark_mask, " -j RETURN"));
+    nat.push_back(absl::StrCat("-A KUBE-POSTROUTING -j MARK --xor-mark ", mark));
+    nat.push_back(absl::StrCat(
+        "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE",
+        config_.masquerade_random_fully ? " --random-fully" : ""));
+    nat.push_back(absl::StrCat("-A KUBE-MARK-MASQ -j MARK --or-mark ", mark));
+
+    std::string out = "*filter\n";
+    for (const char* chain : {"KUBE-FORWARD", "KUBE-NODE-PORT", "KUBE-PROXY-FIREWALL",
+                              "KUBE-SOURCE-RANGES-FIREWALL", "KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER"}) {
+      absl::StrAppend(&out, ":", chain, " - [0:0]\n");
+    }
+    for (const auto& line : filter) absl::StrAppend(&out, line, "\n");
+    absl::StrAppend(&out, "COMMIT\n*nat\n");
+    for (const char* chain : {"KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER",
+                              "KUBE-MARK-MASQ"}) {
+      absl::StrAppend(&out, ":", chain, " - [0:0]\n");
+    }
+    for (const auto& line : nat) absl::StrAppend(&out, line, "\n");
+    absl::StrAppend(&out, "COMMIT\n");
+    return out;
+  }
+
+  const ProxySnapshot& snapshot_;
+  const NodeContext& node_;
+  const IpvsPlannerConfig& config_;
+  DesiredIpvsState state_;
+  std::map<std::string, absl::btree_set<std::string>> entries_;
+};
+
+}  // namespace
+
+std::string IpsetName(absl::string_view base, IpFamily family) {
+  if (family == IpFamily::kIPv4) return std::string(base);
+  absl::string_view rest = base;
+  if (absl::StartsWith(rest, "KUBE-")) rest.remove_prefix(5);
+  return absl::StrCat("KUBE-6-", rest);
+}
+
+std::vector<JumpRule> IpvsJumpRules() {
+  auto rule = [](const char* table, const char* chain, const char* target, const char* comment) {
+    return JumpRule{table, chain, {"-m", "comment", "--comment", comment, "-j", target}};
+  };
+  return {
+      rule("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals"),
+      rule("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals"),
+      rule("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules"),
+      rule("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules"),
+      rule("filter", "INPUT", "KUBE-NODE-PORT", "kubernetes health check rules"),
+      rule("filter", "INPUT", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
+      rule("filter", "FORWARD", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
+      rule("filter", "INPUT", "KUBE-IPVS-FILTER", "kubernetes ipvs access filter"),
+      rule("filter", "OUTPUT", "KUBE-IPVS-OUT-FILTER", "kubernetes ipvs access filter"),
+  };
+}
+
+DesiredIpvsState PlanIpvs(const ProxySnapshot& snapshot, const NodeContext& node, const IpvsPlannerConfig& config) {
+  return Builder(snapshot, node, config).Build();
+}
+
+}  // namespace kproxy::proxier::ipvs

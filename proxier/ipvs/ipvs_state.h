@@ -1,0 +1,125 @@
+// The IPVS data model shared by the planner, the diff and the backends: virtual servers, real
+// servers, ipsets, and the desired / observed states the diff compares.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "proxier/api_types.h"
+#include "proxier/ip_address.h"
+#include "proxier/pass_through_policy.h"
+
+namespace kproxy::proxier::ipvs {
+
+// IP_VS_SVC_F_* values from linux/ip_vs.h that kproxy sets.
+inline constexpr uint32_t kFlagPersistent = 0x1;
+inline constexpr uint32_t kFlagHashed = 0x2;  // set by the kernel on every service; ignored in diffs
+inline constexpr uint32_t kFlagSourceHash = 0x10;  // IP_VS_SVC_F_SCHED2: mh/sh hash the source port
+
+// Identity of a virtual server (what ipvsadm -t/-u/--sctp-service names).
+struct VirtualServerKey {
+  IpAddress address;
+  Protocol protocol = Protocol::kTCP;
+  uint16_t port = 0;
+
+  // "10.96.0.10:53/UDP", "[fd00::1]:80/TCP".
+  std::string ToString() const;
+  friend auto operator<=>(const VirtualServerKey&, const VirtualServerKey&) = default;
+  friend bool operator==(const VirtualServerKey&, const VirtualServerKey&) = default;
+};
+
+struct VirtualServer {
+  VirtualServerKey key;
+  std::string scheduler = "rr";
+  uint32_t flags = 0;
+  uint32_t timeout_seconds = 0;  // persistence timeout; 0 unless kFlagPersistent
+  friend bool operator==(const VirtualServer&, const VirtualServer&) = default;
+};
+
+struct RealServerKey {
+  IpAddress address;
+  uint16_t port = 0;
+  std::string ToString() const { return address.JoinPort(port); }
+  friend auto operator<=>(const RealServerKey&, const RealServerKey&) = default;
+  friend bool operator==(const RealServerKey&, const RealServerKey&) = default;
+};
+
+struct RealServer {
+  RealServerKey key;
+  uint32_t weight = 1;
+  // Observed only (IPVS_DEST_ATTR_ACTIVE_CONNS / INACT_CONNS); the planner leaves them 0.
+  uint32_t active_connections = 0;
+  uint32_t inactive_connections = 0;
+  friend bool operator==(const RealServer&, const RealServer&) = default;
+};
+
+// A virtual server with its real servers.
+struct IpvsService {
+  VirtualServer server;
+  absl::btree_map<RealServerKey, RealServer> destinations;
+};
+
+enum class IpsetType : uint8_t { kHashIp, kHashIpPort, kHashIpPortIp, kHashIpPortNet, kBitmapPort };
+// "hash:ip,port", "bitmap:port", ...
+const char* IpsetTypeName(IpsetType type);
+
+// One ipset with the entries kproxy wants in it, in `ipset` text form ("10.96.0.10,tcp:80").
+struct IpsetSpec {
+  std::string name;
+  IpsetType type = IpsetType::kHashIpPort;
+  IpFamily family = IpFamily::kIPv4;
+  std::string comment;
+  absl::btree_set<std::string> entries;
+  friend bool operator==(const IpsetSpec&, const IpsetSpec&) = default;
+};
+
+// What one sync wants the kernel to look like (one IP family). Pure output of PlanIpvs().
+struct DesiredIpvsState {
+  IpFamily family = IpFamily::kIPv4;
+  absl::btree_map<VirtualServerKey, IpvsService> services;
+  // Addresses to bind on kube-ipvs0 (ClusterIPs, externalIPs, LB VIPs that are not pass-through,
+  // minus the node's own addresses).
+  absl::btree_set<IpAddress> bound_addresses;
+  // Every ipset kproxy manages, empty ones included (they must exist for the iptables rules).
+  std::vector<IpsetSpec> ipsets;
+  // The companion iptables rules (filter and nat tables), iptables-restore --noflush input.
+  std::string iptables_restore;
+  // Services whose own pass-through setting was overridden by their ELB's enforced setting.
+  std::vector<PassThroughConflict> conflicts;
+};
+
+// What the kernel holds now, read back before each diff.
+struct ObservedIpvsState {
+  absl::btree_map<VirtualServerKey, IpvsService> services;
+  absl::btree_set<IpAddress> bound_addresses;  // addresses on kube-ipvs0
+};
+
+// One step of bringing the kernel to the desired state.
+struct IpvsOperation {
+  enum class Kind : uint8_t {
+    kAddService,
+    kEditService,
+    kDeleteService,
+    kAddDestination,
+    kEditDestination,
+    kDeleteDestination,
+    kBindAddress,
+    kUnbindAddress,
+  };
+  Kind kind = Kind::kAddService;
+  VirtualServer server;     // all service and destination kinds
+  RealServer destination;   // destination kinds
+  IpAddress address;        // bind / unbind
+
+  // "add-service 10.96.0.10:53/UDP rr", "edit-destination 10.96.0.10:80/TCP -> 10.0.0.5:8080 weight 0".
+  std::string ToString() const;
+  friend bool operator==(const IpvsOperation&, const IpvsOperation&) = default;
+};
+
+const char* IpvsOperationKindName(IpvsOperation::Kind kind);
+
+}  // namespace kproxy::proxier::ipvs
