@@ -34,6 +34,11 @@ class IptablesRunner {
   virtual absl::Status EnsureChain(Table table, absl::string_view chain) = 0;
   // Whether `chain` exists in `table` (canary check).
   virtual absl::StatusOr<bool> ChainExists(Table table, absl::string_view chain) = 0;
+  // The table in iptables-save format (what --cleanup reads the jump rules from). Default:
+  // Unimplemented, so implementers that never clean up need not provide it.
+  virtual absl::StatusOr<std::string> SaveTable(Table table) {
+    return absl::UnimplementedError("SaveTable not supported by this IptablesRunner");
+  }
 };
 
 }  // namespace kproxy::backends::iptables

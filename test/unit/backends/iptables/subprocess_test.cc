@@ -1,0 +1,41 @@
+#include "backends/iptables/subprocess.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kproxy::backends::iptables {
+namespace {
+
+TEST(SubprocessTest, FeedsStdinAndCapturesStdout) {
+  std::string big(300000, 'x');  // larger than a pipe buffer: needs the poll loop
+  auto r = RunSubprocess({"cat"}, big, absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->stdout_text.size(), big.size());
+}
+
+TEST(SubprocessTest, ReportsExitStatusAndStderrWithoutAShell) {
+  auto r = RunSubprocess({"sh", "-c", "echo oops >&2; exit 3"}, "", absl::Seconds(10));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->stderr_text, "oops\n");
+  // Arguments are passed verbatim, never interpreted.
+  auto echo = RunSubprocess({"echo", "$HOME;", "`id`"}, "", absl::Seconds(10));
+  ASSERT_TRUE(echo.ok());
+  EXPECT_EQ(echo->stdout_text, "$HOME; `id`\n");
+}
+
+TEST(SubprocessTest, MissingProgramIsAnError) {
+  auto r = RunSubprocess({"kproxy-no-such-program"}, "", absl::Seconds(10));
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(SubprocessTest, KillsAtTheDeadline) {
+  auto r = RunSubprocess({"sleep", "30"}, "", absl::Milliseconds(200));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+}  // namespace
+}  // namespace kproxy::backends::iptables
