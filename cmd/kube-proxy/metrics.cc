@@ -1,0 +1,225 @@
+#include "cmd/kube-proxy/metrics.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
+
+namespace kproxy::daemon {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+// Go's prometheus.ExponentialBuckets(start, factor, count).
+std::vector<double> ExponentialBuckets(double start, double factor, int count) {
+  std::vector<double> buckets;
+  for (int i = 0; i < count; ++i) buckets.push_back(start * std::pow(factor, i));
+  return buckets;
+}
+
+// Upstream's network_programming_duration_seconds buckets: 0.25s, 0.5s, 1..59s, 60..115s by 5,
+// 120..300s by 30.
+std::vector<double> NetworkProgrammingBuckets() {
+  std::vector<double> buckets = {0.25, 0.5};
+  for (int i = 1; i <= 59; ++i) buckets.push_back(i);
+  for (int i = 0; i < 12; ++i) buckets.push_back(60 + 5 * i);
+  for (int i = 0; i < 7; ++i) buckets.push_back(120 + 30 * i);
+  return buckets;
+}
+
+}  // namespace
+
+Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prometheus::Registry>()) {
+  prometheus::Registry& r = *registry_;
+  const std::vector<double> sync_buckets = ExponentialBuckets(0.001, 2, 15);
+
+  sync_proxy_rules_duration_ = &BuildHistogram()
+                                    .Name("kubeproxy_sync_proxy_rules_duration_seconds")
+                                    .Help("SyncProxyRules latency in seconds")
+                                    .Register(r)
+                                    .Add({}, sync_buckets);
+  sync_proxy_rules_last_queued_timestamp_ = &BuildGauge()
+                                                 .Name("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds")
+                                                 .Help("The last time a sync of proxy rules was queued")
+                                                 .Register(r)
+                                                 .Add({});
+  sync_proxy_rules_last_timestamp_ = &BuildGauge()
+                                          .Name("kubeproxy_sync_proxy_rules_last_timestamp_seconds")
+                                          .Help("The last time proxy rules were successfully synced")
+                                          .Register(r)
+                                          .Add({});
+  endpoint_changes_pending_ = &BuildGauge()
+                                   .Name("kubeproxy_sync_proxy_rules_endpoint_changes_pending")
+                                   .Help("Pending proxy rules Endpoint changes")
+                                   .Register(r)
+                                   .Add({});
+  endpoint_changes_total_ = &BuildCounter()
+                                 .Name("kubeproxy_sync_proxy_rules_endpoint_changes_total")
+                                 .Help("Cumulative proxy rules Endpoint changes")
+                                 .Register(r)
+                                 .Add({});
+  service_changes_pending_ = &BuildGauge()
+                                  .Name("kubeproxy_sync_proxy_rules_service_changes_pending")
+                                  .Help("Pending proxy rules Service changes")
+                                  .Register(r)
+                                  .Add({});
+  service_changes_total_ = &BuildCounter()
+                                .Name("kubeproxy_sync_proxy_rules_service_changes_total")
+                                .Help("Cumulative proxy rules Service changes")
+                                .Register(r)
+                                .Add({});
+  proxy_healthz_total_ = &BuildCounter()
+                              .Name("kubeproxy_proxy_healthz_total")
+                              .Help("Cumulative proxy healthz HTTP status")
+                              .Register(r);
+  proxy_livez_total_ = &BuildCounter()
+                            .Name("kubeproxy_proxy_livez_total")
+                            .Help("Cumulative proxy livez HTTP status")
+                            .Register(r);
+  network_programming_duration_ = &BuildHistogram()
+                                       .Name("kubeproxy_network_programming_duration_seconds")
+                                       .Help("In Cluster Network Programming Latency in seconds")
+                                       .Register(r)
+                                       .Add({}, NetworkProgrammingBuckets());
+  no_local_endpoints_ = &BuildGauge()
+                             .Name("kubeproxy_sync_proxy_rules_no_local_endpoints_total")
+                             .Help("Number of services with a Local traffic policy and no endpoints")
+                             .Register(r);
+  conntrack_reconciler_sync_duration_ = &BuildHistogram()
+                                             .Name("kubeproxy_conntrack_reconciler_sync_duration_seconds")
+                                             .Help("ReconcileConntrackFlowsLatency latency in seconds")
+                                             .Register(r)
+                                             .Add({}, sync_buckets);
+  conntrack_reconciler_deleted_entries_ = &BuildCounter()
+                                               .Name("kubeproxy_conntrack_reconciler_deleted_entries_total")
+                                               .Help("Cumulative conntrack flows deleted by conntrack reconciler")
+                                               .Register(r)
+                                               .Add({});
+
+  if (proxy_mode == "iptables") {
+    sync_full_proxy_rules_duration_ = &BuildHistogram()
+                                           .Name("kubeproxy_sync_full_proxy_rules_duration_seconds")
+                                           .Help("SyncProxyRules latency in seconds for full resyncs")
+                                           .Register(r)
+                                           .Add({}, sync_buckets);
+    sync_partial_proxy_rules_duration_ = &BuildHistogram()
+                                              .Name("kubeproxy_sync_partial_proxy_rules_duration_seconds")
+                                              .Help("SyncProxyRules latency in seconds for partial resyncs")
+                                              .Register(r)
+                                              .Add({}, sync_buckets);
+    iptables_partial_restore_failures_ = &BuildCounter()
+                                              .Name("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total")
+                                              .Help("Cumulative proxy iptables partial restore failures")
+                                              .Register(r)
+                                              .Add({});
+    iptables_rules_total_ = &BuildGauge()
+                                 .Name("kubeproxy_sync_proxy_rules_iptables_total")
+                                 .Help("Total number of iptables rules owned by kube-proxy")
+                                 .Register(r);
+    iptables_rules_last_ = &BuildGauge()
+                                .Name("kubeproxy_sync_proxy_rules_iptables_last")
+                                .Help("Number of iptables rules written by kube-proxy in last sync")
+                                .Register(r);
+  }
+  if (proxy_mode == "iptables" || proxy_mode == "ipvs") {
+    iptables_restore_failures_ = &BuildCounter()
+                                      .Name("kubeproxy_sync_proxy_rules_iptables_restore_failures_total")
+                                      .Help("Cumulative proxy iptables restore failures")
+                                      .Register(r)
+                                      .Add({});
+  }
+
+  pass_through_services_ = &BuildGauge()
+                                .Name("kubeproxy_pass_through_services")
+                                .Help("LoadBalancer Services whose load-balancer IPs get no local rule "
+                                      "(elb.pass-through annotation or ipMode Proxy)")
+                                .Register(r)
+                                .Add({});
+  pass_through_conflicts_ = &BuildCounter()
+                                 .Name("kubeproxy_pass_through_conflicts_total")
+                                 .Help("Services whose pass-through setting conflicted with another Service "
+                                       "on the same load balancer and was overridden (IPVS mode)")
+                                 .Register(r)
+                                 .Add({});
+  objects_rejected_ = &BuildCounter()
+                           .Name("kubeproxy_objects_rejected_total")
+                           .Help("Malformed API objects skipped by the proxy, by kind")
+                           .Register(r);
+  sync_proxy_rules_failures_ = &BuildCounter()
+                                    .Name("kubeproxy_sync_proxy_rules_failures_total")
+                                    .Help("Syncs of proxy rules that failed to program the kernel")
+                                    .Register(r)
+                                    .Add({});
+}
+
+void Metrics::ObserveSyncProxyRules(absl::Duration duration, bool full) {
+  double seconds = absl::ToDoubleSeconds(duration);
+  sync_proxy_rules_duration_->Observe(seconds);
+  prometheus::Histogram* mode_histogram = full ? sync_full_proxy_rules_duration_ : sync_partial_proxy_rules_duration_;
+  if (mode_histogram != nullptr) mode_histogram->Observe(seconds);
+}
+
+void Metrics::SetSyncProxyRulesLastTimestamp(absl::Time t) {
+  sync_proxy_rules_last_timestamp_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
+}
+
+void Metrics::SetSyncProxyRulesLastQueuedTimestamp(absl::Time t) {
+  sync_proxy_rules_last_queued_timestamp_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
+}
+
+void Metrics::ObserveNetworkProgramming(absl::Duration duration) {
+  network_programming_duration_->Observe(absl::ToDoubleSeconds(duration));
+}
+
+void Metrics::SetEndpointChangesPending(double n) { endpoint_changes_pending_->Set(n); }
+void Metrics::AddEndpointChanges(double n) { endpoint_changes_total_->Increment(n); }
+void Metrics::SetServiceChangesPending(double n) { service_changes_pending_->Set(n); }
+void Metrics::AddServiceChanges(double n) { service_changes_total_->Increment(n); }
+
+void Metrics::IncIptablesRestoreFailures() {
+  if (iptables_restore_failures_ != nullptr) iptables_restore_failures_->Increment();
+}
+
+void Metrics::IncIptablesPartialRestoreFailures() {
+  if (iptables_partial_restore_failures_ != nullptr) iptables_partial_restore_failures_->Increment();
+}
+
+void Metrics::SetIptablesRulesTotal(absl::string_view table, double n) {
+  if (iptables_rules_total_ != nullptr) iptables_rules_total_->Add({{"table", std::string(table)}}).Set(n);
+}
+
+void Metrics::SetIptablesRulesLast(absl::string_view table, double n) {
+  if (iptables_rules_last_ != nullptr) iptables_rules_last_->Add({{"table", std::string(table)}}).Set(n);
+}
+
+void Metrics::SetNoLocalEndpoints(absl::string_view traffic_policy, double n) {
+  no_local_endpoints_->Add({{"traffic_policy", std::string(traffic_policy)}}).Set(n);
+}
+
+void Metrics::IncProxyHealthz(int code) { proxy_healthz_total_->Add({{"code", absl::StrCat(code)}}).Increment(); }
+void Metrics::IncProxyLivez(int code) { proxy_livez_total_->Add({{"code", absl::StrCat(code)}}).Increment(); }
+
+void Metrics::ObserveConntrackReconcilerSync(absl::Duration duration) {
+  conntrack_reconciler_sync_duration_->Observe(absl::ToDoubleSeconds(duration));
+}
+
+void Metrics::AddConntrackReconcilerDeletedEntries(double n) { conntrack_reconciler_deleted_entries_->Increment(n); }
+
+void Metrics::SetPassThroughServices(double n) { pass_through_services_->Set(n); }
+void Metrics::IncPassThroughConflicts(double n) { pass_through_conflicts_->Increment(n); }
+
+void Metrics::IncObjectsRejected(absl::string_view kind) {
+  objects_rejected_->Add({{"kind", std::string(kind)}}).Increment();
+}
+
+void Metrics::IncSyncProxyRulesFailures() { sync_proxy_rules_failures_->Increment(); }
+
+std::string Metrics::SerializeText() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace kproxy::daemon
