@@ -1,0 +1,80 @@
+#include "apiclient/object_equality.h"
+
+#include <tuple>
+
+namespace kproxy::apiclient {
+namespace {
+
+using namespace proxier;  // NOLINT(build/namespaces): only the model's struct names are used.
+
+template <typename T, typename Eq>
+bool VectorsEqual(const std::vector<T>& a, const std::vector<T>& b, Eq eq) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!eq(a[i], b[i])) return false;
+  }
+  return true;
+}
+
+bool PortEqual(const ServicePortSpec& a, const ServicePortSpec& b) {
+  return std::tie(a.name, a.protocol, a.port, a.node_port) == std::tie(b.name, b.protocol, b.port, b.node_port);
+}
+
+bool IngressEqual(const LoadBalancerIngress& a, const LoadBalancerIngress& b) {
+  return std::tie(a.ip, a.hostname, a.ip_mode) == std::tie(b.ip, b.hostname, b.ip_mode);
+}
+
+bool EndpointEqual(const EndpointSliceEndpoint& a, const EndpointSliceEndpoint& b) {
+  return std::tie(a.addresses, a.conditions.ready, a.conditions.serving, a.conditions.terminating, a.node_name,
+                  a.zone, a.hints_for_zones, a.hints_for_nodes) ==
+         std::tie(b.addresses, b.conditions.ready, b.conditions.serving, b.conditions.terminating, b.node_name,
+                  b.zone, b.hints_for_zones, b.hints_for_nodes);
+}
+
+bool SlicePortEqual(const EndpointSlicePort& a, const EndpointSlicePort& b) {
+  return std::tie(a.name, a.protocol, a.port) == std::tie(b.name, b.protocol, b.port);
+}
+
+bool AddressEqual(const NodeAddress& a, const NodeAddress& b) {
+  return std::tie(a.type, a.address) == std::tie(b.type, b.address);
+}
+
+bool TaintEqual(const Taint& a, const Taint& b) {
+  return std::tie(a.key, a.value, a.effect) == std::tie(b.key, b.value, b.effect);
+}
+
+}  // namespace
+
+bool ObjectsEqual(const ObjectMeta& a, const ObjectMeta& b) {
+  return std::tie(a.namespace_name, a.name, a.uid, a.resource_version, a.creation_timestamp,
+                  a.deletion_timestamp, a.labels, a.annotations) ==
+         std::tie(b.namespace_name, b.name, b.uid, b.resource_version, b.creation_timestamp,
+                  b.deletion_timestamp, b.labels, b.annotations);
+}
+
+bool ObjectsEqual(const Service& a, const Service& b) {
+  return ObjectsEqual(a.metadata, b.metadata) &&
+         std::tie(a.type, a.cluster_ips, a.headless, a.external_ips, a.load_balancer_ip,
+                  a.load_balancer_source_ranges, a.invalid_source_ranges, a.session_affinity,
+                  a.session_affinity_timeout_seconds, a.external_traffic_policy, a.internal_traffic_policy,
+                  a.health_check_node_port, a.traffic_distribution) ==
+             std::tie(b.type, b.cluster_ips, b.headless, b.external_ips, b.load_balancer_ip,
+                      b.load_balancer_source_ranges, b.invalid_source_ranges, b.session_affinity,
+                      b.session_affinity_timeout_seconds, b.external_traffic_policy, b.internal_traffic_policy,
+                      b.health_check_node_port, b.traffic_distribution) &&
+         VectorsEqual(a.ports, b.ports, PortEqual) &&
+         VectorsEqual(a.load_balancer_ingress, b.load_balancer_ingress, IngressEqual);
+}
+
+bool ObjectsEqual(const EndpointSlice& a, const EndpointSlice& b) {
+  return ObjectsEqual(a.metadata, b.metadata) && a.service_name == b.service_name &&
+         a.address_type == b.address_type && VectorsEqual(a.endpoints, b.endpoints, EndpointEqual) &&
+         VectorsEqual(a.ports, b.ports, SlicePortEqual);
+}
+
+bool ObjectsEqual(const Node& a, const Node& b) {
+  return ObjectsEqual(a.metadata, b.metadata) && VectorsEqual(a.addresses, b.addresses, AddressEqual) &&
+         VectorsEqual(a.taints, b.taints, TaintEqual) && a.pod_cidrs == b.pod_cidrs;
+}
+
+}  // namespace kproxy::apiclient
