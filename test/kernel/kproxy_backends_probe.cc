@@ -11,15 +11,19 @@
 //     detect-variant
 //     conntrack-list tcp|udp     (one entry per line: proto osrc:osport odst:odport rsrc:rsport rdst:rdport)
 //     conntrack-delete tcp|udp OSRC OSPORT ODST ODPORT
+//     conntrack-clean-stale udp CLUSTER_IP PORT [SERVING_ENDPOINT_IP...]
+//                                (CleanStaleUdpFlows for one UDP Service; prints how many were deleted)
 // Exit status 0 on success; errors on stderr.
 #include <algorithm>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "backends/conntrack/netlink_conntrack_client.h"
+#include "backends/conntrack/stale_flow_cleaner.h"
 #include "backends/iptables/iptables_cleanup.h"
 #include "backends/iptables/iptables_restore_runner.h"
 #include "backends/iptables/iptables_variant.h"
@@ -110,6 +114,35 @@ int main(int argc, char** argv) {
       e.orig_source_port = static_cast<uint16_t>(sport);
       e.orig_destination_port = static_cast<uint16_t>(dport);
       auto n = (*client)->Delete({e});
+      if (!n.ok()) return Fail(n.status());
+      std::cout << *n << "\n";
+      return 0;
+    }
+    if (cmd == "conntrack-clean-stale" && rest.size() >= 3) {
+      kproxy::proxier::ProxySnapshot snap;
+      snap.family = family;
+      auto sp = std::make_shared<kproxy::proxier::ServicePort>();
+      sp->name.service = {"probe", "svc"};
+      sp->name.protocol = Protocol::kUDP;
+      sp->protocol = Protocol::kUDP;
+      sp->family = family;
+      auto vip = IpAddress::Parse(rest[1]);
+      int port = 0;
+      if (!vip.ok() || !absl::SimpleAtoi(rest[2], &port)) return Usage();
+      sp->cluster_ip = *vip;
+      sp->port = port;
+      snap.services[sp->name] = sp;
+      for (size_t k = 3; k < rest.size(); ++k) {
+        auto ip = IpAddress::Parse(rest[k]);
+        if (!ip.ok()) return Usage();
+        auto ep = std::make_shared<kproxy::proxier::Endpoint>();
+        ep->ip = *ip;
+        ep->ready = ep->serving = true;
+        snap.endpoints[sp->name].push_back(ep);
+      }
+      kproxy::proxier::NodeContext node;
+      node.family = family;
+      auto n = ct::CleanStaleUdpFlows(**client, snap, node);
       if (!n.ok()) return Fail(n.status());
       std::cout << *n << "\n";
       return 0;
