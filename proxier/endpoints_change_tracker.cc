@@ -43,7 +43,7 @@ ServicePortName FirstKeyOf(const ServiceName& service) {
 bool EndpointsChangeTracker::Update(const EndpointSlice& slice, bool removed, absl::Time now) {
   absl::MutexLock lock(&mu_);
   if (slice.address_type == AddressType::kFQDN || !FamilyMatches(slice.address_type, family_) ||
-      slice.service_name.empty()) {
+      slice.service_name.empty() || slice.metadata.name.empty()) {
     return !pending_.empty();
   }
   const ServiceName service{slice.metadata.namespace_name, slice.service_name};

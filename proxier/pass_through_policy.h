@@ -38,13 +38,17 @@ struct ElbConsistencyResult {
   // The input, with each conflicting ServicePort's load_balancer_vips / pass_through_vips set
   // to the ELB's enforced setting.
   ServicePortMap services;
-  // One entry per conflicting Service (not per port), sorted by namespace/name.
+  // One entry per conflicting Service and ELB (not per port), sorted by namespace/name, then ELB.
+  // A Service without elb.id whose ingress IPs sit on two shared addresses may appear twice.
   std::vector<PassThroughConflict> conflicts;
 };
 
 // IPVS binds an LB address to kube-ipvs0 for all its ports, so Services that share an ELB (same
 // elb.id annotation, else same ingress IP) must agree. The oldest Service (creationTimestamp,
-// then namespace/name) decides for the whole group. Pure.
+// then namespace/name) decides for the whole group. Only LoadBalancer ServicePorts
+// take part; a Service's setting for an ELB is "pass-through" unless one of its IPs on that ELB is
+// in load_balancer_vips (so ipMode: Proxy counts as pass-through for its own IP). Services with no
+// IP on the ELB yet have no say. Overridden ports are new copies; the input is never mutated. Pure.
 ElbConsistencyResult EnforceElbConsistency(const ServicePortMap& services);
 
 }  // namespace kproxy::proxier
