@@ -1,6 +1,5 @@
 #include "backends/iptables/iptables_variant.h"
 
-#include "backends/iptables/iptables_restore_runner.h"
 #include "gtest/gtest.h"
 
 namespace kproxy::backends::iptables {
@@ -47,15 +46,6 @@ TEST(IptablesVariantTest, ParsesFlagValues) {
   EXPECT_EQ(ParseIptablesVariant("nft").value(), IptablesVariant::kNft);
   EXPECT_EQ(ParseIptablesVariant("auto").value(), IptablesVariant::kAuto);
   EXPECT_FALSE(ParseIptablesVariant("xtables").ok());
-}
-
-TEST(IptablesRestoreRunnerTest, FindsTheFailedLineInBothToolsMessages) {
-  EXPECT_EQ(IptablesRestoreRunner::FailedLineFromStderr(
-                "iptables-restore v1.8.9 (legacy): Couldn't load target `KUBE-NOPE':No such file or directory\n\n"
-                "Error occurred at line: 3\nTry `iptables-restore -h' for more information.\n"),
-            3);
-  EXPECT_EQ(IptablesRestoreRunner::FailedLineFromStderr("iptables-restore: line 12 failed\n"), 12);
-  EXPECT_EQ(IptablesRestoreRunner::FailedLineFromStderr("Another app is currently holding the xtables lock."), 0);
 }
 
 }  // namespace
