@@ -1,0 +1,541 @@
+#include "proxier/iptables/iptables_planner.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "proxier/endpoint_selector.h"
+#include "proxier/iptables/chain_names.h"
+
+namespace kproxy::proxier::iptables {
+namespace {
+
+constexpr size_t kPrecomputedProbabilities = 1001;
+
+std::string FormatProbability(size_t n) { return absl::StrFormat("%0.10f", 1.0 / static_cast<double>(n)); }
+
+bool SameNode(const NodeContext& a, const NodeContext& b) {
+  return a.node_name == b.node_name && a.family == b.family && a.node_ips == b.node_ips &&
+         a.zone == b.zone && a.labels == b.labels && a.pod_cidrs == b.pod_cidrs;
+}
+
+// "-m tcp -p tcp" (upstream always loads the protocol match module before -p).
+void AppendProtocol(std::string& out, absl::string_view proto) {
+  absl::StrAppend(&out, " -m ", proto, " -p ", proto);
+}
+
+void AppendComment(std::string& out, absl::string_view comment) {
+  absl::StrAppend(&out, " -m comment --comment ", comment);
+}
+
+// `"<text>"`: comments with spaces are written quoted, as upstream does.
+std::string Quoted(absl::string_view a, absl::string_view b = {}, absl::string_view c = {},
+                   absl::string_view d = {}) {
+  return absl::StrCat("\"", a, b, c, d, "\"");
+}
+
+}  // namespace
+
+size_t IptablesPlan::NatChainCount() const {
+  size_t count = nat_chains.size();
+  for (const auto& [name, fragment] : fragments) count += fragment->nat_chains.size();
+  return count;
+}
+
+IptablesPlanner::IptablesPlanner(IptablesPlannerConfig config) : config_(std::move(config)) {
+  // Go's %#08x zero-pads 8 digits after the 0x prefix ("0x00004000"), unlike C's.
+  masquerade_mark_ = absl::StrFormat("0x%08x", 1u << config_.masquerade_bit);
+  bool node_ports_include_loopback = config_.node_port_addresses.empty();
+  for (const IpAddress& ip : config_.node_port_addresses) {
+    if (ip.is_v4() && ip.IsLoopback()) node_ports_include_loopback = true;
+  }
+  localhost_node_ports_ = config_.localhost_node_ports && config_.family == IpFamily::kIPv4 &&
+                          node_ports_include_loopback;
+  probabilities_.reserve(kPrecomputedProbabilities);
+  probabilities_.emplace_back("<bad value>");
+  for (size_t n = 1; n < kPrecomputedProbabilities; ++n) probabilities_.push_back(FormatProbability(n));
+}
+
+IptablesPlanner::LocalDetector IptablesPlanner::MakeLocalDetector(const NodeContext& node) const {
+  LocalDetector detector;
+  auto from_cidr = [&](const Cidr& cidr) {
+    detector.implemented = true;
+    detector.if_local = absl::StrCat("-s ", cidr.ToString());
+    detector.if_not_local = absl::StrCat("! -s ", cidr.ToString());
+  };
+  switch (config_.local_detect_mode) {
+    case LocalDetectMode::kNone:
+      break;
+    case LocalDetectMode::kClusterCidr:
+      for (const Cidr& cidr : config_.cluster_cidrs) {
+        if (cidr.family() == config_.family) {
+          from_cidr(cidr);
+          break;
+        }
+      }
+      break;
+    case LocalDetectMode::kNodeCidr:
+      for (const Cidr& cidr : node.pod_cidrs) {
+        if (cidr.family() == config_.family) {
+          from_cidr(cidr);
+          break;
+        }
+      }
+      break;
+    case LocalDetectMode::kBridgeInterface:
+      if (!config_.bridge_interface.empty()) {
+        detector.implemented = true;
+        detector.if_local = absl::StrCat("-i ", config_.bridge_interface);
+        detector.if_not_local = absl::StrCat("! -i ", config_.bridge_interface);
+      }
+      break;
+    case LocalDetectMode::kInterfaceNamePrefix:
+      if (!config_.interface_name_prefix.empty()) {
+        detector.implemented = true;
+        detector.if_local = absl::StrCat("-i ", config_.interface_name_prefix, "+");
+        detector.if_not_local = absl::StrCat("! -i ", config_.interface_name_prefix, "+");
+      }
+      break;
+  }
+  return detector;
+}
+
+std::shared_ptr<const IptablesPlan> IptablesPlanner::Plan(const ProxySnapshot& snapshot,
+                                                          const NodeContext& node,
+                                                          const ChangedServices& changed,
+                                                          const IptablesPlan* previous) const {
+  auto plan = std::make_shared<IptablesPlan>();
+  plan->family = config_.family;
+  plan->node = node;
+
+  size_t total_endpoints = 0;
+  for (const auto& [name, service] : snapshot.services) total_endpoints += snapshot.EndpointsOf(name).size();
+  plan->large_cluster_mode = total_endpoints > config_.large_cluster_endpoints_threshold;
+
+  const bool reuse = previous != nullptr && previous->family == config_.family &&
+                     previous->large_cluster_mode == plan->large_cluster_mode &&
+                     SameNode(previous->node, node);
+  const LocalDetector detector = MakeLocalDetector(node);
+
+  for (const auto& [name, service] : snapshot.services) {
+    const ServicePortFragment* old_fragment = nullptr;
+    if (previous != nullptr) {
+      auto it = previous->fragments.find(name);
+      if (it != previous->fragments.end()) old_fragment = it->second.get();
+    }
+    if (reuse && old_fragment != nullptr && !changed.contains(name.service)) {
+      plan->fragments.emplace_hint(plan->fragments.end(), name, previous->fragments.find(name)->second);
+      continue;
+    }
+    plan->fragments.emplace_hint(
+        plan->fragments.end(), name,
+        BuildFragment(*service, snapshot.EndpointsOf(name), node, detector, plan->large_cluster_mode,
+                      old_fragment));
+  }
+  BuildTopLevelChains(node, *plan);
+  return plan;
+}
+
+std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
+    const ServicePort& svc, const EndpointList& endpoints, const NodeContext& node,
+    const LocalDetector& detector, bool large_cluster_mode, const ServicePortFragment* previous) const {
+  auto fragment = std::make_shared<ServicePortFragment>();
+  const std::string name = svc.name.ToString();
+  const absl::string_view proto = ProtocolLowerName(svc.protocol);
+  fragment->port_proto_hash =
+      previous != nullptr ? previous->port_proto_hash : PortProtoHash(name, proto);
+  const std::string& hash = fragment->port_proto_hash;
+  const std::string cluster_chain = absl::StrCat("KUBE-SVC-", hash);
+  const std::string local_chain = absl::StrCat("KUBE-SVL-", hash);
+  const std::string external_chain = absl::StrCat("KUBE-EXT-", hash);
+  const std::string firewall_chain = absl::StrCat("KUBE-FW-", hash);
+  const std::string port = absl::StrCat(svc.port);
+  const std::string cluster_ip = svc.cluster_ip.ToString();
+
+  const CategorizedEndpoints categorized = CategorizeEndpoints(endpoints, svc, node);
+  const bool has_endpoints = categorized.has_any_endpoints;
+  const bool uses_cluster_chain = !categorized.cluster_endpoints.empty() && svc.UsesClusterEndpoints();
+  const bool uses_local_chain = !categorized.local_endpoints.empty() && svc.UsesLocalEndpoints();
+
+  const std::string* internal_chain = &cluster_chain;
+  bool has_internal_endpoints = has_endpoints;
+  if (svc.internal_policy_local) {
+    internal_chain = &local_chain;
+    if (categorized.local_endpoints.empty()) has_internal_endpoints = false;
+  }
+  const std::string* external_policy_chain = &cluster_chain;
+  bool has_external_endpoints = has_endpoints;
+  if (svc.external_policy_local) {
+    external_policy_chain = &local_chain;
+    if (categorized.local_endpoints.empty()) has_external_endpoints = false;
+  }
+  // The EXT chain exists whenever there are endpoints anywhere: it carries the short-circuit rules
+  // for local traffic even when no endpoint serves external traffic.
+  const bool uses_external_chain = has_endpoints && svc.ExternallyAccessible();
+  const bool uses_firewall_chain =
+      has_endpoints && !svc.load_balancer_vips.empty() &&
+      (!svc.load_balancer_source_ranges.empty() || svc.source_ranges_deny_all);
+  const std::string& load_balancer_chain = uses_firewall_chain ? firewall_chain : external_chain;
+
+  std::string internal_filter_target, internal_filter_comment;
+  std::string external_filter_target, external_filter_comment;
+  if (!has_endpoints) {
+    internal_filter_target = "REJECT";
+    internal_filter_comment = Quoted(name, " has no endpoints");
+    external_filter_target = internal_filter_target;
+    external_filter_comment = internal_filter_comment;
+  } else {
+    if (!has_internal_endpoints) {
+      internal_filter_target = "DROP";
+      internal_filter_comment = Quoted(name, " has no local endpoints");
+    }
+    if (!has_external_endpoints) {
+      external_filter_target = "DROP";
+      external_filter_comment = Quoted(name, " has no local endpoints");
+    }
+  }
+
+  // "-m tcp -p tcp -d <ip> --dport <port>" for one destination.
+  auto append_destination = [&](std::string& out, absl::string_view ip) {
+    AppendProtocol(out, proto);
+    absl::StrAppend(&out, " -d ", ip, " --dport ", port);
+  };
+
+  // ClusterIP.
+  const std::string cluster_ip_comment = Quoted(name, " cluster IP");
+  if (has_internal_endpoints) {
+    std::string& out = fragment->nat_services;
+    absl::StrAppend(&out, "-A ", kServicesChain);
+    AppendComment(out, cluster_ip_comment);
+    append_destination(out, cluster_ip);
+    absl::StrAppend(&out, " -j ", *internal_chain, "\n");
+  } else {
+    std::string& out = fragment->filter_services;
+    absl::StrAppend(&out, "-A ", kServicesChain);
+    AppendComment(out, internal_filter_comment);
+    append_destination(out, cluster_ip);
+    absl::StrAppend(&out, " -j ", internal_filter_target, "\n");
+  }
+
+  // externalIPs.
+  if (!svc.external_ips.empty()) {
+    const std::string comment = Quoted(name, " external IP");
+    for (const IpAddress& external_ip : svc.external_ips) {
+      const std::string ip = external_ip.ToString();
+      if (has_endpoints) {
+        std::string& out = fragment->nat_services;
+        absl::StrAppend(&out, "-A ", kServicesChain);
+        AppendComment(out, comment);
+        append_destination(out, ip);
+        absl::StrAppend(&out, " -j ", external_chain, "\n");
+      }
+      if (!has_external_endpoints) {
+        std::string& out = fragment->filter_external_services;
+        absl::StrAppend(&out, "-A ", kExternalServicesChain);
+        AppendComment(out, external_filter_comment);
+        append_destination(out, ip);
+        absl::StrAppend(&out, " -j ", external_filter_target, "\n");
+      }
+    }
+  }
+
+  // Load-balancer VIPs. Pass-through VIPs (annotation or ipMode: Proxy) are not in
+  // load_balancer_vips and get no rule at all: their traffic leaves the node for the LB.
+  std::vector<std::string> vip_strings;
+  vip_strings.reserve(svc.load_balancer_vips.size());
+  for (const IpAddress& vip : svc.load_balancer_vips) vip_strings.push_back(vip.ToString());
+  if (!vip_strings.empty()) {
+    const std::string comment = Quoted(name, " loadbalancer IP");
+    const std::string firewall_comment = Quoted(name, " traffic not accepted by ", firewall_chain);
+    for (const std::string& ip : vip_strings) {
+      if (has_endpoints) {
+        std::string& out = fragment->nat_services;
+        absl::StrAppend(&out, "-A ", kServicesChain);
+        AppendComment(out, comment);
+        append_destination(out, ip);
+        absl::StrAppend(&out, " -j ", load_balancer_chain, "\n");
+      }
+      if (uses_firewall_chain) {
+        std::string& out = fragment->filter_proxy_firewall;
+        absl::StrAppend(&out, "-A ", kProxyFirewallChain);
+        AppendComment(out, firewall_comment);
+        append_destination(out, ip);
+        absl::StrAppend(&out, " -j DROP\n");
+      }
+    }
+    if (!has_external_endpoints) {
+      for (const std::string& ip : vip_strings) {
+        std::string& out = fragment->filter_external_services;
+        absl::StrAppend(&out, "-A ", kExternalServicesChain);
+        AppendComment(out, external_filter_comment);
+        append_destination(out, ip);
+        absl::StrAppend(&out, " -j ", external_filter_target, "\n");
+      }
+    }
+  }
+
+  // NodePort. Not subject to loadBalancerSourceRanges, as upstream.
+  if (svc.node_port != 0) {
+    const std::string node_port = absl::StrCat(svc.node_port);
+    if (has_endpoints) {
+      std::string& out = fragment->nat_nodeports;
+      if (localhost_node_ports_ && config_.nfacct_counters) {
+        absl::StrAppend(&out, "-A ", kNodePortsChain);
+        AppendComment(out, name);
+        AppendProtocol(out, proto);
+        absl::StrAppend(&out, " -d 127.0.0.0/8 --dport ", node_port,
+                        " -m nfacct --nfacct-name localhost_nps_accepted_pkts -j ", external_chain, "\n");
+      }
+      absl::StrAppend(&out, "-A ", kNodePortsChain);
+      AppendComment(out, name);
+      AppendProtocol(out, proto);
+      absl::StrAppend(&out, " --dport ", node_port, " -j ", external_chain, "\n");
+    }
+    if (!has_external_endpoints) {
+      std::string& out = fragment->filter_external_services;
+      absl::StrAppend(&out, "-A ", kExternalServicesChain);
+      AppendComment(out, external_filter_comment);
+      absl::StrAppend(&out, " -m addrtype --dst-type LOCAL");
+      AppendProtocol(out, proto);
+      absl::StrAppend(&out, " --dport ", node_port, " -j ", external_filter_target, "\n");
+    }
+  }
+
+  // Health-check node port: accepted whether or not this node has local endpoints.
+  if (svc.health_check_node_port != 0) {
+    std::string& out = fragment->filter_nodeports;
+    absl::StrAppend(&out, "-A ", kNodePortsChain);
+    AppendComment(out, Quoted(name, " health check node port"));
+    absl::StrAppend(&out, " -m tcp -p tcp --dport ", svc.health_check_node_port, " -j ACCEPT\n");
+  }
+
+  // The ServicePort's own nat chains. Rules are collected per chain name; chains are emitted in
+  // upstream's order: EXT, FW, SVC, SVL, SEPs.
+  std::string internal_masquerade;
+  if (has_internal_endpoints && (config_.masquerade_all || detector.implemented)) {
+    // Masquerade off-cluster traffic to the ClusterIP (or all of it with masqueradeAll).
+    absl::StrAppend(&internal_masquerade, "-A ", *internal_chain);
+    AppendComment(internal_masquerade, cluster_ip_comment);
+    append_destination(internal_masquerade, cluster_ip);
+    if (!config_.masquerade_all) absl::StrAppend(&internal_masquerade, " ", detector.if_not_local);
+    absl::StrAppend(&internal_masquerade, " -j ", kMarkMasqChain, "\n");
+  }
+
+  auto& chains = fragment->nat_chains;
+  if (uses_external_chain) {
+    PlannedChain chain{external_chain, {}};
+    std::string& out = chain.rules;
+    if (!svc.external_policy_local) {
+      absl::StrAppend(&out, "-A ", external_chain);
+      AppendComment(out, Quoted("masquerade traffic for ", name, " external destinations"));
+      absl::StrAppend(&out, " -j ", kMarkMasqChain, "\n");
+    } else {
+      if (detector.implemented) {
+        absl::StrAppend(&out, "-A ", external_chain);
+        AppendComment(out, Quoted("pod traffic for ", name, " external destinations"));
+        absl::StrAppend(&out, " ", detector.if_local, " -j ", cluster_chain, "\n");
+      }
+      absl::StrAppend(&out, "-A ", external_chain);
+      AppendComment(out, Quoted("masquerade LOCAL traffic for ", name, " external destinations"));
+      absl::StrAppend(&out, " -m addrtype --src-type LOCAL -j ", kMarkMasqChain, "\n");
+      absl::StrAppend(&out, "-A ", external_chain);
+      AppendComment(out, Quoted("route LOCAL traffic for ", name, " external destinations"));
+      absl::StrAppend(&out, " -m addrtype --src-type LOCAL -j ", cluster_chain, "\n");
+    }
+    if (has_external_endpoints) absl::StrAppend(&out, "-A ", external_chain, " -j ", *external_policy_chain, "\n");
+    chains.push_back(std::move(chain));
+  }
+
+  if (uses_firewall_chain) {
+    PlannedChain chain{firewall_chain, {}};
+    std::string& out = chain.rules;
+    const std::string comment = Quoted(name, " loadbalancer IP");
+    const IpAddress* node_ip = node.node_ips.empty() ? nullptr : &node.node_ips.front();
+    bool allow_from_node = false;
+    for (const Cidr& cidr : svc.load_balancer_source_ranges) {
+      absl::StrAppend(&out, "-A ", firewall_chain);
+      AppendComment(out, comment);
+      absl::StrAppend(&out, " -s ", cidr.ToString(), " -j ", external_chain, "\n");
+      if (node_ip != nullptr && cidr.Contains(*node_ip)) allow_from_node = true;
+    }
+    // A VIP-like LB address is often local to the node; requests from the node then loop back
+    // with the VIP as source.
+    if (allow_from_node) {
+      for (const std::string& ip : vip_strings) {
+        absl::StrAppend(&out, "-A ", firewall_chain);
+        AppendComment(out, comment);
+        absl::StrAppend(&out, " -s ", ip, " -j ", external_chain, "\n");
+      }
+    }
+    absl::StrAppend(&out, "-A ", firewall_chain);
+    AppendComment(out, Quoted("other traffic to ", name, " will be dropped by KUBE-PROXY-FIREWALL"));
+    out.push_back('\n');
+    chains.push_back(std::move(chain));
+  }
+
+  // Endpoint chain names, reusing the previous fragment's hashes.
+  auto& names = fragment->endpoint_chain_names;
+  names.reserve(categorized.all_reachable_endpoints.size());
+  for (const auto& endpoint : categorized.all_reachable_endpoints) {
+    std::string ip_port = endpoint->IpPort();
+    std::string chain_name;
+    if (previous != nullptr) {
+      auto it = std::lower_bound(previous->endpoint_chain_names.begin(),
+                                 previous->endpoint_chain_names.end(), ip_port,
+                                 [](const auto& entry, const std::string& key) { return entry.first < key; });
+      if (it != previous->endpoint_chain_names.end() && it->first == ip_port) chain_name = it->second;
+    }
+    if (chain_name.empty()) chain_name = EndpointChainName(name, proto, ip_port);
+    names.emplace_back(std::move(ip_port), std::move(chain_name));
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  auto chain_of = [&](const Endpoint& endpoint) -> const std::string& {
+    const std::string ip_port = endpoint.IpPort();
+    auto it = std::lower_bound(names.begin(), names.end(), ip_port,
+                               [](const auto& entry, const std::string& key) { return entry.first < key; });
+    return it->second;
+  };
+
+  auto write_service_to_endpoints = [&](const std::string& svc_chain, const EndpointList& targets) {
+    PlannedChain chain{svc_chain, {}};
+    std::string& out = chain.rules;
+    if (&svc_chain == internal_chain) out.append(internal_masquerade);
+    if (svc.session_affinity_client_ip) {
+      for (const auto& endpoint : targets) {
+        const std::string& sep = chain_of(*endpoint);
+        absl::StrAppend(&out, "-A ", svc_chain);
+        if (!large_cluster_mode) AppendComment(out, Quoted(name, " -> ", endpoint->IpPort()));
+        absl::StrAppend(&out, " -m recent --name ", sep, " --rcheck --seconds ", svc.sticky_max_age_seconds,
+                        " --reap -j ", sep, "\n");
+      }
+    }
+    const size_t n = targets.size();
+    for (size_t i = 0; i < n; ++i) {
+      const Endpoint& endpoint = *targets[i];
+      absl::StrAppend(&out, "-A ", svc_chain);
+      if (!large_cluster_mode) AppendComment(out, Quoted(name, " -> ", endpoint.IpPort()));
+      if (i + 1 < n) {
+        out.append(" -m statistic --mode random --probability ");
+        const size_t remaining = n - i;
+        if (remaining < probabilities_.size()) {
+          out.append(probabilities_[remaining]);
+        } else {
+          out.append(FormatProbability(remaining));
+        }
+      }
+      absl::StrAppend(&out, " -j ", chain_of(endpoint), "\n");
+    }
+    chains.push_back(std::move(chain));
+  };
+  if (uses_cluster_chain) write_service_to_endpoints(cluster_chain, categorized.cluster_endpoints);
+  if (uses_local_chain) write_service_to_endpoints(local_chain, categorized.local_endpoints);
+  // The internal masquerade rule belongs to the internal chain even when it has no endpoint rules
+  // of its own (cannot happen upstream either: has_internal_endpoints implies the chain is used).
+
+  for (const auto& endpoint : categorized.all_reachable_endpoints) {
+    const std::string& sep = chain_of(*endpoint);
+    PlannedChain chain{sep, {}};
+    std::string& out = chain.rules;
+    out.reserve(large_cluster_mode ? 160 : 240);
+    const std::string ip = endpoint->ip.ToString();
+    absl::StrAppend(&out, "-A ", sep);
+    if (!large_cluster_mode) AppendComment(out, name);
+    absl::StrAppend(&out, " -s ", ip, " -j ", kMarkMasqChain, "\n");
+    absl::StrAppend(&out, "-A ", sep);
+    if (!large_cluster_mode) AppendComment(out, name);
+    if (svc.session_affinity_client_ip) absl::StrAppend(&out, " -m recent --name ", sep, " --set");
+    AppendProtocol(out, proto);
+    absl::StrAppend(&out, " -j DNAT --to-destination ", endpoint->IpPort(), "\n");
+    chains.push_back(std::move(chain));
+  }
+  return fragment;
+}
+
+void IptablesPlanner::BuildTopLevelChains(const NodeContext& node, IptablesPlan& plan) const {
+  (void)node;
+  const bool v6 = config_.family == IpFamily::kIPv6;
+  // Concatenate each ServicePort's lines of one top-level chain, in ServicePortName order.
+  auto gather = [&](std::string ServicePortFragment::*member) {
+    size_t size = 0;
+    for (const auto& [name, fragment] : plan.fragments) size += ((*fragment).*member).size();
+    std::string out;
+    out.reserve(size + 256);
+    for (const auto& [name, fragment] : plan.fragments) out.append((*fragment).*member);
+    return out;
+  };
+  const std::string mark_match = absl::StrCat(masquerade_mark_, "/", masquerade_mark_);
+
+  // filter
+  plan.filter_chains.push_back({kNodePortsChain, gather(&ServicePortFragment::filter_nodeports)});
+  plan.filter_chains.push_back({kServicesChain, gather(&ServicePortFragment::filter_services)});
+  plan.filter_chains.push_back(
+      {kExternalServicesChain, gather(&ServicePortFragment::filter_external_services)});
+  if (localhost_node_ports_) {
+    // route_localnet opens a hole (kubernetes#90259) which this rule, identical to kubelet's, closes.
+    plan.filter_chains.push_back(
+        {kKubeletFirewallChain,
+         absl::StrCat("-A ", kKubeletFirewallChain,
+                      " -m comment --comment \"block incoming localnet connections\" -d 127.0.0.0/8 "
+                      "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n")});
+  }
+  {
+    std::string out;
+    if (!config_.conntrack_tcp_be_liberal) {
+      absl::StrAppend(&out, "-A ", kForwardChain, " -m conntrack --ctstate INVALID");
+      if (config_.nfacct_counters) out.append(" -m nfacct --nfacct-name ct_state_invalid_dropped_pkts");
+      out.append(" -j DROP\n");
+    }
+    absl::StrAppend(&out, "-A ", kForwardChain,
+                    " -m comment --comment \"kubernetes forwarding rules\" -m mark --mark ", mark_match,
+                    " -j ACCEPT\n");
+    absl::StrAppend(&out, "-A ", kForwardChain,
+                    " -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack "
+                    "--ctstate RELATED,ESTABLISHED -j ACCEPT\n");
+    plan.filter_chains.push_back({kForwardChain, std::move(out)});
+  }
+  plan.filter_chains.push_back({kProxyFirewallChain, gather(&ServicePortFragment::filter_proxy_firewall)});
+
+  // nat
+  plan.nat_chains.push_back({kNodePortsChain, gather(&ServicePortFragment::nat_nodeports)});
+  {
+    std::string out = gather(&ServicePortFragment::nat_services);
+    constexpr absl::string_view kNodePortsComment =
+        " -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in "
+        "this chain\"";
+    if (config_.node_port_addresses.empty()) {
+      absl::StrAppend(&out, "-A ", kServicesChain, kNodePortsComment, " -m addrtype --dst-type LOCAL");
+      // Localhost NodePorts never work on IPv6, and on IPv4 only with route_localnet.
+      if (v6) {
+        out.append(" ! -d ::1/128");
+      } else if (!localhost_node_ports_) {
+        out.append(" ! -d 127.0.0.0/8");
+      }
+      absl::StrAppend(&out, " -j ", kNodePortsChain, "\n");
+    } else {
+      for (const IpAddress& ip : config_.node_port_addresses) {
+        if (ip.family() != config_.family) continue;
+        if (ip.IsLoopback() && (v6 || !localhost_node_ports_)) continue;
+        absl::StrAppend(&out, "-A ", kServicesChain, kNodePortsComment, " -d ", ip.ToString(), " -j ",
+                        kNodePortsChain, "\n");
+      }
+    }
+    plan.nat_chains.push_back({kServicesChain, std::move(out)});
+  }
+  plan.nat_chains.push_back(
+      {kMarkMasqChain, absl::StrCat("-A ", kMarkMasqChain, " -j MARK --or-mark ", masquerade_mark_, "\n")});
+  {
+    std::string out;
+    absl::StrAppend(&out, "-A ", kPostroutingChain, " -m mark ! --mark ", mark_match, " -j RETURN\n");
+    // Clear the mark so a packet that re-traverses the stack is not masqueraded twice.
+    absl::StrAppend(&out, "-A ", kPostroutingChain, " -j MARK --xor-mark ", masquerade_mark_, "\n");
+    absl::StrAppend(&out, "-A ", kPostroutingChain,
+                    " -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE",
+                    config_.masquerade_random_fully ? " --random-fully" : "", "\n");
+    plan.nat_chains.push_back({kPostroutingChain, std::move(out)});
+  }
+}
+
+}  // namespace kproxy::proxier::iptables

@@ -1,0 +1,157 @@
+#include "proxier/iptables/restore_renderer.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "proxier/iptables/chain_names.h"
+
+namespace kproxy::proxier::iptables {
+namespace {
+
+// One table's output being collected: chain headers, rule lines and deletions.
+struct TableWriter {
+  std::vector<const PlannedChain*> written;
+  std::vector<absl::string_view> deleted;
+
+  bool empty() const { return written.empty() && deleted.empty(); }
+
+  void Render(absl::string_view table, std::string& out) const {
+    if (empty()) return;
+    size_t size = table.size() + 16;
+    for (const PlannedChain* chain : written) size += chain->name.size() + 10 + chain->rules.size();
+    for (absl::string_view name : deleted) size += 2 * name.size() + 16;
+    out.reserve(out.size() + size);
+    absl::StrAppend(&out, "*", table, "\n");
+    // Every header first: a jump may only name a chain that is already declared.
+    for (const PlannedChain* chain : written) absl::StrAppend(&out, ":", chain->name, " - [0:0]\n");
+    // A header line flushes the chain, so a deleted chain is empty before -X.
+    for (absl::string_view name : deleted) absl::StrAppend(&out, ":", name, " - [0:0]\n");
+    for (const PlannedChain* chain : written) out.append(chain->rules);
+    // Deletions come after the rules that referenced these chains were rewritten.
+    for (absl::string_view name : deleted) absl::StrAppend(&out, "-X ", name, "\n");
+    out.append("COMMIT\n");
+  }
+};
+
+const PlannedChain* FindChain(const std::vector<PlannedChain>& chains, absl::string_view name) {
+  for (const PlannedChain& chain : chains) {
+    if (chain.name == name) return &chain;
+  }
+  return nullptr;
+}
+
+// Top-level chains: written when new or different.
+void DiffTopLevel(const std::vector<PlannedChain>& desired, const std::vector<PlannedChain>& applied,
+                  TableWriter& writer) {
+  for (const PlannedChain& chain : desired) {
+    const PlannedChain* old = FindChain(applied, chain.name);
+    if (old == nullptr || old->rules != chain.rules) writer.written.push_back(&chain);
+  }
+  for (const PlannedChain& chain : applied) {
+    if (FindChain(desired, chain.name) == nullptr) writer.deleted.push_back(chain.name);
+  }
+}
+
+// One ServicePort's chains: the new ones and changed ones are written; vanished ones deleted.
+void DiffFragment(const ServicePortFragment* desired, const ServicePortFragment* applied,
+                  TableWriter& writer) {
+  static const std::vector<PlannedChain> kNone;
+  const std::vector<PlannedChain>& new_chains = desired ? desired->nat_chains : kNone;
+  const std::vector<PlannedChain>& old_chains = applied ? applied->nat_chains : kNone;
+  // Small fragments are compared by scanning; large ones (many endpoints) through an index.
+  constexpr size_t kIndexThreshold = 16;
+  if (new_chains.size() <= kIndexThreshold && old_chains.size() <= kIndexThreshold) {
+    for (const PlannedChain& chain : new_chains) {
+      const PlannedChain* old = FindChain(old_chains, chain.name);
+      if (old == nullptr || old->rules != chain.rules) writer.written.push_back(&chain);
+    }
+    for (const PlannedChain& chain : old_chains) {
+      if (FindChain(new_chains, chain.name) == nullptr) writer.deleted.push_back(chain.name);
+    }
+    return;
+  }
+  absl::flat_hash_map<absl::string_view, const PlannedChain*> old_index;
+  old_index.reserve(old_chains.size());
+  for (const PlannedChain& chain : old_chains) old_index.emplace(chain.name, &chain);
+  absl::flat_hash_set<absl::string_view> new_names;
+  new_names.reserve(new_chains.size());
+  for (const PlannedChain& chain : new_chains) {
+    new_names.insert(chain.name);
+    auto it = old_index.find(chain.name);
+    if (it == old_index.end() || it->second->rules != chain.rules) writer.written.push_back(&chain);
+  }
+  for (const PlannedChain& chain : old_chains) {
+    if (!new_names.contains(chain.name)) writer.deleted.push_back(chain.name);
+  }
+}
+
+}  // namespace
+
+RenderedRestore RenderRestore(const IptablesPlan& desired, const RenderOptions& options) {
+  TableWriter filter;
+  TableWriter nat;
+  const bool full = options.full || options.applied == nullptr;
+  if (full) {
+    for (const PlannedChain& chain : desired.filter_chains) filter.written.push_back(&chain);
+    for (const PlannedChain& chain : desired.nat_chains) nat.written.push_back(&chain);
+    for (const auto& [name, fragment] : desired.fragments) {
+      for (const PlannedChain& chain : fragment->nat_chains) nat.written.push_back(&chain);
+    }
+    // Service chains the kernel (or the last applied plan) has and this plan does not want.
+    std::vector<absl::string_view> candidates;
+    if (options.existing_nat_chains != nullptr) {
+      for (const std::string& name : *options.existing_nat_chains) {
+        if (IsServiceChainName(name)) candidates.push_back(name);
+      }
+    }
+    if (options.applied != nullptr) {
+      for (const auto& [name, fragment] : options.applied->fragments) {
+        for (const PlannedChain& chain : fragment->nat_chains) candidates.push_back(chain.name);
+      }
+    }
+    if (!candidates.empty()) {
+      absl::flat_hash_set<absl::string_view> wanted;
+      wanted.reserve(nat.written.size());
+      for (const PlannedChain* chain : nat.written) wanted.insert(chain->name);
+      absl::flat_hash_set<absl::string_view> seen;
+      for (absl::string_view name : candidates) {
+        if (!wanted.contains(name) && seen.insert(name).second) nat.deleted.push_back(name);
+      }
+      // Deterministic output regardless of hash-set iteration order.
+      std::sort(nat.deleted.begin(), nat.deleted.end());
+    }
+  } else {
+    const IptablesPlan& applied = *options.applied;
+    DiffTopLevel(desired.filter_chains, applied.filter_chains, filter);
+    DiffTopLevel(desired.nat_chains, applied.nat_chains, nat);
+    // Walk both fragment maps in key order; shared fragments (same pointer) are unchanged.
+    auto it_new = desired.fragments.begin();
+    auto it_old = applied.fragments.begin();
+    while (it_new != desired.fragments.end() || it_old != applied.fragments.end()) {
+      if (it_old == applied.fragments.end() ||
+          (it_new != desired.fragments.end() && it_new->first < it_old->first)) {
+        DiffFragment(it_new->second.get(), nullptr, nat);
+        ++it_new;
+      } else if (it_new == desired.fragments.end() || it_old->first < it_new->first) {
+        DiffFragment(nullptr, it_old->second.get(), nat);
+        ++it_old;
+      } else {
+        if (it_new->second != it_old->second) DiffFragment(it_new->second.get(), it_old->second.get(), nat);
+        ++it_new;
+        ++it_old;
+      }
+    }
+  }
+
+  RenderedRestore result;
+  filter.Render("filter", result.input);
+  nat.Render("nat", result.input);
+  result.chains_written = filter.written.size() + nat.written.size();
+  result.chains_deleted = filter.deleted.size() + nat.deleted.size();
+  return result;
+}
+
+}  // namespace kproxy::proxier::iptables

@@ -1,0 +1,394 @@
+// Packet-flow tests: the planner's full output is applied to the iptables simulator and packets are
+// traced through it. The cases follow upstream's packet-flow tests and survive rule reordering.
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "proxier/iptables/iptables_planner.h"
+#include "proxier/iptables/restore_renderer.h"
+#include "proxier/pass_through_policy.h"
+#include "test/unit/proxier/iptables/testing/iptables_simulator.h"
+#include "test/unit/proxier/iptables/testing/test_cluster.h"
+#include "test/unit/proxier/testing/builders.h"
+
+namespace kproxy::proxier::iptables {
+namespace {
+
+using proxier::testing::AddIngress;
+using proxier::testing::AddPort;
+using proxier::testing::Ip;
+using proxier::testing::MakeCidr;
+using proxier::testing::MakeEndpoint;
+using proxier::testing::MakeService;
+using proxier::testing::MakeServicePortName;
+using testing::IptablesSimulator;
+using testing::kTestNodeIp;
+using testing::LocalEndpoint;
+using testing::Packet;
+using testing::TestCluster;
+using testing::TestNode;
+
+struct FlowCase {
+  std::string name;
+  std::string source;
+  std::string destination;
+  int port;
+  // "ip:port, ip:port" (sorted) with " (masq)" when masqueraded, "DROP", "REJECT" or
+  // "not intercepted".
+  std::string want;
+  Protocol protocol = Protocol::kTCP;
+  std::string in_interface;
+};
+
+IptablesPlannerConfig DefaultConfig() {
+  IptablesPlannerConfig config;
+  config.local_detect_mode = LocalDetectMode::kClusterCidr;
+  config.cluster_cidrs = {MakeCidr("10.0.0.0/8"), MakeCidr("fd00:10::/64")};
+  return config;
+}
+
+void RunFlows(const IptablesPlannerConfig& config, const TestCluster& cluster,
+              const std::vector<FlowCase>& cases, IpFamily family = IpFamily::kIPv4) {
+  IptablesPlannerConfig family_config = config;
+  family_config.family = family;
+  IptablesPlanner planner(family_config);
+  const NodeContext node = TestNode(family);
+  auto plan = planner.Plan(cluster.Snapshot(), node, {}, nullptr);
+  const std::string input = RenderRestore(*plan, RenderOptions{}).input;
+  IptablesSimulator simulator({node.node_ips.front().ToString()});
+  ASSERT_TRUE(simulator.Apply(input).ok()) << simulator.Apply(input) << "\n" << input;
+  for (const FlowCase& c : cases) {
+    Packet packet{c.source, c.destination, c.port, c.protocol, c.in_interface};
+    EXPECT_EQ(simulator.Trace(packet).ToString(), c.want)
+        << c.name << ": " << c.source << " -> " << c.destination << ":" << c.port;
+  }
+}
+
+TEST(PacketFlowTest, ClusterIP) {
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {
+    s.cluster_ips = {Ip("172.30.0.41")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+    AddPort(s, "dns", Protocol::kUDP, 53);
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"),
+                       {MakeEndpoint("10.180.0.1", 8080), LocalEndpoint("10.180.2.1", 8080)});
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "dns", Protocol::kUDP),
+                       {MakeEndpoint("10.180.0.1", 5353)});
+  cluster.AddService(MakeService("ns2", "empty", [](Service& s) {
+    s.cluster_ips = {Ip("172.30.0.42")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+  }));
+  RunFlows(DefaultConfig(), cluster,
+           {
+               {"pod to cluster IP", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:8080, 10.180.2.1:8080"},
+               {"hairpin from an endpoint", "10.180.0.1", "172.30.0.41", 80,
+                "10.180.0.1:8080, 10.180.2.1:8080 (masq)"},
+               {"off-cluster source", "192.168.1.2", "172.30.0.41", 80, "10.180.0.1:8080, 10.180.2.1:8080 (masq)"},
+               {"node to cluster IP", kTestNodeIp, "172.30.0.41", 80, "10.180.0.1:8080, 10.180.2.1:8080 (masq)"},
+               {"udp port", "10.0.0.2", "172.30.0.41", 53, "10.180.0.1:5353", Protocol::kUDP},
+               {"udp port over tcp", "10.0.0.2", "172.30.0.41", 53, "not intercepted"},
+               {"unknown port", "10.0.0.2", "172.30.0.41", 81, "not intercepted"},
+               {"no endpoints", "10.0.0.2", "172.30.0.42", 80, "REJECT"},
+               {"no endpoints from node", kTestNodeIp, "172.30.0.42", 80, "REJECT"},
+           });
+}
+
+TEST(PacketFlowTest, MasqueradeAllMasqueradesPodTraffic) {
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {
+    s.cluster_ips = {Ip("172.30.0.41")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"), {MakeEndpoint("10.180.0.1", 80)});
+  IptablesPlannerConfig config = DefaultConfig();
+  config.masquerade_all = true;
+  RunFlows(config, cluster, {{"pod to cluster IP", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80 (masq)"}});
+  config = DefaultConfig();
+  config.local_detect_mode = LocalDetectMode::kNone;
+  RunFlows(config, cluster,
+           {{"no local detector: no masquerade", "192.168.1.2", "172.30.0.41", 80, "10.180.0.1:80"}});
+}
+
+TEST(PacketFlowTest, LocalDetectionByInterfacePrefix) {
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {
+    s.cluster_ips = {Ip("172.30.0.41")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"), {MakeEndpoint("10.180.0.1", 80)});
+  IptablesPlannerConfig config = DefaultConfig();
+  config.local_detect_mode = LocalDetectMode::kInterfaceNamePrefix;
+  config.interface_name_prefix = "veth";
+  RunFlows(config, cluster,
+           {
+               {"from a pod interface", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80", Protocol::kTCP, "veth12"},
+               {"from the uplink", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80 (masq)", Protocol::kTCP, "eth0"},
+           });
+}
+
+TEST(PacketFlowTest, NodePortsAndExternalIPs) {
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {
+    s.type = ServiceType::kNodePort;
+    s.cluster_ips = {Ip("172.30.0.41")};
+    s.external_ips = {Ip("192.168.99.11")};
+    AddPort(s, "http", Protocol::kTCP, 80, 3001);
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"), {MakeEndpoint("10.180.0.1", 80)});
+  cluster.AddService(MakeService("ns2", "empty", [](Service& s) {
+    s.type = ServiceType::kNodePort;
+    s.cluster_ips = {Ip("172.30.0.42")};
+    s.external_ips = {Ip("192.168.99.12")};
+    AddPort(s, "http", Protocol::kTCP, 80, 3002);
+  }));
+  std::vector<FlowCase> cases = {
+      {"node port from outside", "203.0.113.5", kTestNodeIp, 3001, "10.180.0.1:80 (masq)"},
+      {"node port from a pod", "10.0.0.2", kTestNodeIp, 3001, "10.180.0.1:80 (masq)"},
+      {"node port from the node", kTestNodeIp, kTestNodeIp, 3001, "10.180.0.1:80 (masq)"},
+      {"localhost node port", "127.0.0.1", "127.0.0.1", 3001, "10.180.0.1:80 (masq)"},
+      {"node port on a non-local address", "203.0.113.5", "192.168.0.99", 3001, "not intercepted"},
+      {"external IP", "203.0.113.5", "192.168.99.11", 80, "10.180.0.1:80 (masq)"},
+      {"external IP from a pod", "10.0.0.2", "192.168.99.11", 80, "10.180.0.1:80 (masq)"},
+      {"external IP, no endpoints", "203.0.113.5", "192.168.99.12", 80, "REJECT"},
+      {"node port, no endpoints", "203.0.113.5", kTestNodeIp, 3002, "REJECT"},
+  };
+  RunFlows(DefaultConfig(), cluster, cases);
+  IptablesPlannerConfig config = DefaultConfig();
+  config.localhost_node_ports = false;
+  RunFlows(config, cluster,
+           {{"localhost node port disabled", "127.0.0.1", "127.0.0.1", 3001, "not intercepted"},
+            {"node IP node port still works", "203.0.113.5", kTestNodeIp, 3001, "10.180.0.1:80 (masq)"}});
+  config = DefaultConfig();
+  config.node_port_addresses = {Ip("192.168.0.2")};
+  RunFlows(config, cluster,
+           {{"node port on the listed address", "203.0.113.5", kTestNodeIp, 3001, "10.180.0.1:80 (masq)"},
+            {"localhost not listed", "127.0.0.1", "127.0.0.1", 3001, "not intercepted"}});
+}
+
+TEST(PacketFlowTest, LoadBalancerWithSourceRanges) {
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {
+    s.type = ServiceType::kLoadBalancer;
+    s.cluster_ips = {Ip("172.30.0.41")};
+    AddPort(s, "http", Protocol::kTCP, 80, 3001);
+    AddIngress(s, "1.2.3.4");
+    s.load_balancer_source_ranges = {MakeCidr("203.0.113.0/25"), MakeCidr("192.168.0.0/24")};
+    s.session_affinity = SessionAffinity::kClientIP;
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"),
+                       {MakeEndpoint("10.180.0.1", 80), MakeEndpoint("10.180.0.2", 80)});
+  RunFlows(DefaultConfig(), cluster,
+           {
+               {"allowed source", "203.0.113.5", "1.2.3.4", 80, "10.180.0.1:80, 10.180.0.2:80 (masq)"},
+               {"denied source", "203.0.113.200", "1.2.3.4", 80, "DROP"},
+               {"node (range contains node IP)", kTestNodeIp, "1.2.3.4", 80, "10.180.0.1:80, 10.180.0.2:80 (masq)"},
+               {"LB VIP as source (hairpin via node)", "1.2.3.4", "1.2.3.4", 80,
+                "10.180.0.1:80, 10.180.0.2:80 (masq)"},
+               {"node port ignores source ranges", "203.0.113.200", kTestNodeIp, 3001,
+                "10.180.0.1:80, 10.180.0.2:80 (masq)"},
+               {"cluster IP ignores source ranges", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80, 10.180.0.2:80"},
+           });
+}
+
+TEST(PacketFlowTest, LoadBalancerSourceRangesThatDenyAll) {
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {
+    s.type = ServiceType::kLoadBalancer;
+    s.cluster_ips = {Ip("172.30.0.41")};
+    AddPort(s, "http", Protocol::kTCP, 80, 3001);
+    AddIngress(s, "1.2.3.4");
+    s.invalid_source_ranges = {"not-a-cidr"};  // fail closed
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"), {MakeEndpoint("10.180.0.1", 80)});
+  RunFlows(DefaultConfig(), cluster,
+           {
+               {"any source", "203.0.113.5", "1.2.3.4", 80, "DROP"},
+               {"even the node", kTestNodeIp, "1.2.3.4", 80, "DROP"},
+               {"node port still open", "203.0.113.5", kTestNodeIp, 3001, "10.180.0.1:80 (masq)"},
+           });
+}
+
+TEST(PacketFlowTest, ExternalTrafficPolicyLocal) {
+  TestCluster cluster;
+  auto local_lb = [](absl::string_view name, absl::string_view cluster_ip, absl::string_view lb_ip,
+                     absl::string_view external_ip, int node_port) {
+    return MakeService("ns1", name, [=](Service& s) {
+      s.type = ServiceType::kLoadBalancer;
+      s.external_traffic_policy = TrafficPolicy::kLocal;
+      s.cluster_ips = {Ip(cluster_ip)};
+      s.external_ips = {Ip(external_ip)};
+      AddPort(s, "http", Protocol::kTCP, 80, node_port);
+      AddIngress(s, lb_ip);
+      s.health_check_node_port = 30000 + node_port % 10;
+    });
+  };
+  cluster.AddService(local_lb("with-local", "172.30.0.41", "1.2.3.4", "192.168.99.11", 3001));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "with-local", "http"),
+                       {MakeEndpoint("10.180.0.1", 80), LocalEndpoint("10.180.2.1", 80)});
+  cluster.AddService(local_lb("remote-only", "172.30.0.42", "1.2.3.5", "192.168.99.12", 3002));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "remote-only", "http"), {MakeEndpoint("10.180.0.1", 80)});
+  cluster.AddService(local_lb("none", "172.30.0.43", "1.2.3.6", "192.168.99.13", 3003));
+  RunFlows(DefaultConfig(), cluster,
+           {
+               {"LB from outside: local endpoints, source kept", "203.0.113.5", "1.2.3.4", 80, "10.180.2.1:80"},
+               {"external IP from outside", "203.0.113.5", "192.168.99.11", 80, "10.180.2.1:80"},
+               {"node port from outside", "203.0.113.5", kTestNodeIp, 3001, "10.180.2.1:80"},
+               {"LB from a pod: short-circuit to all endpoints", "10.0.0.2", "1.2.3.4", 80,
+                "10.180.0.1:80, 10.180.2.1:80"},
+               {"LB from the node: all endpoints, masqueraded", kTestNodeIp, "1.2.3.4", 80,
+                "10.180.0.1:80, 10.180.2.1:80 (masq)"},
+               {"cluster IP unaffected", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80, 10.180.2.1:80"},
+               {"no local endpoint: LB from outside dropped", "203.0.113.5", "1.2.3.5", 80, "DROP"},
+               {"no local endpoint: node port dropped", "203.0.113.5", kTestNodeIp, 3002, "DROP"},
+               {"no local endpoint: external IP dropped", "203.0.113.5", "192.168.99.12", 80, "DROP"},
+               {"no local endpoint: pod still reaches", "10.0.0.2", "1.2.3.5", 80, "10.180.0.1:80"},
+               {"no local endpoint: node still reaches", kTestNodeIp, "1.2.3.5", 80, "10.180.0.1:80 (masq)"},
+               {"no endpoints at all: LB rejected", "203.0.113.5", "1.2.3.6", 80, "REJECT"},
+               {"no endpoints at all: node port rejected", "203.0.113.5", kTestNodeIp, 3003, "REJECT"},
+               {"health check node port accepted", "203.0.113.5", kTestNodeIp, 30001, "not intercepted"},
+           });
+}
+
+TEST(PacketFlowTest, InternalTrafficPolicyLocal) {
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "with-local", [](Service& s) {
+    s.internal_traffic_policy = TrafficPolicy::kLocal;
+    s.cluster_ips = {Ip("172.30.0.41")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "with-local", "http"),
+                       {MakeEndpoint("10.180.0.1", 80), LocalEndpoint("10.180.2.1", 80)});
+  cluster.AddService(MakeService("ns1", "remote-only", [](Service& s) {
+    s.internal_traffic_policy = TrafficPolicy::kLocal;
+    s.cluster_ips = {Ip("172.30.0.42")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "remote-only", "http"), {MakeEndpoint("10.180.0.1", 80)});
+  RunFlows(DefaultConfig(), cluster,
+           {
+               {"only local endpoints", "10.0.0.2", "172.30.0.41", 80, "10.180.2.1:80"},
+               {"off-cluster source masqueraded", "192.168.1.2", "172.30.0.41", 80, "10.180.2.1:80 (masq)"},
+               {"no local endpoints: dropped", "10.0.0.2", "172.30.0.42", 80, "DROP"},
+           });
+}
+
+TEST(PacketFlowTest, TerminatingEndpointsServeWhenNoneReady) {
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {
+    s.cluster_ips = {Ip("172.30.0.41")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+  }));
+  auto terminating = [](absl::string_view ip, bool serving) {
+    return MakeEndpoint(ip, 80, [serving](Endpoint& e) {
+      e.ready = false;
+      e.serving = serving;
+      e.terminating = true;
+    });
+  };
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"),
+                       {terminating("10.180.0.1", true), terminating("10.180.0.2", false)});
+  cluster.AddService(MakeService("ns1", "mixed", [](Service& s) {
+    s.cluster_ips = {Ip("172.30.0.42")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "mixed", "http"),
+                       {terminating("10.180.0.3", true), MakeEndpoint("10.180.0.4", 80)});
+  cluster.AddService(MakeService("ns1", "dead", [](Service& s) {
+    s.cluster_ips = {Ip("172.30.0.43")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "dead", "http"), {terminating("10.180.0.5", false)});
+  RunFlows(DefaultConfig(), cluster,
+           {
+               {"serving terminating used as fallback", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80"},
+               {"ready preferred over terminating", "10.0.0.2", "172.30.0.42", 80, "10.180.0.4:80"},
+               {"not serving: no endpoints", "10.0.0.2", "172.30.0.43", 80, "REJECT"},
+           });
+}
+
+TEST(PacketFlowTest, PassThroughVipsAreNotIntercepted) {
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "annotated", [](Service& s) {
+    s.type = ServiceType::kLoadBalancer;
+    s.metadata.annotations[kPassThroughAnnotation] = "true";
+    s.cluster_ips = {Ip("172.30.0.41")};
+    AddPort(s, "http", Protocol::kTCP, 80, 3001);
+    AddIngress(s, "1.2.3.4");
+    s.load_balancer_source_ranges = {MakeCidr("203.0.113.0/25")};
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "annotated", "http"), {MakeEndpoint("10.180.0.1", 80)});
+  cluster.AddService(MakeService("ns1", "proxy-mode", [](Service& s) {
+    s.type = ServiceType::kLoadBalancer;
+    s.external_traffic_policy = TrafficPolicy::kLocal;
+    s.cluster_ips = {Ip("172.30.0.42")};
+    AddPort(s, "http", Protocol::kTCP, 80, 3002);
+    AddIngress(s, "1.2.3.5", "Proxy");  // ipMode: Proxy
+    AddIngress(s, "1.2.3.6");           // a VIP-mode ingress of the same Service keeps its rules
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "proxy-mode", "http"), {MakeEndpoint("10.180.0.2", 80)});
+  cluster.AddService(MakeService("ns1", "no-endpoints", [](Service& s) {
+    s.type = ServiceType::kLoadBalancer;
+    s.metadata.annotations[kPassThroughAnnotation] = "onlyLocal";
+    s.cluster_ips = {Ip("172.30.0.43")};
+    AddPort(s, "http", Protocol::kTCP, 80, 3003);
+    AddIngress(s, "1.2.3.7");
+  }));
+  RunFlows(DefaultConfig(), cluster,
+           {
+               {"annotated VIP from a pod", "10.0.0.2", "1.2.3.4", 80, "not intercepted"},
+               {"annotated VIP from the node", kTestNodeIp, "1.2.3.4", 80, "not intercepted"},
+               {"annotated VIP from a denied range: no firewall DROP", "203.0.113.200", "1.2.3.4", 80,
+                "not intercepted"},
+               {"annotated: node port still works", "203.0.113.5", kTestNodeIp, 3001, "10.180.0.1:80 (masq)"},
+               {"annotated: cluster IP still works", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80"},
+               {"ipMode Proxy VIP from a pod", "10.0.0.2", "1.2.3.5", 80, "not intercepted"},
+               {"ipMode Proxy VIP from outside: no DROP", "203.0.113.5", "1.2.3.5", 80, "not intercepted"},
+               {"VIP-mode ingress of the same Service from outside: Local policy drops", "203.0.113.5",
+                "1.2.3.6", 80, "DROP"},
+               {"VIP-mode ingress from a pod", "10.0.0.2", "1.2.3.6", 80, "10.180.0.2:80"},
+               {"ipMode Proxy: node port still programmed (Local: DROP)", "203.0.113.5", kTestNodeIp, 3002,
+                "DROP"},
+               {"ipMode Proxy: cluster IP still works", "10.0.0.2", "172.30.0.42", 80, "10.180.0.2:80"},
+               {"pass-through without endpoints: no REJECT for the VIP", "10.0.0.2", "1.2.3.7", 80,
+                "not intercepted"},
+               {"pass-through without endpoints: cluster IP rejects", "10.0.0.2", "172.30.0.43", 80, "REJECT"},
+               {"pass-through without endpoints: node port rejects", "203.0.113.5", kTestNodeIp, 3003, "REJECT"},
+           });
+}
+
+TEST(PacketFlowTest, SessionAffinityKeepsEveryEndpointReachable) {
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {
+    s.cluster_ips = {Ip("172.30.0.41")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+    s.session_affinity = SessionAffinity::kClientIP;
+    s.session_affinity_timeout_seconds = 300;
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"),
+                       {MakeEndpoint("10.180.0.1", 80), MakeEndpoint("10.180.0.2", 80), MakeEndpoint("10.180.0.3", 80)});
+  RunFlows(DefaultConfig(), cluster,
+           {{"all endpoints", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80, 10.180.0.2:80, 10.180.0.3:80"}});
+}
+
+TEST(PacketFlowTest, IPv6) {
+  TestCluster cluster(IpFamily::kIPv6);
+  cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {
+    s.type = ServiceType::kLoadBalancer;
+    s.cluster_ips = {Ip("fd00:30::41")};
+    AddPort(s, "http", Protocol::kTCP, 80, 3001);
+    AddIngress(s, "2001:db8::4");
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"), {MakeEndpoint("fd00:10::1", 80)});
+  RunFlows(DefaultConfig(), cluster,
+           {
+               {"pod to cluster IP", "fd00:10::2", "fd00:30::41", 80, "[fd00:10::1]:80"},
+               {"LB VIP from outside", "2001:db8:1::5", "2001:db8::4", 80, "[fd00:10::1]:80 (masq)"},
+               {"node port", "2001:db8:1::5", "fd00:192:168::2", 3001, "[fd00:10::1]:80 (masq)"},
+               {"no localhost node ports on IPv6", "::1", "::1", 3001, "not intercepted"},
+           },
+           IpFamily::kIPv6);
+}
+
+}  // namespace
+}  // namespace kproxy::proxier::iptables
