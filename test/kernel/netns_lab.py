@@ -11,7 +11,7 @@ Topology (IPv4; IPv6 in parallel when enabled):
 Pods have /32 addresses and a default route via 10.244.1.1, an address of every node-side veth
 (Calico-style routing). Pods run lab_agent.py listeners on TCP and UDP that answer with their own
 name and the source address they saw. Everything is named <prefix><role> with prefix
-"kpt-<pid>-<n>-", and removed on close(), at exit and on SIGTERM/SIGINT; namespaces left behind by
+"kptlab<pid>-<n>-", and removed on close(), at exit and on SIGTERM/SIGINT; namespaces left behind by
 a killed run (whose pid is gone) are swept when the next lab starts.
 """
 import atexit
@@ -88,11 +88,11 @@ def _run(argv, input=None, check=True, timeout=30):
 
 
 def sweep_stale_namespaces():
-    """Removes kpt-<pid>-* namespaces whose creating process is gone."""
+    """Removes kptlab<pid>-* namespaces whose creating process is gone."""
     out = _run(["ip", "netns", "list"], check=False).stdout
     for line in out.splitlines():
         name = line.split()[0] if line.split() else ""
-        m = re.match(r"kpt-(\d+)-", name)
+        m = re.match(r"kptlab(\d+)-", name)
         if not m:
             continue
         pid = int(m.group(1))
@@ -117,7 +117,7 @@ class Lab:
 
     def __init__(self, ipv6=True, haproxy=True, listeners=True):
         _counter[0] += 1
-        self.prefix = f"kpt-{os.getpid()}-{_counter[0]}-"
+        self.prefix = f"kptlab{os.getpid()}-{_counter[0]}-"
         self.ipv6 = ipv6
         self.want_haproxy = haproxy and shutil.which("haproxy") is not None
         self.want_listeners = listeners
