@@ -28,6 +28,7 @@ std::string Describe(const ConntrackEntry& e) {
 
 struct DumpState {
   proxier::Protocol protocol;
+  proxier::IpFamily family;
   std::vector<ConntrackEntry>* out;
 };
 
@@ -51,7 +52,7 @@ absl::StatusOr<std::vector<ConntrackEntry>> NetlinkConntrackClient::List(proxier
   std::vector<uint8_t> req = BuildDumpRequest(family_, seq);
   if (mnl_socket_sendto(socket_.get(), req.data(), req.size()) < 0) return Errno("conntrack dump: send", errno);
   std::vector<ConntrackEntry> entries;
-  DumpState state{protocol, &entries};
+  DumpState state{protocol, family_, &entries};
   std::vector<char> buf(kReceiveBufferSize);
   while (true) {
     ssize_t n = mnl_socket_recvfrom(socket_.get(), buf.data(), buf.size());
@@ -64,7 +65,10 @@ absl::StatusOr<std::vector<ConntrackEntry>> NetlinkConntrackClient::List(proxier
         [](const nlmsghdr* nlh, void* data) -> int {
           auto* st = static_cast<DumpState*>(data);
           absl::StatusOr<ConntrackEntry> e = ParseEntryMessage(nlh);
-          if (e.ok() && e->protocol == st->protocol) st->out->push_back(*std::move(e));
+          // The kernel filters the dump by nfgen_family; the family check guards older kernels.
+          if (e.ok() && e->protocol == st->protocol && e->orig_source.family() == st->family) {
+            st->out->push_back(*std::move(e));
+          }
           return MNL_CB_OK;
         },
         &state);

@@ -123,7 +123,13 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& a
   }
   if (timed_out) kill(pid, SIGKILL);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  pid_t waited;
+  do {
+    waited = waitpid(pid, &status, 0);
+  } while (waited < 0 && errno == EINTR);
+  if (waited < 0) {
+    // ECHILD when the process ignores SIGCHLD: the exit status is lost, so success cannot be claimed.
+    return absl::InternalError(absl::StrCat(command, ": waitpid: ", strerror(errno)));
   }
   if (timed_out) {
     return absl::DeadlineExceededError(absl::StrCat(command, ": no exit after ", absl::FormatDuration(timeout),
