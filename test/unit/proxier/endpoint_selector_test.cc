@@ -1,5 +1,7 @@
 #include "proxier/endpoint_selector.h"
 
+#include <algorithm>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -45,6 +47,9 @@ struct Case {
 };
 
 constexpr char kNode[] = "node-a";
+
+// gtest prints failing parameters; the row name says more than its bytes.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 EndpointList BuildEndpoints(const std::vector<Ep>& eps) {
   EndpointList out;
