@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -80,6 +81,19 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& a
   CloseFd(child_out);
   CloseFd(child_err);
   for (int fd : {parent_in, parent_out, parent_err}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+
+  // A child that exits without reading its input makes our write fail with EPIPE; the SIGPIPE that
+  // comes with it must not kill the daemon. Block it on this thread and swallow a pending one.
+  sigset_t pipe_set, old_mask;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+  absl::Cleanup restore_mask = [&] {
+    const timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, nullptr, &zero) > 0) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  };
 
   SubprocessResult result;
   size_t written = 0;

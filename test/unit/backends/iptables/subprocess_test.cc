@@ -27,6 +27,13 @@ TEST(SubprocessTest, ReportsExitStatusAndStderrWithoutAShell) {
   EXPECT_EQ(echo->stdout_text, "$HOME; `id`\n");
 }
 
+TEST(SubprocessTest, ChildNotReadingItsInputDoesNotKillUs) {
+  std::string big(1 << 20, 'x');
+  auto r = RunSubprocess({"sh", "-c", "exit 4"}, big, absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 4);
+}
+
 TEST(SubprocessTest, MissingProgramIsAnError) {
   auto r = RunSubprocess({"kproxy-no-such-program"}, "", absl::Seconds(10));
   EXPECT_FALSE(r.ok());
