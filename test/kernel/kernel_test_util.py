@@ -3,7 +3,8 @@ import os
 import shutil
 import unittest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# realpath: the tests may run from a tree of symlinks; the repo is where the files really are.
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", ".."))
 
 
 def probe_path():
