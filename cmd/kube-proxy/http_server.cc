@@ -8,6 +8,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -137,6 +138,16 @@ struct HttpServer::Listener {
   int port = 0;
   evhttp* http = nullptr;
 };
+
+absl::StatusOr<uint64_t> RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return ErrnoStatus(errno, "getrlimit(RLIMIT_NOFILE)");
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return ErrnoStatus(errno, "setrlimit(RLIMIT_NOFILE)");
+  }
+  return static_cast<uint64_t>(limit.rlim_cur);
+}
 
 HttpResponse NotFoundResponse() {
   HttpResponse resp;

@@ -38,6 +38,10 @@ struct HttpResponse {
 // Called on the event-loop thread; must not block and must not call back into HttpServer.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Raises the soft RLIMIT_NOFILE to the hard limit, as the Go runtime does at start-up, so
+// thousands of health-check ports fit. Returns the new soft limit.
+absl::StatusOr<uint64_t> RaiseOpenFileLimit();
+
 // What Go's http.NotFound writes: 404, "404 page not found\n".
 HttpResponse NotFoundResponse();
 

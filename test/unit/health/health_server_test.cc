@@ -1,6 +1,13 @@
 #include "cmd/kube-proxy/health_server.h"
 
+#include <sys/resource.h>
+
+#include <atomic>
 #include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -191,6 +198,60 @@ TEST(HttpServerTest, ListenerAddedBeforeStartIsServedAfterStartAndStopIsRestarta
   (*http)->RemoveListener(*id);
   EXPECT_EQ((*http)->ListenerCount(), 0u);
   EXPECT_FALSE(HttpGet("127.0.0.1", port, "/").ok());
+}
+
+TEST(HttpServerTest, EmptyHostListensOnEveryAddressOfBothFamilies) {
+  auto http = HttpServer::Create();
+  ASSERT_TRUE(http.ok());
+  ASSERT_TRUE((*http)->Start().ok());
+  auto id = (*http)->AddListener("", 0, [](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_TRUE(id.ok()) << id.status();
+  int port = (*http)->BoundPort(*id);
+  auto v4 = HttpGet("127.0.0.1", port, "/");
+  ASSERT_TRUE(v4.ok()) << v4.status();
+  EXPECT_EQ(v4->status, 200);
+  auto v6 = HttpGet("::1", port, "/");
+  if (!v6.ok() && absl::StrContains(v6.status().message(), "Cannot assign")) {
+    GTEST_SKIP() << "no IPv6 loopback here";
+  }
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_EQ(v6->status, 200);
+}
+
+TEST(HttpServerTest, ListenersComeAndGoFromManyThreadsWhileServing) {
+  auto http = HttpServer::Create();
+  ASSERT_TRUE(http.ok());
+  ASSERT_TRUE((*http)->Start().ok());
+  HttpServer* server = http->get();
+  std::atomic<int> served{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([server, t, &served] {
+      for (int i = 0; i < 50; ++i) {
+        auto id = server->AddListener("127.0.0.1", 0, [t, i](const HttpRequest&) {
+          HttpResponse resp;
+          resp.body = absl::StrCat(t, "/", i);
+          return resp;
+        });
+        if (!id.ok()) continue;
+        auto resp = HttpGet("127.0.0.1", server->BoundPort(*id), "/");
+        if (resp.ok() && resp->body == absl::StrCat(t, "/", i)) ++served;
+        server->RemoveListener(*id);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(served.load(), 200);
+  EXPECT_EQ(server->ListenerCount(), 0u);
+}
+
+TEST(HttpServerTest, RaiseOpenFileLimitReachesTheHardLimit) {
+  auto limit = RaiseOpenFileLimit();
+  ASSERT_TRUE(limit.ok()) << limit.status();
+  rlimit current{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &current), 0);
+  EXPECT_EQ(current.rlim_cur, current.rlim_max);
+  EXPECT_EQ(*limit, static_cast<uint64_t>(current.rlim_cur));
 }
 
 TEST(HttpServerTest, RejectsAddressesThatAreNotIps) {
