@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
@@ -69,9 +70,9 @@ absl::Status ErrnoStatus(int err, absl::string_view what) {
 // Opens a non-blocking listening socket on host:port. Returns the fd.
 absl::StatusOr<int> OpenListenSocket(absl::string_view host, int port, int* bound_port) {
   std::string literal(absl::StripSuffix(absl::StripPrefix(host, "["), "]"));
-  const std::string name = literal.empty() ? absl::StrCat("[::]:", port)
-                           : literal.find(':') != std::string::npos ? absl::StrCat("[", literal, "]:", port)
-                                                                    : absl::StrCat(literal, ":", port);
+  const std::string name = literal.find(':') != std::string::npos ? absl::StrCat("[", literal, "]:", port)
+                                                                  : absl::StrCat(literal, ":", port);
+  if (literal == "0.0.0.0") literal.clear();  // Go: every address of both families
   if (port < 0 || port > 65535) return absl::InvalidArgumentError(absl::StrCat("listen ", name, ": invalid port"));
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -93,7 +94,7 @@ absl::StatusOr<int> OpenListenSocket(absl::string_view host, int port, int* boun
     return absl::InvalidArgumentError(absl::StrCat("listen ", name, ": \"", host, "\" is not an IP address"));
   }
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0 && host.empty() && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
+  if (fd < 0 && wildcard_v6 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
     // No IPv6 on this host: every address means every IPv4 address.
     ss = {};
     sin->sin_family = AF_INET;
@@ -138,6 +139,27 @@ struct HttpServer::Listener {
   int port = 0;
   evhttp* http = nullptr;
 };
+
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view address) {
+  size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("address ", address, ": missing port in address"));
+  }
+  absl::string_view host = address.substr(0, colon);
+  absl::string_view port_text = address.substr(colon + 1);
+  if (absl::ConsumePrefix(&host, "[")) {
+    if (!absl::ConsumeSuffix(&host, "]")) {
+      return absl::InvalidArgumentError(absl::StrCat("address ", address, ": missing ']' in address"));
+    }
+  } else if (host.find(':') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("address ", address, ": too many colons in address"));
+  }
+  int port = 0;
+  if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("address ", address, ": invalid port \"", port_text, "\""));
+  }
+  return std::make_pair(std::string(host), port);
+}
 
 absl::StatusOr<uint64_t> RaiseOpenFileLimit() {
   rlimit limit{};

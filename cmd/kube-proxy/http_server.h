@@ -38,6 +38,10 @@ struct HttpResponse {
 // Called on the event-loop thread; must not block and must not call back into HttpServer.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Splits "host:port", "[v6]:port" or ":port" (host "") as Go's net.SplitHostPort, checking the
+// port is 0..65535. Brackets are removed from the host.
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view address);
+
 // Raises the soft RLIMIT_NOFILE to the hard limit, as the Go runtime does at start-up, so
 // thousands of health-check ports fit. Returns the new soft limit.
 absl::StatusOr<uint64_t> RaiseOpenFileLimit();
@@ -64,8 +68,9 @@ class HttpServer {
   void Stop();
 
   // Binds and listens on host:port synchronously (so a failure is returned here, naming the
-  // address), then serves every request on it with `handler`. `host` is an IP literal; "" means
-  // every address of both families (dual-stack "::", falling back to "0.0.0.0" without IPv6).
+  // address), then serves every request on it with `handler`. `host` is an IP literal. As Go's
+  // net.Listen("tcp", ...) does, an unspecified address ("", "0.0.0.0" or "::") listens on every
+  // address of both families (dual-stack "::", or "0.0.0.0" on a host without IPv6).
   // Port 0 asks the kernel for a free port: see BoundPort(). Thread-safe.
   absl::StatusOr<ListenerId> AddListener(absl::string_view host, int port, HttpHandler handler);
   // Closes the listening socket and its open connections before returning. Unknown ids are

@@ -200,22 +200,48 @@ TEST(HttpServerTest, ListenerAddedBeforeStartIsServedAfterStartAndStopIsRestarta
   EXPECT_FALSE(HttpGet("127.0.0.1", port, "/").ok());
 }
 
-TEST(HttpServerTest, EmptyHostListensOnEveryAddressOfBothFamilies) {
+TEST(HttpServerTest, UnspecifiedHostListensOnEveryAddressOfBothFamiliesLikeGo) {
   auto http = HttpServer::Create();
   ASSERT_TRUE(http.ok());
   ASSERT_TRUE((*http)->Start().ok());
-  auto id = (*http)->AddListener("", 0, [](const HttpRequest&) { return HttpResponse{}; });
-  ASSERT_TRUE(id.ok()) << id.status();
-  int port = (*http)->BoundPort(*id);
-  auto v4 = HttpGet("127.0.0.1", port, "/");
-  ASSERT_TRUE(v4.ok()) << v4.status();
-  EXPECT_EQ(v4->status, 200);
-  auto v6 = HttpGet("::1", port, "/");
-  if (!v6.ok() && absl::StrContains(v6.status().message(), "Cannot assign")) {
-    GTEST_SKIP() << "no IPv6 loopback here";
+  for (const char* host : {"", "0.0.0.0", "::", "[::]"}) {
+    SCOPED_TRACE(host);
+    auto id = (*http)->AddListener(host, 0, [](const HttpRequest&) { return HttpResponse{}; });
+    ASSERT_TRUE(id.ok()) << id.status();
+    int port = (*http)->BoundPort(*id);
+    auto v4 = HttpGet("127.0.0.1", port, "/");
+    ASSERT_TRUE(v4.ok()) << v4.status();
+    EXPECT_EQ(v4->status, 200);
+    auto v6 = HttpGet("::1", port, "/");
+    if (!v6.ok() && absl::StrContains(v6.status().message(), "Cannot assign")) {
+      GTEST_SKIP() << "no IPv6 loopback here";
+    }
+    ASSERT_TRUE(v6.ok()) << v6.status();
+    EXPECT_EQ(v6->status, 200);
+    (*http)->RemoveListener(*id);
   }
-  ASSERT_TRUE(v6.ok()) << v6.status();
-  EXPECT_EQ(v6->status, 200);
+}
+
+TEST(HttpServerTest, SpecificAddressListensOnlyThere) {
+  auto http = HttpServer::Create();
+  ASSERT_TRUE(http.ok());
+  ASSERT_TRUE((*http)->Start().ok());
+  auto id = (*http)->AddListener("127.0.0.1", 0, [](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_FALSE(HttpGet("::1", (*http)->BoundPort(*id), "/").ok());
+}
+
+TEST(SplitHostPortTest, AcceptsGoForms) {
+  using Pair = std::pair<std::string, int>;
+  EXPECT_EQ(*SplitHostPort("0.0.0.0:10256"), Pair("0.0.0.0", 10256));
+  EXPECT_EQ(*SplitHostPort("[::]:10256"), Pair("::", 10256));
+  EXPECT_EQ(*SplitHostPort("[fd00::1]:0"), Pair("fd00::1", 0));
+  EXPECT_EQ(*SplitHostPort(":10249"), Pair("", 10249));
+  EXPECT_FALSE(SplitHostPort("127.0.0.1").ok());
+  EXPECT_FALSE(SplitHostPort("::1:80").ok());
+  EXPECT_FALSE(SplitHostPort("[::1:80").ok());
+  EXPECT_FALSE(SplitHostPort("1.2.3.4:65536").ok());
+  EXPECT_FALSE(SplitHostPort("1.2.3.4:http").ok());
 }
 
 TEST(HttpServerTest, ListenersComeAndGoFromManyThreadsWhileServing) {
