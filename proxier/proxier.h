@@ -3,9 +3,11 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace kproxy::proxier {
 
@@ -13,6 +15,9 @@ struct SyncReport {
   bool full = false;             // a full sync (vs partial)
   size_t changed_services = 0;   // Services whose rules were rewritten
   std::string detail;            // one line for the log, e.g. "wrote 4 chains, 1.2 KiB"
+  // When each change this sync applied was first queued (ProxyState::Taken::change_times of every
+  // family); the sync runner turns them into network-programming latencies.
+  std::vector<absl::Time> change_times;
 };
 
 class Proxier {
