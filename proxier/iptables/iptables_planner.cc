@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proxier/endpoint_selector.h"
@@ -29,6 +30,30 @@ void AppendProtocol(std::string& out, absl::string_view proto) {
 void AppendComment(std::string& out, absl::string_view comment) {
   absl::StrAppend(&out, " -m comment --comment ", comment);
 }
+
+// Dotted-quad or RFC 5952 text of `ip`; IPv4 is formatted by hand because inet_ntop's sprintf is
+// the hot spot when planning 100k endpoints.
+void AppendIp(std::string& out, const IpAddress& ip) {
+  if (!ip.is_v4()) {
+    out.append(ip.ToString());
+    return;
+  }
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) out.push_back('.');
+    const unsigned v = ip.bytes()[i];
+    if (v >= 100) out.push_back(static_cast<char>('0' + v / 100));
+    if (v >= 10) out.push_back(static_cast<char>('0' + (v / 10) % 10));
+    out.push_back(static_cast<char>('0' + v % 10));
+  }
+}
+
+// One endpoint as the rules spell it, formatted once.
+struct EndpointStrings {
+  const Endpoint* endpoint;
+  std::string ip;       // "10.0.0.1" / "fd00::1"
+  std::string ip_port;  // "10.0.0.1:80" / "[fd00::1]:80"
+  std::string chain;    // KUBE-SEP-...
+};
 
 // `"<text>"`: comments with spaces are written quoted, as upstream does.
 std::string Quoted(absl::string_view a, absl::string_view b = {}, absl::string_view c = {},
@@ -324,6 +349,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   }
 
   auto& chains = fragment->nat_chains;
+  chains.reserve(categorized.all_reachable_endpoints.size() + 4);
   if (uses_external_chain) {
     PlannedChain chain{external_chain, {}};
     std::string& out = chain.rules;
@@ -375,48 +401,66 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     chains.push_back(std::move(chain));
   }
 
-  // Endpoint chain names, reusing the previous fragment's hashes.
+  // Endpoint strings and chain names, reusing the previous fragment's hashes.
+  const EndpointList& reachable = categorized.all_reachable_endpoints;
+  std::vector<EndpointStrings> endpoint_strings;
+  endpoint_strings.reserve(reachable.size());
   auto& names = fragment->endpoint_chain_names;
-  names.reserve(categorized.all_reachable_endpoints.size());
-  for (const auto& endpoint : categorized.all_reachable_endpoints) {
-    std::string ip_port = endpoint->IpPort();
-    std::string chain_name;
+  names.reserve(reachable.size());
+  for (const auto& endpoint : reachable) {
+    EndpointStrings strings{endpoint.get(), {}, {}, {}};
+    AppendIp(strings.ip, endpoint->ip);
+    if (endpoint->ip.is_v4()) {
+      strings.ip_port = absl::StrCat(strings.ip, ":", endpoint->port);
+    } else {
+      strings.ip_port = absl::StrCat("[", strings.ip, "]:", endpoint->port);
+    }
     if (previous != nullptr) {
       auto it = std::lower_bound(previous->endpoint_chain_names.begin(),
-                                 previous->endpoint_chain_names.end(), ip_port,
+                                 previous->endpoint_chain_names.end(), strings.ip_port,
                                  [](const auto& entry, const std::string& key) { return entry.first < key; });
-      if (it != previous->endpoint_chain_names.end() && it->first == ip_port) chain_name = it->second;
+      if (it != previous->endpoint_chain_names.end() && it->first == strings.ip_port) strings.chain = it->second;
     }
-    if (chain_name.empty()) chain_name = EndpointChainName(name, proto, ip_port);
-    names.emplace_back(std::move(ip_port), std::move(chain_name));
+    if (strings.chain.empty()) strings.chain = EndpointChainName(name, proto, strings.ip_port);
+    names.emplace_back(strings.ip_port, strings.chain);
+    endpoint_strings.push_back(std::move(strings));
   }
   std::sort(names.begin(), names.end());
-  names.erase(std::unique(names.begin(), names.end()), names.end());
-  auto chain_of = [&](const Endpoint& endpoint) -> const std::string& {
-    const std::string ip_port = endpoint.IpPort();
-    auto it = std::lower_bound(names.begin(), names.end(), ip_port,
-                               [](const auto& entry, const std::string& key) { return entry.first < key; });
-    return it->second;
+  // cluster_endpoints and local_endpoints are subsets of all_reachable_endpoints.
+  absl::flat_hash_map<const Endpoint*, const EndpointStrings*> index;
+  constexpr size_t kIndexThreshold = 16;
+  if (endpoint_strings.size() > kIndexThreshold) {
+    index.reserve(endpoint_strings.size());
+    for (const EndpointStrings& strings : endpoint_strings) index.emplace(strings.endpoint, &strings);
+  }
+  auto strings_of = [&](const Endpoint& endpoint) -> const EndpointStrings& {
+    if (!index.empty()) return *index.at(&endpoint);
+    for (const EndpointStrings& strings : endpoint_strings) {
+      if (strings.endpoint == &endpoint) return strings;
+    }
+    return endpoint_strings.front();  // unreachable: the selector returns subsets
   };
 
   auto write_service_to_endpoints = [&](const std::string& svc_chain, const EndpointList& targets) {
     PlannedChain chain{svc_chain, {}};
     std::string& out = chain.rules;
+    out.reserve((large_cluster_mode ? 110 : 180) * targets.size() * (svc.session_affinity_client_ip ? 2 : 1) + 200);
     if (&svc_chain == internal_chain) out.append(internal_masquerade);
     if (svc.session_affinity_client_ip) {
       for (const auto& endpoint : targets) {
-        const std::string& sep = chain_of(*endpoint);
+        const EndpointStrings& strings = strings_of(*endpoint);
+        const std::string& sep = strings.chain;
         absl::StrAppend(&out, "-A ", svc_chain);
-        if (!large_cluster_mode) AppendComment(out, Quoted(name, " -> ", endpoint->IpPort()));
+        if (!large_cluster_mode) AppendComment(out, Quoted(name, " -> ", strings.ip_port));
         absl::StrAppend(&out, " -m recent --name ", sep, " --rcheck --seconds ", svc.sticky_max_age_seconds,
                         " --reap -j ", sep, "\n");
       }
     }
     const size_t n = targets.size();
     for (size_t i = 0; i < n; ++i) {
-      const Endpoint& endpoint = *targets[i];
+      const EndpointStrings& strings = strings_of(*targets[i]);
       absl::StrAppend(&out, "-A ", svc_chain);
-      if (!large_cluster_mode) AppendComment(out, Quoted(name, " -> ", endpoint.IpPort()));
+      if (!large_cluster_mode) AppendComment(out, Quoted(name, " -> ", strings.ip_port));
       if (i + 1 < n) {
         out.append(" -m statistic --mode random --probability ");
         const size_t remaining = n - i;
@@ -426,7 +470,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
           out.append(FormatProbability(remaining));
         }
       }
-      absl::StrAppend(&out, " -j ", chain_of(endpoint), "\n");
+      absl::StrAppend(&out, " -j ", strings.chain, "\n");
     }
     chains.push_back(std::move(chain));
   };
@@ -435,12 +479,12 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   // The internal masquerade rule belongs to the internal chain even when it has no endpoint rules
   // of its own (cannot happen upstream either: has_internal_endpoints implies the chain is used).
 
-  for (const auto& endpoint : categorized.all_reachable_endpoints) {
-    const std::string& sep = chain_of(*endpoint);
+  for (const EndpointStrings& strings : endpoint_strings) {
+    const std::string& sep = strings.chain;
     PlannedChain chain{sep, {}};
     std::string& out = chain.rules;
     out.reserve(large_cluster_mode ? 160 : 240);
-    const std::string ip = endpoint->ip.ToString();
+    const std::string& ip = strings.ip;
     absl::StrAppend(&out, "-A ", sep);
     if (!large_cluster_mode) AppendComment(out, name);
     absl::StrAppend(&out, " -s ", ip, " -j ", kMarkMasqChain, "\n");
@@ -448,7 +492,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     if (!large_cluster_mode) AppendComment(out, name);
     if (svc.session_affinity_client_ip) absl::StrAppend(&out, " -m recent --name ", sep, " --set");
     AppendProtocol(out, proto);
-    absl::StrAppend(&out, " -j DNAT --to-destination ", endpoint->IpPort(), "\n");
+    absl::StrAppend(&out, " -j DNAT --to-destination ", strings.ip_port, "\n");
     chains.push_back(std::move(chain));
   }
   return fragment;

@@ -31,13 +31,12 @@ class TestCluster {
     for (auto& [name, port] : ServicePortsOf(service, family_)) services_[name] = port;
   }
   void RemoveService(absl::string_view ns, absl::string_view name) {
-    for (auto it = services_.begin(); it != services_.end();) {
-      if (it->first.service.namespace_name == ns && it->first.service.name == name) {
-        endpoints_.erase(it->first);
-        it = services_.erase(it);
-      } else {
-        ++it;
-      }
+    // Keys sort by Service first, so its ports are contiguous from the smallest key.
+    ServicePortName first{ServiceName{std::string(ns), std::string(name)}, "", Protocol::kTCP};
+    for (auto it = services_.lower_bound(first);
+         it != services_.end() && it->first.service == first.service;) {
+      endpoints_.erase(it->first);
+      it = services_.erase(it);
     }
   }
   // Sets the endpoints of one ServicePort (sorted by ip:port, as the snapshot keeps them).
