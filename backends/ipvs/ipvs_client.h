@@ -1,0 +1,38 @@
+// IpvsClient: the kernel's IPVS table (virtual servers and their real servers) for one network
+// namespace, as the applier and the proxier read and write it.
+#pragma once
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "proxier/ipvs/ipvs_state.h"
+
+namespace kproxy::backends::ipvs {
+
+using proxier::ipvs::IpvsService;
+using proxier::ipvs::RealServer;
+using proxier::ipvs::VirtualServer;
+using proxier::ipvs::VirtualServerKey;
+
+class IpvsClient {
+ public:
+  virtual ~IpvsClient() = default;
+  // Every virtual server (fwmark services are skipped) with its real servers, including their
+  // active/inactive connection counts.
+  virtual absl::StatusOr<std::vector<IpvsService>> ListServices() = 0;
+  // Creates the virtual server; AlreadyExists when one with the same key exists.
+  virtual absl::Status AddService(const VirtualServer& server) = 0;
+  // Changes scheduler/flags/timeout; NotFound when the virtual server does not exist.
+  virtual absl::Status EditService(const VirtualServer& server) = 0;
+  // Deletes the virtual server and its real servers; NotFound when it does not exist.
+  virtual absl::Status DeleteService(const VirtualServerKey& key) = 0;
+  // Adds a masquerading real server; NotFound without the virtual server, AlreadyExists if present.
+  virtual absl::Status AddDestination(const VirtualServer& server, const RealServer& destination) = 0;
+  // Changes the weight; NotFound when the virtual server or real server does not exist.
+  virtual absl::Status EditDestination(const VirtualServer& server, const RealServer& destination) = 0;
+  // NotFound when the virtual server or real server does not exist.
+  virtual absl::Status DeleteDestination(const VirtualServer& server, const RealServer& destination) = 0;
+};
+
+}  // namespace kproxy::backends::ipvs

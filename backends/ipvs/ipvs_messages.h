@@ -1,0 +1,58 @@
+// Generic-netlink IPVS messages as plain byte values: builders for every command kproxy sends and
+// parsers for the dump replies, so the wire format is unit-testable without a kernel.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "proxier/ipvs/ipvs_state.h"
+
+namespace kproxy::backends::ipvs {
+
+// One netlink message: nlmsghdr + genlmsghdr + attributes. Sequence and port are left 0; the
+// round-trip function stamps them before sending.
+class GenlMessage {
+ public:
+  GenlMessage(uint16_t family_id, uint8_t command, uint16_t flags, uint8_t version = 1);
+
+  void PutU16(uint16_t type, uint16_t value);
+  void PutU32(uint32_t type, uint32_t value);
+  void PutBytes(uint16_t type, absl::Span<const uint8_t> value);
+  void PutString(uint16_t type, absl::string_view value);  // NUL-terminated
+  // Returns the offset to hand to EndNested().
+  size_t BeginNested(uint16_t type);
+  void EndNested(size_t offset);
+
+  uint8_t command() const { return bytes_[16]; }
+  // The whole message, nlmsg_len filled in.
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+  std::vector<uint8_t>& mutable_bytes() { return bytes_; }
+
+ private:
+  void PutAttr(uint16_t type, const void* data, size_t len);
+  std::vector<uint8_t> bytes_;
+};
+
+// "IPVS_CMD_NEW_DEST", ...
+const char* IpvsCommandName(uint8_t command);
+
+// Request builders. `full` service messages carry scheduler, flags, timeout and netmask (NEW/SET);
+// identity-only ones serve DEL_SERVICE and GET_DEST.
+GenlMessage BuildServiceMessage(uint16_t family_id, uint8_t command, const proxier::ipvs::VirtualServer& server,
+                                bool full);
+GenlMessage BuildDestinationMessage(uint16_t family_id, uint8_t command, const proxier::ipvs::VirtualServer& server,
+                                    const proxier::ipvs::RealServer& destination, bool full);
+GenlMessage BuildGetServicesDump(uint16_t family_id);
+GenlMessage BuildGetDestinationsDump(uint16_t family_id, const proxier::ipvs::VirtualServer& server);
+
+// Parsers for one reply's genl payload (the bytes after the genlmsghdr). A fwmark service parses
+// to NotFound (kproxy does not manage them).
+absl::StatusOr<proxier::ipvs::VirtualServer> ParseServiceReply(absl::Span<const uint8_t> attributes);
+absl::StatusOr<proxier::ipvs::RealServer> ParseDestinationReply(absl::Span<const uint8_t> attributes);
+
+}  // namespace kproxy::backends::ipvs

@@ -1,0 +1,36 @@
+// NetlinkLinkManager: the real LinkManager over rtnetlink (libnl-route-3) in the calling thread's
+// network namespace.
+#pragma once
+
+#include <memory>
+
+#include "backends/ipvs/link_manager.h"
+
+struct nl_sock;
+
+namespace kproxy::backends::ipvs {
+
+class NetlinkLinkManager final : public LinkManager {
+ public:
+  static absl::StatusOr<std::unique_ptr<NetlinkLinkManager>> Create();
+
+  absl::Status EnsureDummyLink(absl::string_view name) override;
+  absl::StatusOr<absl::btree_set<proxier::IpAddress>> ListAddresses(absl::string_view name,
+                                                                     proxier::IpFamily family) override;
+  absl::Status AddAddress(absl::string_view name, const proxier::IpAddress& ip) override;
+  absl::Status DeleteAddress(absl::string_view name, const proxier::IpAddress& ip) override;
+  absl::Status DeleteLink(absl::string_view name) override;
+
+ private:
+  struct SocketDeleter {
+    void operator()(nl_sock* sock) const;
+  };
+  using SocketPtr = std::unique_ptr<nl_sock, SocketDeleter>;
+  explicit NetlinkLinkManager(SocketPtr sock) : sock_(std::move(sock)) {}
+  absl::StatusOr<int> IfIndex(absl::string_view name);
+  absl::Status ChangeAddress(absl::string_view name, const proxier::IpAddress& ip, bool add);
+
+  SocketPtr sock_;
+};
+
+}  // namespace kproxy::backends::ipvs

@@ -1,0 +1,38 @@
+// FakeIpvsClient: an in-memory IPVS table with the kernel's error semantics (EEXIST/ENOENT/ESRCH
+// as AlreadyExists/NotFound) that counts every write, for unit tests.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "backends/ipvs/ipvs_client.h"
+
+namespace kproxy::backends::ipvs::testing {
+
+class FakeIpvsClient final : public IpvsClient {
+ public:
+  absl::StatusOr<std::vector<IpvsService>> ListServices() override;
+  absl::Status AddService(const VirtualServer& server) override;
+  absl::Status EditService(const VirtualServer& server) override;
+  absl::Status DeleteService(const VirtualServerKey& key) override;
+  absl::Status AddDestination(const VirtualServer& server, const RealServer& destination) override;
+  absl::Status EditDestination(const VirtualServer& server, const RealServer& destination) override;
+  absl::Status DeleteDestination(const VirtualServer& server, const RealServer& destination) override;
+
+  // Test controls: set live connection counts (what ipvsadm -Ln shows as ActiveConn/InActConn).
+  void SetConnections(const VirtualServerKey& server, const proxier::ipvs::RealServerKey& dest, uint32_t active,
+                      uint32_t inactive);
+  // Every write method called, by name ("AddService", ...), successful or not.
+  const std::map<std::string, int>& calls() const { return calls_; }
+  int writes() const;
+  void ResetCalls() { calls_.clear(); }
+  const absl::btree_map<VirtualServerKey, IpvsService>& table() const { return table_; }
+
+ private:
+  absl::btree_map<VirtualServerKey, IpvsService> table_;
+  std::map<std::string, int> calls_;
+};
+
+}  // namespace kproxy::backends::ipvs::testing

@@ -1,0 +1,120 @@
+#include "backends/ipvs/ipvs_messages.h"
+
+#include <linux/ip_vs.h>
+#include <linux/netlink.h>
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backends/ipvs/netlink_ipvs_client.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test/unit/ipvs/ipvs_test_util.h"
+
+namespace kproxy::backends::ipvs {
+namespace {
+
+using ::kproxy::proxier::Protocol;
+using ::kproxy::proxier::ipvs::testing::Dest;
+using ::kproxy::proxier::ipvs::testing::Key;
+using ::testing::ElementsAreArray;
+
+constexpr uint16_t kFamily = 0x24;
+
+VirtualServer Server(absl::string_view ip, int port, Protocol p = Protocol::kTCP) {
+  VirtualServer vs;
+  vs.key = Key(ip, port, p);
+  return vs;
+}
+
+absl::Span<const uint8_t> Attributes(const GenlMessage& msg) {
+  return absl::MakeConstSpan(msg.bytes()).subspan(NLMSG_HDRLEN + 4);
+}
+
+TEST(IpvsMessagesTest, DelServiceBytesAreExact) {
+  GenlMessage msg = BuildServiceMessage(kFamily, IPVS_CMD_DEL_SERVICE, Server("10.96.0.10", 80), false);
+  const std::vector<uint8_t> want = {
+      68, 0, 0, 0,  0x24, 0, 5, 0,  0, 0, 0, 0,  0, 0, 0, 0,  // nlmsghdr: len, family, REQUEST|ACK, seq, pid
+      3, 1, 0, 0,                                              // genl: DEL_SERVICE, version 1
+      48, 0, 1, 0,                                             // IPVS_CMD_ATTR_SERVICE (nested)
+      6, 0, 1, 0, 2, 0, 0, 0,                                  // AF = AF_INET
+      6, 0, 2, 0, 6, 0, 0, 0,                                  // PROTOCOL = TCP
+      20, 0, 3, 0, 10, 96, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // ADDR (nf_inet_addr)
+      6, 0, 4, 0, 0, 80, 0, 0,                                 // PORT, network order
+  };
+  EXPECT_THAT(msg.bytes(), ElementsAreArray(want));
+}
+
+TEST(IpvsMessagesTest, NewServiceCarriesSchedulerFlagsTimeoutAndNetmask) {
+  VirtualServer vs = Server("10.96.0.10", 53, Protocol::kUDP);
+  vs.scheduler = "rr";
+  vs.flags = proxier::ipvs::kFlagPersistent;
+  vs.timeout_seconds = 10800;
+  GenlMessage msg = BuildServiceMessage(kFamily, IPVS_CMD_NEW_SERVICE, vs, true);
+  uint32_t len;
+  std::memcpy(&len, msg.bytes().data(), 4);
+  EXPECT_EQ(len, msg.bytes().size());
+  EXPECT_EQ(msg.command(), IPVS_CMD_NEW_SERVICE);
+  // A reply carries the same attributes; parsing our own request round-trips the value.
+  auto parsed = ParseServiceReply(Attributes(msg));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, vs);
+}
+
+TEST(IpvsMessagesTest, DestinationReplyParsesWeightAndConnectionCounts) {
+  GenlMessage msg(kFamily, IPVS_CMD_NEW_DEST, 0);
+  size_t nest = msg.BeginNested(IPVS_CMD_ATTR_DEST);
+  const uint8_t addr[16] = {10, 0, 1, 5};
+  msg.PutBytes(IPVS_DEST_ATTR_ADDR, addr);
+  msg.PutU16(IPVS_DEST_ATTR_PORT, htons(8080));
+  msg.PutU32(IPVS_DEST_ATTR_WEIGHT, 0);
+  msg.PutU32(IPVS_DEST_ATTR_ACTIVE_CONNS, 3);
+  msg.PutU32(IPVS_DEST_ATTR_INACT_CONNS, 7);
+  msg.PutU16(IPVS_DEST_ATTR_ADDR_FAMILY, AF_INET);
+  msg.EndNested(nest);
+  auto rs = ParseDestinationReply(Attributes(msg));
+  ASSERT_TRUE(rs.ok()) << rs.status();
+  EXPECT_EQ(rs->key, Dest("10.0.1.5", 8080));
+  EXPECT_EQ(rs->weight, 0u);
+  EXPECT_EQ(rs->active_connections, 3u);
+  EXPECT_EQ(rs->inactive_connections, 7u);
+}
+
+TEST(IpvsMessagesTest, NewDestinationIsMasqueradingWithWeight) {
+  RealServer rs{Dest("10.0.1.5", 8080), 1, 0, 0};
+  GenlMessage msg = BuildDestinationMessage(kFamily, IPVS_CMD_NEW_DEST, Server("10.96.0.10", 80), rs, true);
+  auto back = ParseDestinationReply(Attributes(msg));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->key, rs.key);
+  EXPECT_EQ(back->weight, 1u);
+  auto svc = ParseServiceReply(Attributes(msg));
+  ASSERT_TRUE(svc.ok());
+  EXPECT_EQ(svc->key, Key("10.96.0.10", 80));
+}
+
+TEST(IpvsMessagesTest, Ipv6ServiceRoundTrips) {
+  VirtualServer vs = Server("fd00::10", 443);
+  vs.scheduler = "wrr";
+  auto parsed = ParseServiceReply(Attributes(BuildServiceMessage(kFamily, IPVS_CMD_SET_SERVICE, vs, true)));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, vs);
+}
+
+TEST(IpvsMessagesTest, TruncatedAttributeIsAnErrorNotACrash) {
+  std::vector<uint8_t> bad = {40, 0, 1, 0, 6, 0};
+  EXPECT_FALSE(ParseServiceReply(bad).ok());
+}
+
+TEST(IpvsMessagesTest, KernelErrorNamesCommandObjectAndErrno) {
+  absl::Status s = ErrnoToStatus(EEXIST, "IPVS_CMD_NEW_DEST 10.96.0.10:53/UDP -> 10.0.0.5:53");
+  EXPECT_TRUE(absl::IsAlreadyExists(s));
+  EXPECT_EQ(s.message(), "IPVS_CMD_NEW_DEST 10.96.0.10:53/UDP -> 10.0.0.5:53: EEXIST");
+  EXPECT_TRUE(absl::IsNotFound(ErrnoToStatus(ESRCH, "IPVS_CMD_DEL_SERVICE 10.96.0.10:53/UDP")));
+  EXPECT_TRUE(absl::IsNotFound(ErrnoToStatus(ENOENT, "x")));
+}
+
+}  // namespace
+}  // namespace kproxy::backends::ipvs

@@ -1,0 +1,247 @@
+#include "proxier/ipvs/ipvs_planner.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_split.h"
+#include "backends/iptables/testing/fake_iptables_runner.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test/unit/ipvs/ipvs_test_util.h"
+
+namespace kproxy::proxier::ipvs {
+namespace {
+
+using namespace ::kproxy::proxier::ipvs::testing;  // NOLINT
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+ServicePortName Web(absl::string_view name) { return MakeServicePortName("web", name, ""); }
+
+Service ClusterIpService(absl::string_view name, absl::string_view ip, Protocol protocol = Protocol::kTCP,
+                         int port = 80) {
+  return MakeService("web", name, [&](Service& s) {
+    s.cluster_ips = {Ip(ip)};
+    AddPort(s, "", protocol, port);
+  });
+}
+
+TEST(IpvsPlannerTest, ClusterIpGetsVirtualServerRealServersAddressAndIpsetEntry) {
+  ProxySnapshot snap = MakeSnapshot({ClusterIpService("a", "10.96.0.10")},
+                                    {{Web("a"), {MakeEndpoint("10.0.1.5", 8080), MakeEndpoint("10.0.2.5", 8080)}}});
+  DesiredIpvsState state = PlanIpvs(snap, MakeNode(), {});
+
+  ASSERT_EQ(state.services.size(), 1u);
+  const IpvsService& svc = state.services.at(Key("10.96.0.10", 80));
+  EXPECT_EQ(svc.server.scheduler, "rr");
+  EXPECT_EQ(svc.server.flags, 0u);
+  ASSERT_EQ(svc.destinations.size(), 2u);
+  EXPECT_EQ(svc.destinations.at(Dest("10.0.1.5", 8080)).weight, 1u);
+  EXPECT_EQ(svc.destinations.at(Dest("10.0.2.5", 8080)).weight, 1u);
+  EXPECT_THAT(state.bound_addresses, ElementsAre(Ip("10.96.0.10")));
+  EXPECT_TRUE(SetHas(state, "KUBE-CLUSTER-IP", "10.96.0.10,tcp:80"));
+  EXPECT_TRUE(SetHas(state, "KUBE-IPVS-IPS", "10.96.0.10"));
+  EXPECT_THAT(state.conflicts, IsEmpty());
+}
+
+TEST(IpvsPlannerTest, NodePortGetsVirtualServerPerNodeIpButNodeIpIsNotBound) {
+  Service s = MakeService("web", "np", [](Service& s) {
+    s.type = ServiceType::kNodePort;
+    s.cluster_ips = {Ip("10.96.0.11")};
+    AddPort(s, "", Protocol::kUDP, 53, 30053);
+  });
+  NodeContext node = MakeNode();
+  node.node_ips.push_back(Ip("198.51.100.7"));
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}, {{MakeServicePortName("web", "np", "", Protocol::kUDP),
+                                                        {MakeEndpoint("10.0.1.5", 5353)}}}),
+                                    node, {});
+  EXPECT_TRUE(state.services.contains(Key("192.0.2.129", 30053, Protocol::kUDP)));
+  EXPECT_TRUE(state.services.contains(Key("198.51.100.7", 30053, Protocol::kUDP)));
+  EXPECT_TRUE(state.services.contains(Key("10.96.0.11", 53, Protocol::kUDP)));
+  EXPECT_THAT(state.bound_addresses, ElementsAre(Ip("10.96.0.11")));
+  EXPECT_TRUE(SetHas(state, "KUBE-NODE-PORT-UDP", "30053"));
+  EXPECT_FALSE(SetHas(state, "KUBE-NODE-PORT-TCP", "30053"));
+}
+
+TEST(IpvsPlannerTest, LoadBalancerVipIsBoundWithVirtualServerAndIpsetEntry) {
+  DesiredIpvsState state = PlanIpvs(
+      MakeSnapshot({MakeLbService("lb", 10, "203.0.113.10")}, {{Web("lb"), {MakeEndpoint("10.0.1.5", 8080)}}}),
+      MakeNode(), {});
+  EXPECT_TRUE(state.services.contains(Key("203.0.113.10", 80)));
+  EXPECT_TRUE(state.bound_addresses.contains(Ip("203.0.113.10")));
+  EXPECT_TRUE(SetHas(state, "KUBE-LOAD-BALANCER", "203.0.113.10,tcp:80"));
+  EXPECT_TRUE(SetHas(state, "KUBE-IPVS-IPS", "203.0.113.10"));
+  EXPECT_TRUE(SetHas(state, "KUBE-NODE-PORT-TCP", "30010"));
+}
+
+TEST(IpvsPlannerTest, PassThroughAnnotationLeavesLbIpWithoutVirtualServerIpsetEntryOrAddress) {
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({MakeLbService("lb", 10, "203.0.113.10", absl::UnixEpoch(), true)},
+                                                 {{Web("lb"), {MakeEndpoint("10.0.1.5", 8080)}}}),
+                                    MakeNode(), {});
+  EXPECT_FALSE(state.services.contains(Key("203.0.113.10", 80)));
+  EXPECT_FALSE(state.bound_addresses.contains(Ip("203.0.113.10")));
+  for (const auto& set : state.ipsets) {
+    for (const auto& e : set.entries) EXPECT_THAT(e, Not(HasSubstr("203.0.113.10"))) << set.name;
+  }
+  // The ELB still reaches the Service through its NodePort and ClusterIP.
+  EXPECT_TRUE(state.services.contains(Key("192.0.2.129", 30010)));
+  EXPECT_TRUE(state.services.contains(Key("10.96.0.10", 80)));
+  EXPECT_TRUE(SetHas(state, "KUBE-NODE-PORT-TCP", "30010"));
+}
+
+TEST(IpvsPlannerTest, IpModeProxyLeavesLbIpUnbound) {
+  Service s = MakeService("web", "lb", [](Service& s) {
+    s.type = ServiceType::kLoadBalancer;
+    s.cluster_ips = {Ip("10.96.0.10")};
+    AddPort(s, "", Protocol::kTCP, 80, 30010);
+    AddIngress(s, "203.0.113.10", "Proxy");
+  });
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}), MakeNode(), {});
+  EXPECT_FALSE(state.services.contains(Key("203.0.113.10", 80)));
+  EXPECT_FALSE(state.bound_addresses.contains(Ip("203.0.113.10")));
+  EXPECT_FALSE(SetHas(state, "KUBE-LOAD-BALANCER", "203.0.113.10,tcp:80"));
+}
+
+TEST(IpvsPlannerTest, MixedElbGroupFollowsOldestServiceAndReportsTheOther) {
+  // The oldest Service (a) is not pass-through: the whole ELB address stays local, b included.
+  Service a = MakeLbService("a", 10, "203.0.113.20", absl::FromUnixSeconds(100), false);
+  Service b = MakeLbService("b", 11, "203.0.113.20", absl::FromUnixSeconds(200), true);
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({a, b}), MakeNode(), {});
+  EXPECT_TRUE(state.services.contains(Key("203.0.113.20", 80)));
+  EXPECT_TRUE(state.services.contains(Key("203.0.113.20", 81)));
+  EXPECT_TRUE(state.bound_addresses.contains(Ip("203.0.113.20")));
+  ASSERT_EQ(state.conflicts.size(), 1u);
+  EXPECT_EQ(state.conflicts[0].service.name, "b");
+  EXPECT_FALSE(state.conflicts[0].enforced_pass_through);
+}
+
+TEST(IpvsPlannerTest, MixedElbGroupWithPassThroughOldestLeavesEveryPortToTheElb) {
+  Service a = MakeLbService("a", 10, "203.0.113.20", absl::FromUnixSeconds(100), true);
+  Service b = MakeLbService("b", 11, "203.0.113.20", absl::FromUnixSeconds(200), false);
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({a, b}), MakeNode(), {});
+  EXPECT_FALSE(state.services.contains(Key("203.0.113.20", 80)));
+  EXPECT_FALSE(state.services.contains(Key("203.0.113.20", 81)));
+  EXPECT_FALSE(state.bound_addresses.contains(Ip("203.0.113.20")));
+  ASSERT_EQ(state.conflicts.size(), 1u);
+  EXPECT_EQ(state.conflicts[0].service.name, "b");
+  EXPECT_TRUE(state.conflicts[0].enforced_pass_through);
+}
+
+TEST(IpvsPlannerTest, ClientIpAffinityIsPersistentWithTimeoutAndMhHashesSource) {
+  Service s = ClusterIpService("a", "10.96.0.10");
+  s.session_affinity = SessionAffinity::kClientIP;
+  s.session_affinity_timeout_seconds = 600;
+  IpvsPlannerConfig config;
+  config.scheduler = "mh";
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}), MakeNode(), config);
+  const VirtualServer& vs = state.services.at(Key("10.96.0.10", 80)).server;
+  EXPECT_EQ(vs.scheduler, "mh");
+  EXPECT_EQ(vs.flags, kFlagPersistent | kFlagSourceHash);
+  EXPECT_EQ(vs.timeout_seconds, 600u);
+}
+
+TEST(IpvsPlannerTest, ExternalTrafficPolicyLocalUsesLocalEndpointsForExternalVirtualServers) {
+  Service s = MakeLbService("lb", 10, "203.0.113.10");
+  s.external_traffic_policy = TrafficPolicy::kLocal;
+  s.health_check_node_port = 32000;
+  auto local = MakeEndpoint("10.0.1.5", 8080, [](Endpoint& e) {
+    e.is_local = true;
+    e.node_name = "node-a";
+  });
+  auto remote = MakeEndpoint("10.0.2.5", 8080, [](Endpoint& e) { e.node_name = "node-b"; });
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}, {{Web("lb"), {local, remote}}}), MakeNode(), {});
+  EXPECT_EQ(state.services.at(Key("203.0.113.10", 80)).destinations.size(), 1u);
+  EXPECT_TRUE(state.services.at(Key("203.0.113.10", 80)).destinations.contains(Dest("10.0.1.5", 8080)));
+  EXPECT_EQ(state.services.at(Key("192.0.2.129", 30010)).destinations.size(), 1u);
+  EXPECT_EQ(state.services.at(Key("10.96.0.10", 80)).destinations.size(), 2u);
+  EXPECT_TRUE(SetHas(state, "KUBE-LOAD-BALANCER-LOCAL", "203.0.113.10,tcp:80"));
+  EXPECT_TRUE(SetHas(state, "KUBE-NODE-PORT-LOCAL-TCP", "30010"));
+  EXPECT_TRUE(SetHas(state, "KUBE-HEALTH-CHECK-NODE-PORT", "32000"));
+  EXPECT_TRUE(SetHas(state, "KUBE-LOOP-BACK", "10.0.1.5,tcp:8080,10.0.1.5"));
+}
+
+TEST(IpvsPlannerTest, SourceRangesFillFirewallSets) {
+  Service s = MakeLbService("lb", 10, "203.0.113.10");
+  s.load_balancer_source_ranges = {MakeCidr("198.51.100.0/24"), MakeCidr("192.0.2.0/24")};
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}), MakeNode(), {});
+  EXPECT_TRUE(SetHas(state, "KUBE-LOAD-BALANCER-FW", "203.0.113.10,tcp:80"));
+  EXPECT_TRUE(SetHas(state, "KUBE-LOAD-BALANCER-SOURCE-CIDR", "203.0.113.10,tcp:80,198.51.100.0/24"));
+  // The node's own IP is in a range: traffic from the node to the LB IP is allowed too.
+  EXPECT_TRUE(SetHas(state, "KUBE-LOAD-BALANCER-SOURCE-IP", "203.0.113.10,tcp:80,203.0.113.10"));
+}
+
+TEST(IpvsPlannerTest, ExternalIpsGoToExternalSetAndAreBound) {
+  Service s = ClusterIpService("a", "10.96.0.10");
+  s.external_ips = {Ip("198.51.100.50")};
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}), MakeNode(), {});
+  EXPECT_TRUE(state.services.contains(Key("198.51.100.50", 80)));
+  EXPECT_TRUE(state.bound_addresses.contains(Ip("198.51.100.50")));
+  EXPECT_TRUE(SetHas(state, "KUBE-EXTERNAL-IP", "198.51.100.50,tcp:80"));
+}
+
+TEST(IpvsPlannerTest, Ipv6UsesKube6SetNames) {
+  Service s = MakeService("web", "a", [](Service& s) {
+    s.cluster_ips = {Ip("fd00::10")};
+    AddPort(s, "", Protocol::kTCP, 80);
+  });
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}, {}, IpFamily::kIPv6), MakeNode(IpFamily::kIPv6), {});
+  EXPECT_TRUE(SetHas(state, "KUBE-6-CLUSTER-IP", "fd00::10,tcp:80"));
+  EXPECT_EQ(FindSet(state, "KUBE-CLUSTER-IP"), nullptr);
+  EXPECT_THAT(state.iptables_restore, HasSubstr("-A KUBE-SERVICES -s ::1/128 -j RETURN"));
+}
+
+TEST(IpvsPlannerTest, IptablesRulesRestoreCleanlyAndMatchUpstreamText) {
+  Service s = MakeLbService("lb", 10, "203.0.113.10");
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}), MakeNode(), {});
+  const std::string& rules = state.iptables_restore;
+  EXPECT_THAT(rules, HasSubstr("-A KUBE-SERVICES -s 127.0.0.0/8 -j RETURN\n"));
+  EXPECT_THAT(rules, HasSubstr("-A KUBE-SERVICES -m comment --comment \"Kubernetes service cluster ip + port for "
+                               "masquerade purpose\" -m set --match-set KUBE-CLUSTER-IP src,dst -j KUBE-MARK-MASQ\n"));
+  EXPECT_THAT(rules, HasSubstr("-A KUBE-SERVICES -m comment --comment \"Kubernetes service lb portal\" -m set "
+                               "--match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER\n"));
+  EXPECT_THAT(rules, HasSubstr("-A KUBE-NODE-PORT -p tcp -m comment --comment \"Kubernetes nodeport TCP port for "
+                               "masquerade purpose\" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ\n"));
+  EXPECT_THAT(rules, HasSubstr("-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst "
+                               "-j REJECT\n"));
+  EXPECT_THAT(rules, HasSubstr("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"));
+  EXPECT_THAT(rules, HasSubstr("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"));
+
+  backends::iptables::testing::FakeIptablesRunner runner;
+  // The jump rules' chains must exist before restore in a real kernel too; the fake checks targets.
+  ASSERT_TRUE(runner.Restore(rules).ok()) << runner.Restore(rules);
+}
+
+TEST(IpvsPlannerTest, IptablesRuleCountDoesNotGrowWithServices) {
+  auto count = [](int services) {
+    std::vector<Service> list;
+    for (int i = 0; i < services; ++i) {
+      list.push_back(MakeLbService(absl::StrCat("s", i), 10 + i, absl::StrCat("203.0.113.", 10 + i)));
+    }
+    std::string rules = PlanIpvs(MakeSnapshot(list), MakeNode(), {}).iptables_restore;
+    return std::count(rules.begin(), rules.end(), '\n');
+  };
+  EXPECT_EQ(count(1), count(40));
+}
+
+TEST(IpvsPlannerTest, SameInputGivesSameOutput) {
+  ProxySnapshot snap = MakeSnapshot({MakeLbService("a", 10, "203.0.113.10"), ClusterIpService("b", "10.96.0.99")},
+                                    {{Web("a"), {MakeEndpoint("10.0.1.5", 8080)}}});
+  DesiredIpvsState one = PlanIpvs(snap, MakeNode(), {});
+  DesiredIpvsState two = PlanIpvs(snap, MakeNode(), {});
+  EXPECT_EQ(one.iptables_restore, two.iptables_restore);
+  EXPECT_EQ(one.ipsets, two.ipsets);
+  EXPECT_EQ(one.bound_addresses, two.bound_addresses);
+  ASSERT_EQ(one.services.size(), two.services.size());
+}
+
+TEST(IpvsPlannerTest, JumpRulesHookEveryUpstreamBuiltinChain) {
+  std::vector<JumpRule> rules = IpvsJumpRules();
+  ASSERT_EQ(rules.size(), 9u);
+  EXPECT_EQ(rules[0].table, "nat");
+  EXPECT_EQ(rules[0].chain, "OUTPUT");
+  EXPECT_EQ(rules[7].rule.back(), "KUBE-IPVS-FILTER");
+}
+
+}  // namespace
+}  // namespace kproxy::proxier::ipvs

@@ -1,0 +1,204 @@
+#include "backends/ipvs/ipvs_proxier.h"
+
+#include "backends/ipvs/ipvs_cleanup.h"
+
+#include "backends/iptables/testing/fake_iptables_runner.h"
+#include "backends/ipvs/testing/fake_ipset_writer.h"
+#include "backends/ipvs/testing/fake_ipvs_client.h"
+#include "backends/ipvs/testing/fake_link_manager.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test/unit/ipvs/ipvs_test_util.h"
+
+namespace kproxy::backends::ipvs {
+namespace {
+
+using namespace ::kproxy::proxier::ipvs::testing;  // NOLINT
+using ::kproxy::proxier::testing::AddSliceEndpoint;
+using ::kproxy::proxier::testing::AddSlicePort;
+using ::kproxy::proxier::testing::MakeEndpointSlice;
+using proxier::EndpointSlice;
+using proxier::IpFamily;
+using proxier::Protocol;
+using proxier::Service;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class IpvsProxierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state_ = std::make_unique<proxier::ProxyState>(IpFamily::kIPv4, "node-a", [] { return absl::Now(); }, [] {});
+    IpvsKernel kernel;
+    auto ipvs = std::make_unique<testing::FakeIpvsClient>();
+    auto links = std::make_unique<testing::FakeLinkManager>();
+    auto ipsets = std::make_unique<testing::FakeIpsetWriter>();
+    ipvs_ = ipvs.get();
+    links_ = links.get();
+    ipsets_ = ipsets.get();
+    kernel.ipvs = std::move(ipvs);
+    kernel.links = std::move(links);
+    kernel.ipsets = std::move(ipsets);
+    IpvsProxierOptions options;
+    options.apply_sysctls = false;
+    options.on_conflicts = [this](IpFamily, const std::vector<proxier::PassThroughConflict>& c) {
+      ++conflict_reports_;
+      last_conflicts_ = c;
+    };
+    IpvsFamily family{state_.get(), MakeNode(), &iptables_};
+    auto p = IpvsProxier::Create({family}, std::move(kernel), options);
+    ASSERT_TRUE(p.ok()) << p.status();
+    proxier_ = std::move(*p);
+    state_->OnServicesSynced();
+    state_->OnEndpointSlicesSynced();
+  }
+
+  static EndpointSlice Slice(absl::string_view service, std::vector<std::string> ips, Protocol p = Protocol::kTCP) {
+    return MakeEndpointSlice("web", absl::StrCat(service, "-1"), service, [&](EndpointSlice& s) {
+      AddSlicePort(s, "", p, 8080);
+      for (const auto& ip : ips) AddSliceEndpoint(s, ip);
+    });
+  }
+
+  void SyncOk() {
+    auto r = proxier_->Sync();
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  std::unique_ptr<proxier::ProxyState> state_;
+  iptables::testing::FakeIptablesRunner iptables_;
+  testing::FakeIpvsClient* ipvs_ = nullptr;
+  testing::FakeLinkManager* links_ = nullptr;
+  testing::FakeIpsetWriter* ipsets_ = nullptr;
+  std::unique_ptr<IpvsProxier> proxier_;
+  int conflict_reports_ = 0;
+  std::vector<proxier::PassThroughConflict> last_conflicts_;
+};
+
+TEST_F(IpvsProxierTest, SyncProgramsVirtualServersAddressesIpsetsAndIptables) {
+  state_->OnServiceAdd(MakeLbService("lb", 10, "203.0.113.10"));
+  state_->OnEndpointSliceAdd(Slice("lb", {"10.0.1.5", "10.0.2.5"}));
+  SyncOk();
+  EXPECT_TRUE(links_->HasLink("kube-ipvs0"));
+  ASSERT_TRUE(ipvs_->table().contains(Key("10.96.0.10", 80)));
+  EXPECT_EQ(ipvs_->table().at(Key("203.0.113.10", 80)).destinations.size(), 2u);
+  EXPECT_TRUE(ipvs_->table().contains(Key("192.0.2.129", 30010)));
+  auto addrs = links_->ListAddresses("kube-ipvs0", IpFamily::kIPv4);
+  ASSERT_TRUE(addrs.ok());
+  EXPECT_TRUE(addrs->contains(Ip("10.96.0.10")));
+  EXPECT_TRUE(addrs->contains(Ip("203.0.113.10")));
+  EXPECT_TRUE(ipsets_->Contains("KUBE-LOAD-BALANCER", "203.0.113.10,tcp:80"));
+  EXPECT_EQ(iptables_.restore_count(), 1);
+  auto rules = iptables_.Rules(iptables::Table::kNat, "PREROUTING");
+  ASSERT_TRUE(rules.has_value());
+  EXPECT_EQ(rules->size(), 1u);
+}
+
+TEST_F(IpvsProxierTest, UnchangedStateWritesNothingToIpvs) {
+  state_->OnServiceAdd(MakeLbService("lb", 10, "203.0.113.10"));
+  state_->OnEndpointSliceAdd(Slice("lb", {"10.0.1.5"}));
+  SyncOk();
+  ipvs_->ResetCalls();
+  const int adds = links_->adds();
+  SyncOk();
+  EXPECT_EQ(ipvs_->writes(), 0);
+  EXPECT_EQ(links_->adds(), adds);
+}
+
+TEST_F(IpvsProxierTest, OneEndpointChangeIsExactlyOneDestinationOperationPerVirtualServer) {
+  Service s = MakeService("web", "c", [](Service& s) {
+    s.cluster_ips = {Ip("10.96.0.20")};
+    AddPort(s, "", Protocol::kUDP, 53);
+  });
+  state_->OnServiceAdd(s);
+  EndpointSlice before = Slice("c", {"10.0.1.5"}, Protocol::kUDP);
+  state_->OnEndpointSliceAdd(before);
+  SyncOk();
+  ipvs_->ResetCalls();
+  EndpointSlice after = Slice("c", {"10.0.1.5", "10.0.2.5"}, Protocol::kUDP);
+  state_->OnEndpointSliceUpdate(before, after);
+  SyncOk();
+  EXPECT_EQ(ipvs_->writes(), 1);
+  EXPECT_EQ(ipvs_->calls().at("AddDestination"), 1);
+}
+
+TEST_F(IpvsProxierTest, RemovedTcpEndpointDrainsThenIsDeletedWhenConnectionsEnd) {
+  Service s = MakeService("web", "c", [](Service& s) {
+    s.cluster_ips = {Ip("10.96.0.20")};
+    AddPort(s, "", Protocol::kTCP, 80);
+  });
+  state_->OnServiceAdd(s);
+  EndpointSlice before = Slice("c", {"10.0.1.5", "10.0.2.5"});
+  state_->OnEndpointSliceAdd(before);
+  SyncOk();
+  ipvs_->SetConnections(Key("10.96.0.20", 80), Dest("10.0.2.5", 8080), 2, 1);
+  EndpointSlice after = Slice("c", {"10.0.1.5"});
+  state_->OnEndpointSliceUpdate(before, after);
+  SyncOk();
+  const auto& dests = ipvs_->table().at(Key("10.96.0.20", 80)).destinations;
+  ASSERT_TRUE(dests.contains(Dest("10.0.2.5", 8080)));
+  EXPECT_EQ(dests.at(Dest("10.0.2.5", 8080)).weight, 0u);
+  SyncOk();  // periodic re-check: still connections
+  EXPECT_TRUE(ipvs_->table().at(Key("10.96.0.20", 80)).destinations.contains(Dest("10.0.2.5", 8080)));
+  ipvs_->SetConnections(Key("10.96.0.20", 80), Dest("10.0.2.5", 8080), 0, 0);
+  SyncOk();
+  EXPECT_FALSE(ipvs_->table().at(Key("10.96.0.20", 80)).destinations.contains(Dest("10.0.2.5", 8080)));
+}
+
+TEST_F(IpvsProxierTest, FlipToPassThroughUnbindsLbAddressAfterTheSync) {
+  Service before = MakeLbService("lb", 10, "203.0.113.10");
+  state_->OnServiceAdd(before);
+  SyncOk();
+  ASSERT_TRUE(links_->ListAddresses("kube-ipvs0", IpFamily::kIPv4)->contains(Ip("203.0.113.10")));
+  Service after = MakeLbService("lb", 10, "203.0.113.10", absl::UnixEpoch(), true);
+  state_->OnServiceUpdate(before, after);
+  SyncOk();
+  EXPECT_FALSE(links_->ListAddresses("kube-ipvs0", IpFamily::kIPv4)->contains(Ip("203.0.113.10")));
+  EXPECT_FALSE(ipvs_->table().contains(Key("203.0.113.10", 80)));
+  EXPECT_FALSE(ipsets_->Contains("KUBE-LOAD-BALANCER", "203.0.113.10,tcp:80"));
+  EXPECT_FALSE(ipsets_->Contains("KUBE-IPVS-IPS", "203.0.113.10"));
+  EXPECT_TRUE(ipvs_->table().contains(Key("192.0.2.129", 30010)));
+}
+
+TEST_F(IpvsProxierTest, ConflictsAreReportedOncePerChange) {
+  state_->OnServiceAdd(MakeLbService("a", 10, "203.0.113.20", absl::FromUnixSeconds(100), false));
+  state_->OnServiceAdd(MakeLbService("b", 11, "203.0.113.20", absl::FromUnixSeconds(200), true));
+  SyncOk();
+  EXPECT_EQ(conflict_reports_, 1);
+  ASSERT_EQ(last_conflicts_.size(), 1u);
+  EXPECT_EQ(last_conflicts_[0].service.name, "b");
+  SyncOk();
+  EXPECT_EQ(conflict_reports_, 1);
+  EXPECT_EQ(proxier_->Conflicts().size(), 1u);
+  // Both ports on the ELB address stay reachable locally (the oldest Service decided).
+  EXPECT_TRUE(ipvs_->table().contains(Key("203.0.113.20", 80)));
+  EXPECT_TRUE(ipvs_->table().contains(Key("203.0.113.20", 81)));
+  state_->OnServiceDelete(MakeLbService("b", 11, "203.0.113.20", absl::FromUnixSeconds(200), true));
+  SyncOk();
+  EXPECT_EQ(conflict_reports_, 2);
+  EXPECT_THAT(last_conflicts_, IsEmpty());
+}
+
+TEST_F(IpvsProxierTest, DryRunPrintsOperationsAddressesIpsetsAndIptablesWithoutWriting) {
+  state_->OnServiceAdd(MakeLbService("lb", 10, "203.0.113.10"));
+  auto out = proxier_->DryRun();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(*out, HasSubstr("add-service 203.0.113.10:80/TCP rr"));
+  EXPECT_THAT(*out, HasSubstr("# IPv4 addresses on kube-ipvs0\n10.96.0.10\n203.0.113.10\n"));
+  EXPECT_THAT(*out, HasSubstr("add KUBE-LOAD-BALANCER 203.0.113.10,tcp:80"));
+  EXPECT_THAT(*out, HasSubstr("-A KUBE-SERVICES -s 127.0.0.0/8 -j RETURN"));
+  EXPECT_EQ(ipvs_->writes(), 0);
+  EXPECT_EQ(iptables_.restore_count(), 0);
+}
+
+TEST_F(IpvsProxierTest, CleanupRemovesVirtualServersLinkAndIpsets) {
+  state_->OnServiceAdd(MakeLbService("lb", 10, "203.0.113.10"));
+  SyncOk();
+  ASSERT_TRUE(CleanupIpvs(*ipvs_, *links_, *ipsets_, &iptables_).ok());
+  EXPECT_TRUE(ipvs_->table().empty());
+  EXPECT_FALSE(links_->HasLink("kube-ipvs0"));
+  EXPECT_TRUE(ipsets_->sets().empty());
+  EXPECT_FALSE(iptables_.Rules(iptables::Table::kNat, "KUBE-SERVICES").has_value());
+}
+
+}  // namespace
+}  // namespace kproxy::backends::ipvs
