@@ -1,10 +1,21 @@
 #include "cmd/kube-proxy/metrics.h"
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
 
 namespace kproxy::daemon {
@@ -29,6 +40,80 @@ std::vector<double> NetworkProgrammingBuckets() {
   for (int i = 0; i < 12; ++i) buckets.push_back(60 + 5 * i);
   for (int i = 0; i < 7; ++i) buckets.push_back(120 + 30 * i);
   return buckets;
+}
+
+prometheus::MetricFamily OneValue(const char* name, const char* help, prometheus::MetricType type, double value) {
+  prometheus::MetricFamily family;
+  family.name = name;
+  family.help = help;
+  family.type = type;
+  prometheus::ClientMetric metric;
+  if (type == prometheus::MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  family.metric.push_back(metric);
+  return family;
+}
+
+// The process_* metrics Go's client library exports and kube-proxy dashboards read, from /proc.
+// A field that cannot be read is left out rather than reported as 0.
+std::vector<prometheus::MetricFamily> CollectProcessMetrics() {
+  using prometheus::MetricType;
+  std::vector<prometheus::MetricFamily> families;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page_size = static_cast<double>(sysconf(_SC_PAGESIZE));
+
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  // Fields after the parenthesised command name (which may contain spaces), starting at field 3.
+  size_t paren = stat.rfind(')');
+  if (paren != std::string::npos && ticks > 0) {
+    std::vector<std::string> f = absl::StrSplit(stat.substr(paren + 2), ' ', absl::SkipEmpty());
+    // utime=14, stime=15, starttime=22, vsize=23, rss=24 (1-based) -> index field-3.
+    double utime, stime, start, vsize, rss;
+    if (f.size() > 21 && absl::SimpleAtod(f[11], &utime) && absl::SimpleAtod(f[12], &stime) &&
+        absl::SimpleAtod(f[19], &start) && absl::SimpleAtod(f[20], &vsize) && absl::SimpleAtod(f[21], &rss)) {
+      families.push_back(OneValue("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                                  MetricType::Counter, (utime + stime) / ticks));
+      families.push_back(OneValue("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge,
+                                  vsize));
+      families.push_back(OneValue("process_resident_memory_bytes", "Resident memory size in bytes.",
+                                  MetricType::Gauge, rss * page_size));
+      std::ifstream proc_stat("/proc/stat");
+      std::string line;
+      while (std::getline(proc_stat, line)) {
+        double boot_time;
+        if (absl::StartsWith(line, "btime ") && absl::SimpleAtod(line.substr(6), &boot_time)) {
+          families.push_back(OneValue("process_start_time_seconds",
+                                      "Start time of the process since unix epoch in seconds.", MetricType::Gauge,
+                                      boot_time + start / ticks));
+          break;
+        }
+      }
+    }
+  }
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    int open_fds = 0;
+    while (dirent* entry = readdir(dir)) {
+      if (entry->d_name[0] != '.') ++open_fds;
+    }
+    closedir(dir);
+    families.push_back(OneValue("process_open_fds", "Number of open file descriptors.", MetricType::Gauge,
+                                open_fds - 1));  // minus the descriptor of the directory being read
+  }
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    families.push_back(OneValue("process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge,
+                                static_cast<double>(limit.rlim_cur)));
+  }
+  if (getrlimit(RLIMIT_AS, &limit) == 0) {
+    families.push_back(OneValue("process_virtual_memory_max_bytes",
+                                "Maximum amount of virtual memory available in bytes.", MetricType::Gauge,
+                                limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<double>(limit.rlim_cur)));
+  }
+  return families;
 }
 
 }  // namespace
@@ -219,7 +304,12 @@ void Metrics::IncObjectsRejected(absl::string_view kind) {
 void Metrics::IncSyncProxyRulesFailures() { sync_proxy_rules_failures_->Increment(); }
 
 std::string Metrics::SerializeText() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (prometheus::MetricFamily& family : CollectProcessMetrics()) families.push_back(std::move(family));
+  // Go's registry gathers families sorted by name; keep scrapes diffable against upstream's.
+  std::sort(families.begin(), families.end(),
+            [](const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) { return a.name < b.name; });
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace kproxy::daemon

@@ -60,7 +60,8 @@ class Metrics {
   // A sync that failed to program the kernel (rules left as they were, retried with backoff).
   void IncSyncProxyRulesFailures();
 
-  // Prometheus text exposition format 0.0.4 of every metric.
+  // Prometheus text exposition format 0.0.4 of every metric, plus the process_* metrics Go's
+  // client exports (CPU, memory, open/max fds, start time) read from /proc at scrape time.
   std::string SerializeText() const;
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 

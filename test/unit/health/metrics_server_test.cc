@@ -229,6 +229,27 @@ TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
   EXPECT_EQ(np_bounds[79], "300");
 }
 
+TEST_F(MetricsServerTest, ExposesProcessMetricsLikeGoClient) {
+  Start("iptables");
+  std::vector<Sample> samples = Scrape();
+  const Sample* open_fds = Find(samples, "process_open_fds");
+  ASSERT_NE(open_fds, nullptr);
+  EXPECT_GE(open_fds->value, 3);  // at least stdio
+  const Sample* max_fds = Find(samples, "process_max_fds");
+  ASSERT_NE(max_fds, nullptr);
+  EXPECT_GE(max_fds->value, open_fds->value);
+  const Sample* start = Find(samples, "process_start_time_seconds");
+  ASSERT_NE(start, nullptr);
+  const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  EXPECT_GT(start->value, now - 3600);
+  EXPECT_LE(start->value, now + 1);
+  const Sample* rss = Find(samples, "process_resident_memory_bytes");
+  ASSERT_NE(rss, nullptr);
+  EXPECT_GT(rss->value, 0);
+  EXPECT_NE(Find(samples, "process_cpu_seconds_total"), nullptr);
+  EXPECT_NE(Find(samples, "process_virtual_memory_bytes"), nullptr);
+}
+
 TEST_F(MetricsServerTest, IpvsModeHasRestoreFailuresButNoIptablesSyncMetrics) {
   Start("ipvs");
   metrics_->ObserveSyncProxyRules(absl::Milliseconds(3), /*full=*/true);
