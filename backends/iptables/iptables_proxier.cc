@@ -1,0 +1,210 @@
+#include "backends/iptables/iptables_proxier.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "backends/conntrack/stale_flow_cleaner.h"
+#include "logging/log.h"
+#include "proxier/iptables/chain_names.h"
+#include "proxier/iptables/restore_renderer.h"
+
+namespace kproxy::backends::iptables {
+
+namespace pi = ::kproxy::proxier::iptables;
+
+std::vector<std::string> JumpRule::Args() const {
+  std::vector<std::string> args = extra_args;
+  if (comment[0] != '\0') {
+    args.insert(args.end(), {"-m", "comment", "--comment", comment});
+  }
+  args.insert(args.end(), {"-j", destination});
+  return args;
+}
+
+const std::vector<JumpRule>& JumpRules() {
+  static const std::vector<JumpRule>* const kRules = [] {
+    const std::vector<std::string> kNew = {"-m", "conntrack", "--ctstate", "NEW"};
+    return new std::vector<JumpRule>{
+        {Table::kFilter, pi::kExternalServicesChain, "INPUT", "kubernetes externally-visible service portals", kNew},
+        {Table::kFilter, pi::kExternalServicesChain, "FORWARD", "kubernetes externally-visible service portals", kNew},
+        {Table::kFilter, pi::kNodePortsChain, "INPUT", "kubernetes health check service ports", {}},
+        {Table::kFilter, pi::kServicesChain, "FORWARD", "kubernetes service portals", kNew},
+        {Table::kFilter, pi::kServicesChain, "OUTPUT", "kubernetes service portals", kNew},
+        {Table::kFilter, pi::kForwardChain, "FORWARD", "kubernetes forwarding rules", {}},
+        {Table::kFilter, pi::kProxyFirewallChain, "INPUT", "kubernetes load balancer firewall", kNew},
+        {Table::kFilter, pi::kProxyFirewallChain, "OUTPUT", "kubernetes load balancer firewall", kNew},
+        {Table::kFilter, pi::kProxyFirewallChain, "FORWARD", "kubernetes load balancer firewall", kNew},
+        {Table::kNat, pi::kServicesChain, "OUTPUT", "kubernetes service portals", {}},
+        {Table::kNat, pi::kServicesChain, "PREROUTING", "kubernetes service portals", {}},
+        {Table::kNat, pi::kPostroutingChain, "POSTROUTING", "kubernetes postrouting rules", {}},
+        // Duplicates of kubelet's jumps (kubelet_network_linux.go), created but never cleaned up.
+        {Table::kFilter, pi::kKubeletFirewallChain, "INPUT", "", {}},
+        {Table::kFilter, pi::kKubeletFirewallChain, "OUTPUT", "", {}},
+    };
+  }();
+  return *kRules;
+}
+
+IptablesProxier::IptablesProxier(std::vector<IptablesFamilyConfig> families) {
+  absl::MutexLock lock(&mu_);
+  for (IptablesFamilyConfig& config : families) {
+    pi::IptablesPlanner planner(config.planner);
+    families_.push_back(Family{std::move(config), std::move(planner), nullptr, nullptr, {}, {}, true});
+  }
+}
+
+void IptablesProxier::ForceFullSync() { force_full_.store(true); }
+
+absl::Status IptablesProxier::EnsureJumps(IptablesRunner& runner) {
+  for (Table table : {Table::kMangle, Table::kNat, Table::kFilter}) {
+    if (absl::Status s = runner.EnsureChain(table, pi::kProxyCanaryChain); !s.ok()) return s;
+  }
+  for (const JumpRule& jump : JumpRules()) {
+    if (absl::Status s = runner.EnsureChain(jump.table, jump.destination); !s.ok()) return s;
+    if (absl::Status s = runner.EnsureRule(jump.table, jump.source, jump.Args()); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+bool IptablesProxier::CanaryMissing(IptablesRunner& runner) {
+  for (Table table : {Table::kMangle, Table::kNat, Table::kFilter}) {
+    absl::StatusOr<bool> exists = runner.ChainExists(table, pi::kProxyCanaryChain);
+    if (!exists.ok()) {
+      KLOG_WARNING << "checking " << pi::kProxyCanaryChain << " in " << TableName(table) << ": "
+                   << exists.status() << "; syncing in full";
+      return true;
+    }
+    if (!*exists) {
+      KLOG_INFO << pi::kProxyCanaryChain << " is gone from table " << TableName(table)
+                << " (tables flushed?); syncing in full";
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
+    Family& family, bool force_full, std::vector<absl::Time>& change_times) {
+  FamilyResult result;
+  IptablesFamilyConfig& config = family.config;
+  if (!config.state->IsSynced()) {
+    // Writing before Services and EndpointSlices were listed would drop every Service's rules.
+    result.skipped = true;
+    return result;
+  }
+  proxier::ProxyState::Taken taken = config.state->TakeSnapshot();
+  family.pending_changed.insert(taken.changed.begin(), taken.changed.end());
+  family.pending_change_times.insert(family.pending_change_times.end(), taken.change_times.begin(),
+                                     taken.change_times.end());
+  const proxier::ChangedServices changed = std::move(family.pending_changed);
+  family.pending_changed.clear();
+  change_times.insert(change_times.end(), family.pending_change_times.begin(),
+                      family.pending_change_times.end());
+  family.pending_change_times.clear();
+  result.changed_services = changed.size();
+
+  bool full = force_full || family.needs_full || family.applied == nullptr;
+  IptablesRunner& runner = *config.runner;
+  if (!full && CanaryMissing(runner)) full = true;
+  result.full = full;
+
+  const proxier::NodeContext node = config.node_context ? config.node_context() : proxier::NodeContext{};
+  auto plan = family.planner.Plan(*taken.snapshot, node, changed, family.last_planned.get());
+  family.last_planned = plan;
+
+  auto fail = [&](absl::string_view what, const absl::Status& status) {
+    family.needs_full = true;  // the changes are consumed: only a full sync is sure to be right
+    return absl::Status(status.code(), absl::StrCat(proxier::IpFamilyName(runner.family()), " ", what, ": ",
+                                                    status.message()));
+  };
+
+  pi::RenderOptions options;
+  options.full = full;
+  options.applied = family.applied.get();
+  absl::flat_hash_set<std::string> existing;
+  if (full) {
+    if (absl::Status s = EnsureJumps(runner); !s.ok()) return fail("ensuring jump rules", s);
+    absl::StatusOr<absl::flat_hash_set<std::string>> chains = runner.ListChains(Table::kNat);
+    if (chains.ok()) {
+      existing = *std::move(chains);
+      options.existing_nat_chains = &existing;
+    } else {
+      KLOG_WARNING << proxier::IpFamilyName(runner.family())
+                   << ": listing nat chains failed, stale chains are not deleted this time: "
+                   << chains.status();
+    }
+  }
+  pi::RenderedRestore rendered = pi::RenderRestore(*plan, options);
+  result.chains_written = rendered.chains_written;
+  result.chains_deleted = rendered.chains_deleted;
+  result.bytes = rendered.input.size();
+  if (!rendered.input.empty()) {
+    if (absl::Status s = runner.Restore(rendered.input); !s.ok()) return fail("iptables-restore", s);
+  }
+  family.applied = plan;
+  family.needs_full = false;
+
+  // Conntrack keeps UDP flows pinned to endpoints that are gone, and to VIPs that just became
+  // pass-through; only changed Services (or a full sync) can have such flows.
+  if (config.conntrack != nullptr && (full || !changed.empty())) {
+    absl::StatusOr<size_t> deleted = conntrack::CleanStaleUdpFlows(*config.conntrack, *taken.snapshot, node);
+    if (!deleted.ok()) {
+      KLOG_WARNING << proxier::IpFamilyName(runner.family()) << ": stale UDP flow cleanup: " << deleted.status();
+    } else if (*deleted > 0) {
+      KLOG_V(2) << proxier::IpFamilyName(runner.family()) << ": deleted " << *deleted << " stale UDP flows";
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<proxier::SyncReport> IptablesProxier::Sync() {
+  absl::MutexLock lock(&mu_);
+  const bool force_full = force_full_.exchange(false);
+  proxier::SyncReport report;
+  absl::Status first_error;
+  std::vector<std::string> details;
+  for (Family& family : families_) {
+    absl::StatusOr<FamilyResult> result = SyncFamily(family, force_full, report.change_times);
+    const absl::string_view name = proxier::IpFamilyName(family.config.runner->family());
+    if (!result.ok()) {
+      KLOG_ERROR << "sync failed: " << result.status();
+      if (first_error.ok()) first_error = result.status();
+      details.push_back(absl::StrCat(name, ": failed"));
+      continue;
+    }
+    if (result->skipped) {
+      details.push_back(absl::StrCat(name, ": waiting for Services and EndpointSlices"));
+      continue;
+    }
+    report.full = report.full || result->full;
+    report.changed_services += result->changed_services;
+    details.push_back(absl::StrFormat("%s: %s, wrote %d chains, deleted %d, %.1f KiB", name,
+                                      result->full ? "full" : "partial", result->chains_written,
+                                      result->chains_deleted, result->bytes / 1024.0));
+  }
+  if (!first_error.ok()) return first_error;
+  report.detail = absl::StrJoin(details, "; ");
+  return report;
+}
+
+absl::StatusOr<std::string> IptablesProxier::DryRun() {
+  absl::MutexLock lock(&mu_);
+  std::string out;
+  for (Family& family : families_) {
+    IptablesFamilyConfig& config = family.config;
+    proxier::ProxyState::Taken taken = config.state->TakeSnapshot();
+    family.pending_changed.insert(taken.changed.begin(), taken.changed.end());
+    family.pending_change_times.insert(family.pending_change_times.end(), taken.change_times.begin(),
+                                       taken.change_times.end());
+    const proxier::NodeContext node = config.node_context ? config.node_context() : proxier::NodeContext{};
+    auto plan = family.planner.Plan(*taken.snapshot, node, family.pending_changed, family.last_planned.get());
+    family.last_planned = plan;
+    absl::StrAppend(&out, "# ", proxier::IpFamilyName(config.runner->family()), "\n",
+                    pi::RenderRestore(*plan, pi::RenderOptions{}).input);
+  }
+  return out;
+}
+
+}  // namespace kproxy::backends::iptables

@@ -1,0 +1,95 @@
+// IptablesProxier: iptables mode. For each IP family it plans the desired tables from ProxyState
+// snapshots (IptablesPlanner), writes full or partial iptables-restore input through the family's
+// IptablesRunner, keeps the jump rules and canary chains in place, and cleans stale UDP flows.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "backends/conntrack/conntrack_client.h"
+#include "backends/iptables/iptables_runner.h"
+#include "proxier/iptables/iptables_planner.h"
+#include "proxier/node_context.h"
+#include "proxier/proxier.h"
+#include "proxier/proxy_state.h"
+
+namespace kproxy::backends::iptables {
+
+// What one IP family of the proxier works with. Pointers are not owned and must outlive it.
+struct IptablesFamilyConfig {
+  proxier::ProxyState* state = nullptr;
+  // The node's current context for this family (addresses, labels, pod CIDRs).
+  std::function<proxier::NodeContext()> node_context;
+  proxier::iptables::IptablesPlannerConfig planner;
+  IptablesRunner* runner = nullptr;
+  conntrack::ConntrackClient* conntrack = nullptr;  // optional: no stale-flow cleanup without it
+};
+
+// A jump from a built-in chain to one of kproxy's top-level chains (upstream's iptablesJumpChains).
+struct JumpRule {
+  Table table;
+  const char* destination;
+  const char* source;
+  const char* comment;  // empty: none
+  std::vector<std::string> extra_args;
+  // The rule as EnsureRule takes it: extra args, comment, "-j destination".
+  std::vector<std::string> Args() const;
+};
+const std::vector<JumpRule>& JumpRules();
+
+class IptablesProxier final : public proxier::Proxier {
+ public:
+  explicit IptablesProxier(std::vector<IptablesFamilyConfig> families);
+
+  // Syncs every family; the first family's error is returned (naming the family) after the others
+  // were still attempted. A failed family keeps its previous rules and syncs in full next time.
+  absl::StatusOr<proxier::SyncReport> Sync() override;
+  // The full restore input of every family ("# IPv4" / "# IPv6" comment lines between them),
+  // touching nothing. Changes it consumes from ProxyState are still rewritten by the next Sync().
+  absl::StatusOr<std::string> DryRun() override;
+  void ForceFullSync() override;
+
+ private:
+  struct Family {
+    IptablesFamilyConfig config;
+    proxier::iptables::IptablesPlanner planner;
+    // The plan last written successfully; null when the next sync must be full.
+    std::shared_ptr<const proxier::iptables::IptablesPlan> applied;
+    // The plan of the last snapshot taken (applied or not): the base for reusing fragments, since
+    // ProxyState reports changes relative to that snapshot.
+    std::shared_ptr<const proxier::iptables::IptablesPlan> last_planned;
+    // Changes taken from ProxyState but not yet written (DryRun takes snapshots too).
+    proxier::ChangedServices pending_changed;
+    std::vector<absl::Time> pending_change_times;
+    bool needs_full = true;
+  };
+  struct FamilyResult {
+    bool full = false;
+    bool skipped = false;
+    size_t changed_services = 0;
+    size_t chains_written = 0;
+    size_t chains_deleted = 0;
+    size_t bytes = 0;
+  };
+  absl::StatusOr<FamilyResult> SyncFamily(Family& family, bool force_full,
+                                          std::vector<absl::Time>& change_times)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Canary chains and jump rules from the built-in chains; only on full syncs.
+  static absl::Status EnsureJumps(IptablesRunner& runner);
+  // True when the canary is gone from any of mangle, nat and filter (someone flushed the tables).
+  static bool CanaryMissing(IptablesRunner& runner);
+
+  std::atomic<bool> force_full_{false};
+  absl::Mutex mu_;
+  std::vector<Family> families_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace kproxy::backends::iptables

@@ -1,0 +1,188 @@
+// IptablesProxier against the fake runner: full vs partial syncs, failure handling, canary loss.
+#include "backends/iptables/iptables_proxier.h"
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "backends/conntrack/testing/fake_conntrack_client.h"
+#include "backends/iptables/testing/fake_iptables_runner.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proxier/proxy_state.h"
+#include "test/unit/proxier/testing/builders.h"
+
+namespace kproxy::backends::iptables {
+namespace {
+
+using proxier::testing::AddPort;
+using proxier::testing::AddSliceEndpoint;
+using proxier::testing::AddSlicePort;
+using proxier::testing::Ip;
+using proxier::testing::MakeCidr;
+using proxier::testing::MakeEndpointSlice;
+using proxier::testing::MakeService;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class IptablesProxierTest : public ::testing::Test {
+ protected:
+  IptablesProxierTest()
+      : state_(proxier::IpFamily::kIPv4, "test-node", [] { return absl::UnixEpoch(); }, nullptr) {
+    IptablesFamilyConfig family;
+    family.state = &state_;
+    family.node_context = [] {
+      proxier::NodeContext node;
+      node.node_name = "test-node";
+      node.node_ips = {Ip("192.168.0.2")};
+      return node;
+    };
+    family.planner.local_detect_mode = proxier::iptables::LocalDetectMode::kClusterCidr;
+    family.planner.cluster_cidrs = {MakeCidr("10.0.0.0/8")};
+    family.runner = &runner_;
+    family.conntrack = &conntrack_;
+    proxier_ = std::make_unique<IptablesProxier>(std::vector<IptablesFamilyConfig>{family});
+
+    state_.OnServiceAdd(Service("svc1", "172.30.0.1", proxier::Protocol::kTCP, 80));
+    state_.OnServiceAdd(Service("dns", "172.30.0.10", proxier::Protocol::kUDP, 53));
+    slice1_ = Slice("svc1", proxier::Protocol::kTCP, 80, {"10.180.0.1"});
+    state_.OnEndpointSliceAdd(slice1_);
+    dns_slice_ = Slice("dns", proxier::Protocol::kUDP, 53, {"10.180.0.53"});
+    state_.OnEndpointSliceAdd(dns_slice_);
+    state_.OnServicesSynced();
+    state_.OnEndpointSlicesSynced();
+  }
+
+  static proxier::Service Service(const std::string& name, const std::string& ip, proxier::Protocol protocol,
+                                  int port) {
+    return MakeService("ns", name, [&](proxier::Service& s) {
+      s.cluster_ips = {Ip(ip)};
+      AddPort(s, "p", protocol, port);
+    });
+  }
+  static proxier::EndpointSlice Slice(const std::string& service, proxier::Protocol protocol, int port,
+                                      const std::vector<std::string>& ips) {
+    return MakeEndpointSlice("ns", service + "-abc", service, [&](proxier::EndpointSlice& s) {
+      AddSlicePort(s, "p", protocol, port);
+      for (const std::string& ip : ips) AddSliceEndpoint(s, ip);
+    });
+  }
+  void SetEndpoints(const std::vector<std::string>& ips) {
+    proxier::EndpointSlice updated = Slice("svc1", proxier::Protocol::kTCP, 80, ips);
+    state_.OnEndpointSliceUpdate(slice1_, updated);
+    slice1_ = updated;
+  }
+
+  proxier::ProxyState state_;
+  testing::FakeIptablesRunner runner_;
+  conntrack::testing::FakeConntrackClient conntrack_;
+  std::unique_ptr<IptablesProxier> proxier_;
+  proxier::EndpointSlice slice1_;
+  proxier::EndpointSlice dns_slice_;
+};
+
+TEST_F(IptablesProxierTest, FirstSyncIsFullAndInstallsJumpsAndCanaries) {
+  auto report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->full);
+  for (Table table : {Table::kMangle, Table::kNat, Table::kFilter}) {
+    EXPECT_TRUE(*runner_.ChainExists(table, "KUBE-PROXY-CANARY")) << TableName(table);
+  }
+  auto prerouting = runner_.Rules(Table::kNat, "PREROUTING");
+  ASSERT_TRUE(prerouting.has_value());
+  EXPECT_THAT(*prerouting, ::testing::Contains(HasSubstr("-j KUBE-SERVICES")));
+  auto services = runner_.Rules(Table::kNat, "KUBE-SERVICES");
+  ASSERT_TRUE(services.has_value());
+  EXPECT_THAT(*services, ::testing::Contains(HasSubstr("-d 172.30.0.1")));
+  EXPECT_EQ(runner_.restore_count(), 1);
+}
+
+TEST_F(IptablesProxierTest, EndpointChangeSyncsPartially) {
+  ASSERT_TRUE(proxier_->Sync().ok());
+  SetEndpoints({"10.180.0.1", "10.180.0.2"});
+  auto report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->full);
+  EXPECT_EQ(report->changed_services, 1u);
+  const std::string input = runner_.last_restore_input();
+  EXPECT_THAT(input, Not(HasSubstr(":KUBE-SERVICES ")));
+  EXPECT_THAT(input, HasSubstr("--to-destination 10.180.0.2:80"));
+  // Nothing changed: nothing written.
+  report = proxier_->Sync();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(runner_.restore_count(), 2);
+}
+
+TEST_F(IptablesProxierTest, FailedRestoreKeepsOldRulesAndNextSyncIsFull) {
+  ASSERT_TRUE(proxier_->Sync().ok());
+  auto before = runner_.SaveTable(Table::kNat);
+  ASSERT_TRUE(before.ok());
+  SetEndpoints({"10.180.0.7"});
+  runner_.FailNextRestore();
+  auto failed = proxier_->Sync();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_THAT(failed.status().message(), HasSubstr("IPv4"));
+  EXPECT_EQ(*runner_.SaveTable(Table::kNat), *before);
+  auto report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->full);
+  EXPECT_THAT(runner_.last_restore_input(), HasSubstr("--to-destination 10.180.0.7:80"));
+  EXPECT_THAT(*runner_.SaveTable(Table::kNat), Not(HasSubstr("10.180.0.1:80")));
+}
+
+TEST_F(IptablesProxierTest, MissingCanaryForcesFullSync) {
+  ASSERT_TRUE(proxier_->Sync().ok());
+  runner_.FlushTable(Table::kNat);  // e.g. `iptables -t nat -F; -X` by another tool
+  auto report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->full);
+  EXPECT_TRUE(*runner_.ChainExists(Table::kNat, "KUBE-PROXY-CANARY"));
+  auto services = runner_.Rules(Table::kNat, "KUBE-SERVICES");
+  ASSERT_TRUE(services.has_value());
+  EXPECT_THAT(*services, ::testing::Contains(HasSubstr("-d 172.30.0.1")));
+  EXPECT_THAT(*runner_.Rules(Table::kNat, "PREROUTING"), ::testing::Contains(HasSubstr("-j KUBE-SERVICES")));
+}
+
+TEST_F(IptablesProxierTest, ForceFullSyncRewritesEverything) {
+  ASSERT_TRUE(proxier_->Sync().ok());
+  proxier_->ForceFullSync();
+  auto report = proxier_->Sync();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->full);
+  EXPECT_THAT(runner_.last_restore_input(), HasSubstr(":KUBE-SERVICES - [0:0]"));
+}
+
+TEST_F(IptablesProxierTest, DryRunTouchesNothingAndLosesNoChange) {
+  ASSERT_TRUE(proxier_->Sync().ok());
+  SetEndpoints({"10.180.0.9"});
+  auto dry = proxier_->DryRun();
+  ASSERT_TRUE(dry.ok());
+  EXPECT_TRUE(absl::StartsWith(*dry, "# IPv4\n*filter\n")) << *dry;
+  EXPECT_THAT(*dry, HasSubstr("--to-destination 10.180.0.9:80"));
+  EXPECT_EQ(runner_.restore_count(), 1);
+  auto report = proxier_->Sync();
+  ASSERT_TRUE(report.ok());
+  EXPECT_THAT(runner_.last_restore_input(), HasSubstr("--to-destination 10.180.0.9:80"));
+}
+
+TEST_F(IptablesProxierTest, RemovedUdpEndpointFlowsAreCleaned) {
+  ASSERT_TRUE(proxier_->Sync().ok());
+  conntrack::ConntrackEntry entry;
+  entry.protocol = proxier::Protocol::kUDP;
+  entry.orig_source = Ip("10.0.0.5");
+  entry.orig_destination = Ip("172.30.0.10");
+  entry.orig_source_port = 40000;
+  entry.orig_destination_port = 53;
+  entry.reply_source = Ip("10.180.0.53");
+  entry.reply_destination = Ip("10.0.0.5");
+  entry.reply_source_port = 53;
+  entry.reply_destination_port = 40000;
+  conntrack_.Add(entry);
+  proxier::EndpointSlice updated = Slice("dns", proxier::Protocol::kUDP, 53, {"10.180.0.54"});
+  state_.OnEndpointSliceUpdate(dns_slice_, updated);
+  ASSERT_TRUE(proxier_->Sync().ok());
+  EXPECT_THAT(conntrack_.Deleted(), ::testing::ElementsAre(entry));
+}
+
+}  // namespace
+}  // namespace kproxy::backends::iptables
