@@ -68,6 +68,7 @@ struct Rule {
 }  // namespace
 
 std::string TraceResult::ToString() const {
+  if (!error.empty()) return absl::StrCat("error: ", error);
   switch (verdict) {
     case Verdict::kNotIntercepted:
       return "not intercepted";
@@ -271,7 +272,11 @@ void IptablesSimulator::WalkChain(const std::string& table, const std::string& c
       size_t i = 0;
       bool maybe = false;
       auto matched = Matches(tokens, i, p.walk, maybe);
-      if (!matched.ok() || !*matched) continue;
+      if (!matched.ok()) {
+        if (trace_error_.empty()) trace_error_ = absl::StrCat(chain, " ", rules[r], ": ", matched.status().message());
+        continue;
+      }
+      if (!*matched) continue;
       if (maybe) stack.push_back({r + 1, p.walk});  // the branch where the match failed
       if (i >= tokens.size()) continue;               // no target: a counting rule
       const std::string& target = tokens[i + 1];
@@ -322,6 +327,14 @@ void IptablesSimulator::WalkChain(const std::string& table, const std::string& c
 }
 
 TraceResult IptablesSimulator::Trace(const Packet& packet) const {
+  trace_error_.clear();
+  TraceResult result = TraceImpl(packet);
+  // Any rule the simulator could not read makes the whole trace an error.
+  if (!trace_error_.empty()) result.error = trace_error_;
+  return result;
+}
+
+TraceResult IptablesSimulator::TraceImpl(const Packet& packet) const {
   TraceResult result;
   Walk walk;
   walk.source = *IpAddress::Parse(packet.source);

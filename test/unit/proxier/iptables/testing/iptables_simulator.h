@@ -30,6 +30,7 @@ struct TraceResult {
   Verdict verdict = Verdict::kNotIntercepted;
   std::vector<std::string> endpoints;  // "ip:port", sorted, every reachable DNAT target
   bool masquerade = false;             // some DNAT path set the masquerade mark
+  std::string error;                   // a rule the simulator cannot interpret; ToString shows it
   std::string ToString() const;
 };
 
@@ -50,6 +51,7 @@ class IptablesSimulator {
  private:
   struct Walk;
   bool IsLocal(const IpAddress& ip) const;
+  TraceResult TraceImpl(const Packet& packet) const;
   absl::StatusOr<bool> Matches(const std::vector<std::string>& tokens, size_t& i, Walk& walk,
                                bool& maybe) const;
   void WalkChain(const std::string& table, const std::string& chain, Walk walk, int depth,
@@ -58,6 +60,7 @@ class IptablesSimulator {
   std::vector<IpAddress> local_addresses_;
   uint32_t masquerade_mark_;
   Tables tables_;
+  mutable std::string trace_error_;  // first unparsable rule met by the current Trace
 };
 
 }  // namespace kproxy::proxier::iptables::testing
