@@ -1,6 +1,8 @@
 #include "proxier/proxy_state.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -142,6 +144,38 @@ TEST_F(ProxyStateTest, OtherFamilyObjectsAreIgnored) {
   state_.OnServiceAdd(v6);
   EXPECT_EQ(kicks_, 0);
   EXPECT_FALSE(state_.HasPendingChanges());
+}
+
+TEST(ProxyStateConcurrencyTest, SourceThreadAndSyncThreadConverge) {
+  std::atomic<int> kicks{0};
+  ProxyState state(IpFamily::kIPv4, "node-a", [] { return absl::FromUnixSeconds(1); }, [&] { ++kicks; });
+  constexpr int kServices = 300;
+  std::thread source([&] {
+    for (int i = 0; i < kServices; ++i) {
+      const std::string name = "s" + std::to_string(i);
+      state.OnServiceAdd(MakeService("ns", name, [&](Service& s) {
+        s.cluster_ips = {Ip("172.30.0.1")};
+        AddPort(s, "http", Protocol::kTCP, 80);
+      }));
+      state.OnEndpointSliceAdd(MakeEndpointSlice("ns", name + "-1", name, [&](EndpointSlice& s) {
+        AddSlicePort(s, "http", Protocol::kTCP, 8080);
+        AddSliceEndpoint(s, "10.0.1." + std::to_string(i % 250 + 1));
+      }));
+    }
+  });
+  ChangedServices seen;
+  while (seen.size() < kServices) {
+    ProxyState::Taken taken = state.TakeSnapshot();
+    seen.insert(taken.changed.begin(), taken.changed.end());
+    // A snapshot is always internally consistent: every endpoint list belongs to a known slice.
+    for (const auto& [name, list] : taken.snapshot->endpoints) ASSERT_EQ(list.size(), 1u);
+  }
+  source.join();
+  ProxyState::Taken last = state.TakeSnapshot();
+  EXPECT_EQ(last.snapshot->services.size(), static_cast<size_t>(kServices));
+  EXPECT_EQ(last.snapshot->endpoints.size(), static_cast<size_t>(kServices));
+  EXPECT_FALSE(state.HasPendingChanges());
+  EXPECT_GE(kicks.load(), 1);
 }
 
 }  // namespace
