@@ -1,0 +1,857 @@
+#include "cmd/kube-proxy/proxy_server.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <iostream>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "cmd/kube-proxy/dry_run_summary.h"
+#include "cmd/kube-proxy/node_addresses.h"
+#include "cmd/kube-proxy/process_setup.h"
+#include "logging/log.h"
+#include "proxier/clock.h"
+#include "proxier/handlers.h"
+#include "proxier/pass_through_policy.h"
+#include "proxier/proxier.h"
+#include "proxier/proxy_state.h"
+#include "proxier/sync_runner.h"
+
+#if KPROXY_HAVE_APICLIENT_FILE_SOURCE
+#include "apiclient/object_file_source.h"
+#endif
+#if KPROXY_HAVE_APISERVER_SOURCE
+#include "apiclient/api_source.h"
+#include "apiclient/kubeconfig.h"
+#include "apiclient/rest_client.h"
+#endif
+#if KPROXY_HAVE_IPTABLES_RUNNER
+#include "backends/iptables/iptables_restore_runner.h"
+#include "backends/iptables/iptables_variant.h"
+#endif
+#if KPROXY_HAVE_IPTABLES_CLEANUP
+#include "backends/iptables/iptables_cleanup.h"
+#endif
+#if KPROXY_HAVE_IPTABLES_PROXIER
+#include "backends/iptables/iptables_proxier.h"
+#endif
+#if KPROXY_HAVE_CONNTRACK_CLIENT
+#include "backends/conntrack/netlink_conntrack_client.h"
+#endif
+#if KPROXY_HAVE_IPVS_PROXIER
+#include "backends/ipvs/ipvs_proxier.h"
+#endif
+#if KPROXY_HAVE_IPVS_CLEANUP
+#include "backends/ipvs/ipvs_cleanup.h"
+#endif
+#if KPROXY_HAVE_HEALTH_SERVER
+#include "cmd/kube-proxy/health_server.h"
+#include "cmd/kube-proxy/http_server.h"
+#include "cmd/kube-proxy/proxy_health.h"
+#endif
+#if KPROXY_HAVE_METRICS
+#include "cmd/kube-proxy/metrics.h"
+#include "cmd/kube-proxy/metrics_server.h"
+#endif
+
+namespace kproxy::daemon {
+namespace {
+
+using proxier::IpFamily;
+using proxier::IpFamilyName;
+
+IpFamily Other(IpFamily f) { return f == IpFamily::kIPv4 ? IpFamily::kIPv6 : IpFamily::kIPv4; }
+
+// Process-wide: why the proxy should stop (set by the config watcher and fatal Node changes).
+struct ExitRequest {
+  absl::Mutex mu;
+  std::optional<int> code ABSL_GUARDED_BY(mu);
+  void Request(int c) {
+    absl::MutexLock lock(&mu);
+    if (!code.has_value()) code = c;
+  }
+  std::optional<int> Get() {
+    absl::MutexLock lock(&mu);
+    return code;
+  }
+};
+
+// Delivers Services and EndpointSlices to the ProxyState of each family, and logs each Service's
+// pass-through decision once when it changes (and a bad annotation value once, as a warning).
+class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSliceHandler {
+ public:
+  explicit Fanout(std::vector<proxier::ProxyState*> states) : states_(std::move(states)) {}
+
+  void OnServiceAdd(const proxier::Service& s) override {
+    LogPassThrough(s);
+    for (auto* st : states_) st->OnServiceAdd(s);
+  }
+  void OnServiceUpdate(const proxier::Service& old_s, const proxier::Service& s) override {
+    LogPassThrough(s);
+    for (auto* st : states_) st->OnServiceUpdate(old_s, s);
+  }
+  void OnServiceDelete(const proxier::Service& s) override {
+    {
+      absl::MutexLock lock(&mu_);
+      decisions_.erase(proxier::ServiceName{s.metadata.namespace_name, s.metadata.name});
+    }
+    for (auto* st : states_) st->OnServiceDelete(s);
+  }
+  void OnServicesSynced() override {
+    for (auto* st : states_) st->OnServicesSynced();
+  }
+  void OnEndpointSliceAdd(const proxier::EndpointSlice& s) override {
+    for (auto* st : states_) st->OnEndpointSliceAdd(s);
+  }
+  void OnEndpointSliceUpdate(const proxier::EndpointSlice& o, const proxier::EndpointSlice& s) override {
+    for (auto* st : states_) st->OnEndpointSliceUpdate(o, s);
+  }
+  void OnEndpointSliceDelete(const proxier::EndpointSlice& s) override {
+    for (auto* st : states_) st->OnEndpointSliceDelete(s);
+  }
+  void OnEndpointSlicesSynced() override {
+    for (auto* st : states_) st->OnEndpointSlicesSynced();
+  }
+
+ private:
+  void LogPassThrough(const proxier::Service& s) {
+    proxier::PassThroughDecision d = proxier::DecidePassThrough(s);
+    std::vector<std::string> proxy_mode_ips;
+    for (const auto& ing : s.load_balancer_ingress) {
+      if (ing.ip.has_value() && ing.ip_mode.has_value() && *ing.ip_mode != "VIP") {
+        proxy_mode_ips.push_back(ing.ip->ToString());
+      }
+    }
+    std::string summary =
+        d.enabled ? absl::StrCat("pass-through (", d.reason, ")")
+                  : absl::StrCat("no pass-through", d.reason.empty() ? "" : absl::StrCat(" (", d.reason, ")"));
+    if (!proxy_mode_ips.empty()) {
+      absl::StrAppend(&summary, "; ipMode Proxy for ", absl::StrJoin(proxy_mode_ips, ", "));
+    }
+    proxier::ServiceName name{s.metadata.namespace_name, s.metadata.name};
+    bool changed, new_warning;
+    {
+      absl::MutexLock lock(&mu_);
+      auto& entry = decisions_[name];
+      changed = entry.first != summary;
+      new_warning = !d.warning.empty() && entry.second != d.warning;
+      entry = {summary, d.warning};
+    }
+    if (changed && (d.enabled || !d.reason.empty() || !proxy_mode_ips.empty())) {
+      KLOG_V(2) << "Service " << name.ToString() << ": " << summary;
+    }
+    if (new_warning) KLOG_WARNING << d.warning;
+  }
+
+  const std::vector<proxier::ProxyState*> states_;
+  absl::Mutex mu_;
+  // Last logged decision summary and warning per Service.
+  absl::flat_hash_map<proxier::ServiceName, std::pair<std::string, std::string>> decisions_ ABSL_GUARDED_BY(mu_);
+};
+
+// Keeps this node's Node object; tells the server when it changes after startup.
+class NodeWatcher final : public proxier::NodeHandler {
+ public:
+  void OnNodeAdd(const proxier::Node& node) override { Set(node); }
+  void OnNodeUpdate(const proxier::Node&, const proxier::Node& node) override { Set(node); }
+  void OnNodeDelete(const proxier::Node&) override {
+    absl::MutexLock lock(&mu_);
+    node_.reset();
+  }
+  void OnNodeSynced() override {
+    if (!synced_.HasBeenNotified()) synced_.Notify();
+  }
+
+  std::optional<proxier::Node> Get() const {
+    absl::MutexLock lock(&mu_);
+    return node_;
+  }
+  bool WaitSynced(absl::Duration timeout) { return synced_.WaitForNotificationWithTimeout(timeout); }
+  void set_on_change(std::function<void(const proxier::Node&)> f) {
+    absl::MutexLock lock(&mu_);
+    on_change_ = std::move(f);
+  }
+
+ private:
+  void Set(const proxier::Node& node) {
+    std::function<void(const proxier::Node&)> cb;
+    {
+      absl::MutexLock lock(&mu_);
+      node_ = node;
+      cb = on_change_;
+    }
+    if (cb) cb(node);
+  }
+
+  mutable absl::Mutex mu_;
+  std::optional<proxier::Node> node_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const proxier::Node&)> on_change_ ABSL_GUARDED_BY(mu_);
+  absl::Notification synced_;
+};
+
+#if KPROXY_HAVE_IPTABLES_PROXIER
+// The runner a --dry-run iptables proxier gets: it knows its family and refuses to touch anything.
+class DryRunIptablesRunner final : public backends::iptables::IptablesRunner {
+ public:
+  explicit DryRunIptablesRunner(IpFamily family) : family_(family) {}
+  IpFamily family() const override { return family_; }
+  absl::Status Restore(absl::string_view) override { return Refuse(); }
+  absl::StatusOr<absl::flat_hash_set<std::string>> ListChains(backends::iptables::Table) override { return Refuse(); }
+  absl::Status EnsureRule(backends::iptables::Table, absl::string_view, const std::vector<std::string>&) override {
+    return Refuse();
+  }
+  absl::Status EnsureChain(backends::iptables::Table, absl::string_view) override { return Refuse(); }
+  absl::StatusOr<bool> ChainExists(backends::iptables::Table, absl::string_view) override { return Refuse(); }
+
+ private:
+  static absl::Status Refuse() { return absl::FailedPreconditionError("--dry-run touches no iptables state"); }
+  const IpFamily family_;
+};
+#endif
+
+class ProxyServer {
+ public:
+  ProxyServer(const Options& options, std::ostream& out)
+      : o_(options),
+        out_(out),
+        clock_(proxier::RealClock::Get()),
+        state_v4_(IpFamily::kIPv4, NodeName(options), [this] { return clock_->Now(); },
+                  [this] { OnStateChange(IpFamily::kIPv4); }),
+        state_v6_(IpFamily::kIPv6, NodeName(options), [this] { return clock_->Now(); },
+                  [this] { OnStateChange(IpFamily::kIPv6); }),
+        fanout_({&state_v4_, &state_v6_}) {
+    if (auto ip = proxier::IpAddress::Parse(o_.config.bind_address); ip.ok()) bind_address_ = *ip;
+  }
+
+  ~ProxyServer() { Shutdown(); }
+
+  static std::string NodeName(const Options& o) {
+    return o.config.hostname_override.empty() ? DefaultNodeName() : o.config.hostname_override;
+  }
+
+  int Run();
+
+ private:
+  absl::Status StartSource();
+  absl::Status WaitForInitialSync();
+  void DecideFamilies();
+  absl::Status CreateProxier(bool dry_run);
+  int DryRun();
+  int Once();
+  int Serve();
+  void StartServers();
+  void OnStateChange(IpFamily family);
+  void OnNodeChange(const proxier::Node& node);
+  void Shutdown();
+  proxier::ProxyState* State(IpFamily f) { return f == IpFamily::kIPv4 ? &state_v4_ : &state_v6_; }
+  std::vector<proxier::NodeContext> NodeContexts(const proxier::Node* node) const {
+    std::vector<proxier::NodeContext> out;
+    for (IpFamily f : families_) out.push_back(BuildNodeContext(NodeName(o_), f, node, bind_address_));
+    return out;
+  }
+
+  const Options& o_;
+  std::ostream& out_;
+  const proxier::Clock* clock_;
+  std::optional<proxier::IpAddress> bind_address_;
+  proxier::ProxyState state_v4_;
+  proxier::ProxyState state_v6_;
+  Fanout fanout_;
+  NodeWatcher node_watcher_;
+  ExitRequest exit_;
+  std::vector<IpFamily> families_;  // programmed families, primary first
+  absl::Mutex node_mu_;
+  // Per family, current (the iptables proxier reads them on each sync).
+  std::vector<proxier::NodeContext> node_contexts_ ABSL_GUARDED_BY(node_mu_);
+  std::vector<proxier::NodeContext> StartupContexts() {
+    absl::MutexLock lock(&node_mu_);
+    return node_contexts_;
+  }
+  std::vector<std::string> source_problems_;
+  absl::Mutex problems_mu_;
+
+#if KPROXY_HAVE_APICLIENT_FILE_SOURCE
+  std::unique_ptr<apiclient::ObjectFileSource> file_source_;
+#endif
+#if KPROXY_HAVE_APISERVER_SOURCE
+  std::unique_ptr<apiclient::RestClient> rest_;
+  std::unique_ptr<apiclient::ApiSource> api_source_;
+#endif
+#if KPROXY_HAVE_IPTABLES_RUNNER
+  absl::flat_hash_map<IpFamily, std::unique_ptr<backends::iptables::IptablesRestoreRunner>> runners_;
+#endif
+#if KPROXY_HAVE_IPVS_PROXIER
+  backends::ipvs::IpvsProxier* ipvs_ = nullptr;  // proxier_ when in IPVS mode
+#endif
+#if KPROXY_HAVE_IPTABLES_PROXIER
+  std::vector<std::unique_ptr<backends::iptables::IptablesRunner>> dry_run_runners_;
+#endif
+#if KPROXY_HAVE_CONNTRACK_CLIENT
+  std::vector<std::unique_ptr<backends::conntrack::ConntrackClient>> conntrack_;
+#endif
+  std::unique_ptr<proxier::Proxier> proxier_;
+  std::atomic<proxier::SyncRunner*> runner_ptr_{nullptr};
+  std::unique_ptr<proxier::SyncRunner> runner_;
+  std::unique_ptr<ConfigFileWatcher> config_watcher_;
+#if KPROXY_HAVE_HEALTH_SERVER
+  std::unique_ptr<ProxyHealth> health_;
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<HealthServer> health_server_;
+#endif
+#if KPROXY_HAVE_METRICS
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<MetricsServer> metrics_server_;
+#endif
+  std::atomic<bool> health_ready_{false};
+};
+
+void ProxyServer::OnStateChange(IpFamily family) {
+#if KPROXY_HAVE_HEALTH_SERVER
+  if (health_ready_.load() && health_ != nullptr) health_->QueuedUpdate(family);
+#endif
+  if (proxier::SyncRunner* r = runner_ptr_.load()) r->Kick();
+}
+
+absl::Status ProxyServer::StartSource() {
+  if (!o_.objects.empty()) {
+#if KPROXY_HAVE_APICLIENT_FILE_SOURCE
+    apiclient::ObjectFileSourceOptions fo;
+    fo.path = o_.objects;
+    fo.node_name = NodeName(o_);
+    fo.on_rejected = [this](absl::string_view file, absl::string_view message) {
+      KLOG_WARNING << "Skipped object in " << file << ": " << message;
+      absl::MutexLock lock(&problems_mu_);
+      source_problems_.push_back(absl::StrCat(file, ": ", message));
+    };
+    auto src = apiclient::ObjectFileSource::Create(fo, &fanout_, &fanout_, &node_watcher_);
+    if (!src.ok()) return absl::Status(src.status().code(), absl::StrCat("--objects: ", src.status().message()));
+    file_source_ = *std::move(src);
+    if (absl::Status s = file_source_->LoadOnce(); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("--objects ", o_.objects, ": ", s.message()));
+    }
+    return absl::OkStatus();
+#else
+    return absl::UnimplementedError("--objects: the file source (apiclient/object_file_source.h) is not built yet");
+#endif
+  }
+#if KPROXY_HAVE_APISERVER_SOURCE
+  apiclient::ConnectionFlags flags;
+  flags.kubeconfig = o_.config.client_connection.kubeconfig;
+  flags.master = o_.master;
+  flags.qps = o_.config.client_connection.qps;
+  flags.burst = o_.config.client_connection.burst;
+  flags.content_type = o_.config.client_connection.content_type;
+  auto cc = apiclient::BuildClientConfig(flags);
+  if (!cc.ok()) return cc.status();
+  KLOG_INFO << "Connecting to the API server: " << cc->DebugString();
+  auto rest = apiclient::RestClient::Create(*cc);
+  if (!rest.ok()) return rest.status();
+  rest_ = *std::move(rest);
+  apiclient::ApiSourceOptions ao;
+  ao.node_name = NodeName(o_);
+  auto src = apiclient::ApiSource::Create(rest_.get(), ao, &fanout_, &fanout_, &node_watcher_);
+  if (!src.ok()) return src.status();
+  api_source_ = *std::move(src);
+  api_source_->Start();
+  return absl::OkStatus();
+#else
+  return absl::UnimplementedError(
+      "no object source: the API client is not built yet; use --objects=PATH to read Services, "
+      "EndpointSlices and the Node from files");
+#endif
+}
+
+absl::Status ProxyServer::WaitForInitialSync() {
+  // Upstream waits (bounded) for the Node before creating the proxier; without it node IPs and
+  // topology labels are unknown, which it logs and tolerates.
+  if (!node_watcher_.WaitSynced(absl::Seconds(30))) {
+    KLOG_WARNING << "Node " << NodeName(o_) << " not listed within 30s; continuing without node IPs";
+  }
+  if (!node_watcher_.Get().has_value()) {
+    if (o_.config.detect_local_mode == "NodeCIDR") {
+      return absl::FailedPreconditionError(absl::StrCat("detectLocalMode NodeCIDR needs the Node object of ", NodeName(o_),
+                                                        ", which was not found"));
+    }
+    KLOG_WARNING << "Node " << NodeName(o_)
+                 << " not found: node IPs, zone and pod CIDRs are unknown (use --hostname-override to name it)";
+  }
+  return absl::OkStatus();
+}
+
+void ProxyServer::DecideFamilies() {
+  std::optional<proxier::Node> node = node_watcher_.Get();
+  IpFamily primary = PrimaryFamily(node ? &*node : nullptr, bind_address_);
+  families_ = {primary};
+  IpFamily secondary = Other(primary);
+  if (o_.dry_run) {
+    // Nothing to probe: show the secondary family when the Node or the objects use it.
+    bool used = !BuildNodeContext(NodeName(o_), secondary, node ? &*node : nullptr, bind_address_).node_ips.empty() || !State(secondary)->TakeSnapshot().snapshot->services.empty();
+    if (used) families_.push_back(secondary);
+  } else {
+#if KPROXY_HAVE_IPTABLES_RUNNER
+    // Dual-stack when the secondary family's iptables tooling works, as upstream.
+    auto variant = backends::iptables::ParseIptablesVariant(o_.iptables_variant);
+    for (IpFamily f : {primary, secondary}) {
+      auto runner = backends::iptables::IptablesRestoreRunner::Create(f, variant.ok() ? *variant : backends::iptables::IptablesVariant::kAuto);
+      if (!runner.ok()) {
+        KLOG_WARNING << "No " << IpFamilyName(f) << " iptables support: " << runner.status().message();
+        continue;
+      }
+      auto probe = (*runner)->ListChains(backends::iptables::Table::kNat);
+      if (!probe.ok()) {
+        KLOG_WARNING << "No " << IpFamilyName(f) << " iptables support: " << probe.status().message();
+        continue;
+      }
+      runners_[f] = *std::move(runner);
+      if (f == secondary) families_.push_back(secondary);
+    }
+#endif
+  }
+  {
+    absl::MutexLock lock(&node_mu_);
+    node_contexts_ = NodeContexts(node ? &*node : nullptr);
+  }
+  std::vector<std::string> names;
+  for (IpFamily f : families_) names.push_back(std::string(IpFamilyName(f)));
+  KLOG_INFO << "Using " << (families_.size() == 2 ? "dual-stack" : "single-stack") << " mode, families "
+            << absl::StrJoin(names, ", ") << " (primary " << IpFamilyName(primary) << "), node " << NodeName(o_);
+}
+
+absl::Status ProxyServer::CreateProxier(bool dry_run) {
+  const std::string& mode = o_.config.mode;
+  if (mode == "ipvs") {
+#if KPROXY_HAVE_IPVS_PROXIER
+    backends::ipvs::IpvsProxierOptions opts;
+    opts.planner.scheduler = o_.config.ipvs.scheduler.empty() ? "rr" : o_.config.ipvs.scheduler;
+    opts.planner.masquerade_all = o_.config.iptables.masquerade_all;
+    opts.planner.masquerade_bit = o_.config.iptables.masquerade_bit;
+    opts.strict_arp = o_.config.ipvs.strict_arp;
+    for (const std::string& c : o_.config.ipvs.exclude_cidrs) {
+      if (auto cidr = proxier::Cidr::Parse(c); cidr.ok()) opts.exclude_cidrs.push_back(*cidr);
+    }
+    opts.dry_run = dry_run;
+    backends::ipvs::IpvsKernel kernel;
+    if (!dry_run) {
+      auto k = backends::ipvs::CreateNetlinkIpvsKernel();
+      if (!k.ok()) return absl::Status(k.status().code(), absl::StrCat("IPVS mode: ", k.status().message()));
+      kernel = *std::move(k);
+    }
+    std::vector<backends::ipvs::IpvsFamily> fams;
+    for (size_t i = 0; i < families_.size(); ++i) {
+      backends::ipvs::IpvsFamily f;
+      f.state = State(families_[i]);
+      f.node = StartupContexts()[i];
+#if KPROXY_HAVE_IPTABLES_RUNNER
+      if (auto it = runners_.find(families_[i]); it != runners_.end()) f.iptables = it->second.get();
+#endif
+      if (!dry_run && f.iptables == nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat("IPVS mode: no working ", IpFamilyName(families_[i]), " iptables"));
+      }
+      std::vector<proxier::Cidr> cluster;
+      for (absl::string_view c : absl::StrSplit(o_.config.cluster_cidr, ',', absl::SkipEmpty())) {
+        if (auto cidr = proxier::Cidr::Parse(c); cidr.ok() && cidr->family() == families_[i]) cluster.push_back(*cidr);
+      }
+      if (i == 0) opts.planner.cluster_cidrs = cluster;  // the planner config is shared; primary family's
+      fams.push_back(std::move(f));
+    }
+#if KPROXY_HAVE_METRICS
+    opts.on_conflicts = [this](IpFamily, const std::vector<proxier::PassThroughConflict>& conflicts) {
+      for (const auto& c : conflicts) KLOG_WARNING << c.message;
+      if (metrics_) metrics_->IncPassThroughConflicts(static_cast<double>(conflicts.size()));
+    };
+#else
+    opts.on_conflicts = [](IpFamily, const std::vector<proxier::PassThroughConflict>& conflicts) {
+      for (const auto& c : conflicts) KLOG_WARNING << c.message;
+    };
+#endif
+    auto p = backends::ipvs::IpvsProxier::Create(std::move(fams), std::move(kernel), std::move(opts));
+    if (!p.ok()) return absl::Status(p.status().code(), absl::StrCat("IPVS mode: ", p.status().message()));
+    ipvs_ = p->get();
+    proxier_ = *std::move(p);
+    return absl::OkStatus();
+#else
+    return absl::UnimplementedError("IPVS mode is not built yet (backends/ipvs/ipvs_proxier.h missing)");
+#endif
+  }
+  if (mode == "iptables") {
+#if KPROXY_HAVE_IPTABLES_PROXIER
+    std::vector<backends::iptables::IptablesFamilyConfig> fams;
+    const std::vector<proxier::IpAddress> local_addresses = LocalInterfaceAddresses();
+    std::vector<proxier::NodeContext> contexts = StartupContexts();
+    for (size_t i = 0; i < families_.size(); ++i) {
+      const IpFamily family = families_[i];
+      backends::iptables::IptablesFamilyConfig f;
+      f.state = State(family);
+      f.node_context = [this, i] {
+        absl::MutexLock lock(&node_mu_);
+        return node_contexts_[i];
+      };
+      proxier::iptables::IptablesPlannerConfig& pc = f.planner;
+      pc.family = family;
+      pc.masquerade_bit = o_.config.iptables.masquerade_bit;
+      pc.masquerade_all = o_.config.iptables.masquerade_all;
+      pc.localhost_node_ports = o_.config.iptables.localhost_node_ports;
+      auto npa = ResolveNodePortAddresses(o_.config.node_port_addresses, contexts[i], local_addresses);
+      if (!npa.ok()) return npa.status();
+      pc.node_port_addresses = *npa;
+      if (!o_.config.node_port_addresses.empty() && npa->empty()) {
+        KLOG_WARNING << "nodePortAddresses match no " << IpFamilyName(family) << " address of this node; "
+                     << "NodePorts of that family are not reachable";
+      }
+      for (absl::string_view c : absl::StrSplit(o_.config.cluster_cidr, ',', absl::SkipEmpty())) {
+        if (auto cidr = proxier::Cidr::Parse(c); cidr.ok() && cidr->family() == family) pc.cluster_cidrs.push_back(*cidr);
+      }
+      const std::string& dlm = o_.config.detect_local_mode;
+      if (dlm == "ClusterCIDR") {
+        pc.local_detect_mode = pc.cluster_cidrs.empty() ? proxier::iptables::LocalDetectMode::kNone
+                                                        : proxier::iptables::LocalDetectMode::kClusterCidr;
+      } else if (dlm == "NodeCIDR") {
+        pc.local_detect_mode = proxier::iptables::LocalDetectMode::kNodeCidr;
+      } else if (dlm == "BridgeInterface") {
+        pc.local_detect_mode = proxier::iptables::LocalDetectMode::kBridgeInterface;
+        pc.bridge_interface = o_.config.detect_local.bridge_interface;
+      } else if (dlm == "InterfaceNamePrefix") {
+        pc.local_detect_mode = proxier::iptables::LocalDetectMode::kInterfaceNamePrefix;
+        pc.interface_name_prefix = o_.config.detect_local.interface_name_prefix;
+      }
+      pc.conntrack_tcp_be_liberal = o_.config.conntrack.tcp_be_liberal;
+      pc.masquerade_random_fully = true;  // Debian bookworm's iptables (1.8.9) has --random-fully
+      if (dry_run) {
+        dry_run_runners_.push_back(std::make_unique<DryRunIptablesRunner>(family));
+        f.runner = dry_run_runners_.back().get();
+      } else {
+#if KPROXY_HAVE_IPTABLES_RUNNER
+        auto it = runners_.find(family);
+        if (it == runners_.end()) {
+          return absl::FailedPreconditionError(absl::StrCat("iptables mode: no working ", IpFamilyName(family), " iptables"));
+        }
+        f.runner = it->second.get();
+#endif
+#if KPROXY_HAVE_CONNTRACK_CLIENT
+        auto ct = backends::conntrack::NetlinkConntrackClient::Create(family);
+        if (ct.ok()) {
+          conntrack_.push_back(*std::move(ct));
+          f.conntrack = conntrack_.back().get();
+        } else {
+          KLOG_WARNING << "No " << IpFamilyName(family) << " conntrack access (stale UDP flows will not be cleared): "
+                       << ct.status().message();
+        }
+#endif
+      }
+      fams.push_back(std::move(f));
+    }
+    proxier_ = std::make_unique<backends::iptables::IptablesProxier>(std::move(fams));
+    return absl::OkStatus();
+#else
+    return absl::UnimplementedError(
+        "iptables mode is not built yet (backends/iptables/iptables_proxier.h missing): no rules can be written");
+#endif
+  }
+  return absl::InvalidArgumentError(absl::StrCat("proxy mode \"", mode, "\" is not supported"));
+}
+
+int ProxyServer::DryRun() {
+  std::optional<proxier::Node> node = node_watcher_.Get();
+  DryRunInput in;
+  in.node_name = NodeName(o_);
+  in.node_found = node.has_value();
+  in.mode = o_.config.mode;
+  {
+    absl::MutexLock lock(&problems_mu_);
+    in.problems = source_problems_;
+  }
+  std::vector<proxier::ProxyState::Taken> taken;
+  for (size_t i = 0; i < families_.size(); ++i) taken.push_back(State(families_[i])->TakeSnapshot());
+  std::vector<proxier::NodeContext> contexts = StartupContexts();
+  for (size_t i = 0; i < families_.size(); ++i) in.families.push_back({taken[i].snapshot.get(), contexts[i]});
+  out_ << RenderDryRunSummary(in);
+  absl::Status s = CreateProxier(/*dry_run=*/true);
+  if (!s.ok()) {
+    out_ << "\n=== " << o_.config.mode << " rules: not available: " << s.message() << " ===\n";
+    out_.flush();
+    return 0;
+  }
+  auto text = proxier_->DryRun();
+  if (!text.ok()) {
+    out_ << "\n=== " << o_.config.mode << " rules: planning failed: " << text.status().message() << " ===\n";
+    out_.flush();
+    return 1;
+  }
+  out_ << "\n=== what a full sync would write (" << o_.config.mode << " mode; nothing was written) ===\n" << *text;
+  out_.flush();
+  return 0;
+}
+
+int ProxyServer::Once() {
+  if (absl::Status s = CreateProxier(/*dry_run=*/false); !s.ok()) {
+    KLOG_ERROR << "--once: " << s.message();
+    std::cerr << "kube-proxy --once: not applied: " << s.message() << "\n";
+    return 1;
+  }
+  auto report = proxier_->Sync();
+  if (!report.ok()) {
+    std::cerr << "kube-proxy --once: sync failed, previous rules left in place: " << report.status().message() << "\n";
+    return 1;
+  }
+  KLOG_INFO << "--once: rules applied (" << (report->full ? "full" : "partial") << " sync, "
+            << report->changed_services << " Services): " << report->detail;
+  return 0;
+}
+
+void ProxyServer::StartServers() {
+#if KPROXY_HAVE_METRICS
+  metrics_ = std::make_unique<Metrics>(o_.config.mode);
+#endif
+#if KPROXY_HAVE_HEALTH_SERVER
+  health_ = std::make_unique<ProxyHealth>(2 * o_.config.SyncPeriod());
+  if (auto node = node_watcher_.Get(); node.has_value()) health_->SyncNode(*node);
+  for (IpFamily f : families_) health_->Updated(f);  // the sync loop starts now, as upstream
+  health_ready_ = true;
+  auto http = HttpServer::Create();
+  if (!http.ok()) {
+    KLOG_ERROR << "Health/metrics HTTP server unavailable: " << http.status().message();
+    if (o_.config.bind_address_hard_fail) exit_.Request(1);
+    return;
+  }
+  http_ = *std::move(http);
+  Metrics* metrics = nullptr;
+#if KPROXY_HAVE_METRICS
+  metrics = metrics_.get();
+#endif
+  auto listen = [this](absl::string_view what, const std::string& address,
+                       const std::function<absl::StatusOr<int>(const std::string&, int)>& fn) {
+    if (address.empty()) return;
+    auto hp = SplitHostPort(address);
+    absl::Status s = hp.ok() ? fn(hp->first, hp->second).status() : hp.status();
+    if (!s.ok()) {
+      KLOG_ERROR << "Failed to start " << what << " server on " << address << ": " << s.message();
+      if (o_.config.bind_address_hard_fail) exit_.Request(1);
+    } else {
+      KLOG_INFO << "Serving " << what << " on " << address;
+    }
+  };
+  health_server_ = std::make_unique<HealthServer>(http_.get(), health_.get(), metrics);
+  listen("healthz", o_.config.healthz_bind_address,
+         [this](const std::string& h, int p) { return health_server_->Listen(h, p); });
+#if KPROXY_HAVE_METRICS
+  metrics_server_ = std::make_unique<MetricsServer>(http_.get(), metrics_.get(), o_.config.mode);
+  listen("metrics", o_.config.metrics_bind_address,
+         [this](const std::string& h, int p) { return metrics_server_->Listen(h, p); });
+#endif
+  if (absl::Status s = http_->Start(); !s.ok()) KLOG_ERROR << "HTTP server: " << s.message();
+#else
+  KLOG_INFO << "Health and metrics servers are not built yet; not serving " << o_.config.healthz_bind_address;
+#endif
+}
+
+void ProxyServer::OnNodeChange(const proxier::Node& node) {
+#if KPROXY_HAVE_HEALTH_SERVER
+  if (health_ready_.load()) health_->SyncNode(node);
+#endif
+  std::vector<proxier::NodeContext> now = NodeContexts(&node);
+  std::vector<proxier::NodeContext> before = StartupContexts();
+  for (size_t i = 0; i < now.size() && i < before.size(); ++i) {
+    if (now[i].node_ips != before[i].node_ips) {
+      // Upstream's NodeManager exits too: the DaemonSet restarts the proxy with the new IPs.
+      KLOG_ERROR << "The node's " << IpFamilyName(now[i].family) << " IPs changed; exiting so the proxy restarts with them";
+      exit_.Request(1);
+      return;
+    }
+  }
+  bool changed = false;
+  for (size_t i = 0; i < now.size() && i < before.size(); ++i) {
+    changed = changed || NodeContextChanged(now[i], before[i]);
+  }
+  if (!changed || proxier_ == nullptr) return;
+  KLOG_INFO << "Node " << NodeName(o_) << " labels or pod CIDRs changed; forcing a full sync";
+#if KPROXY_HAVE_IPVS_PROXIER
+  if (ipvs_ != nullptr) {
+    for (const auto& ctx : now) ipvs_->SetNodeContext(ctx);
+  }
+#endif
+  {
+    absl::MutexLock lock(&node_mu_);
+    node_contexts_ = now;
+  }
+  proxier_->ForceFullSync();
+  if (proxier::SyncRunner* r = runner_ptr_.load()) r->Kick();
+}
+
+int ProxyServer::Serve() {
+  if (absl::Status s = CreateProxier(/*dry_run=*/false); !s.ok()) {
+    KLOG_ERROR << "Cannot start the proxy: " << s.message();
+    return 1;
+  }
+  StartServers();
+  runner_ = std::make_unique<proxier::SyncRunner>(clock_, o_.config.MinSyncPeriod(), o_.config.SyncPeriod(),
+                                                  [this] { return proxier_->Sync(); });
+  runner_->set_result_observer([this](const absl::StatusOr<proxier::SyncReport>& r, absl::Duration took) {
+    if (r.ok()) {
+      KLOG_V(2) << "Synced proxy rules in " << absl::FormatDuration(took) << " (" << (r->full ? "full" : "partial")
+                << ", " << r->changed_services << " Services): " << r->detail;
+#if KPROXY_HAVE_HEALTH_SERVER
+      for (IpFamily f : families_) health_->Updated(f);
+#endif
+#if KPROXY_HAVE_METRICS
+      metrics_->ObserveSyncProxyRules(took, r->full);
+      metrics_->SetSyncProxyRulesLastTimestamp(absl::Now());
+#endif
+    } else {
+      KLOG_ERROR << "Sync failed (previous rules left in place, retrying with backoff): " << r.status().message();
+#if KPROXY_HAVE_METRICS
+      metrics_->IncSyncProxyRulesFailures();
+#endif
+    }
+  });
+#if KPROXY_HAVE_METRICS
+  runner_->set_latency_observer([this](absl::Duration d) { metrics_->ObserveNetworkProgramming(d); });
+#endif
+  runner_ptr_ = runner_.get();
+  node_watcher_.set_on_change([this](const proxier::Node& n) { OnNodeChange(n); });
+  if (!o_.config_file.empty()) {
+    config_watcher_ = std::make_unique<ConfigFileWatcher>(o_.config_file, absl::Seconds(2), [this] {
+      KLOG_ERROR << "The configuration file " << o_.config_file << " changed; exiting so the proxy restarts with it";
+      exit_.Request(1);
+    });
+    config_watcher_->Start();
+  }
+#if KPROXY_HAVE_APICLIENT_FILE_SOURCE
+  if (file_source_ != nullptr) {
+    if (absl::Status s = file_source_->Run(); !s.ok()) KLOG_ERROR << "--objects: " << s.message();
+  }
+#endif
+  runner_->Start();
+  runner_->Kick();  // the first sync; the sources reported Services and EndpointSlices synced
+  KLOG_INFO << "kube-proxy running in " << o_.config.mode << " mode; SIGTERM/SIGINT stop it and leave the rules in place";
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int code = 0;
+  while (true) {
+    if (auto c = exit_.Get(); c.has_value()) {
+      code = *c;
+      break;
+    }
+    timespec ts{0, 200 * 1000 * 1000};
+    int sig = sigtimedwait(&set, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) {
+      KLOG_INFO << "Received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; stopping (rules stay in place)";
+      break;
+    }
+  }
+  Shutdown();
+  return code;
+}
+
+void ProxyServer::Shutdown() {
+  if (config_watcher_) config_watcher_->Stop();
+  runner_ptr_ = nullptr;
+  if (runner_) runner_->Stop();
+#if KPROXY_HAVE_APICLIENT_FILE_SOURCE
+  if (file_source_) file_source_->Stop();
+#endif
+#if KPROXY_HAVE_APISERVER_SOURCE
+  if (api_source_) api_source_->Stop();
+#endif
+#if KPROXY_HAVE_HEALTH_SERVER
+  if (health_server_) health_server_->Close();
+#if KPROXY_HAVE_METRICS
+  if (metrics_server_) metrics_server_->Close();
+#endif
+  if (http_) http_->Stop();
+#endif
+}
+
+int ProxyServer::Run() {
+  if (!o_.dry_run) ApplyProcessSetup(o_.config);
+  if (absl::Status s = StartSource(); !s.ok()) {
+    KLOG_ERROR << s.message();
+    std::cerr << "kube-proxy: " << s.message() << "\n";
+    return 1;
+  }
+#if KPROXY_HAVE_APISERVER_SOURCE
+  if (api_source_ != nullptr) {
+    // The first sync waits until Services and EndpointSlices were listed, as upstream.
+    const absl::Duration timeout = (o_.once || o_.dry_run) ? absl::Seconds(60) : absl::InfiniteDuration();
+    if (!api_source_->WaitForSync(timeout)) {
+      std::cerr << "kube-proxy: Services and EndpointSlices were not listed within " << absl::FormatDuration(timeout) << "\n";
+      return 1;
+    }
+  }
+#endif
+  if (absl::Status s = WaitForInitialSync(); !s.ok()) {
+    std::cerr << "kube-proxy: " << s.message() << "\n";
+    return 1;
+  }
+  DecideFamilies();
+  if (o_.dry_run) return DryRun();
+  if (o_.once) return Once();
+  return Serve();
+}
+
+}  // namespace
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int RunProxy(const Options& options, std::ostream& out) {
+  ProxyServer server(options, out);
+  return server.Run();
+}
+
+int RunCleanup(const Options& options) {
+#if KPROXY_HAVE_IPTABLES_RUNNER && KPROXY_HAVE_IPTABLES_CLEANUP
+  auto variant = backends::iptables::ParseIptablesVariant(options.iptables_variant);
+  bool failed = false;
+  for (IpFamily f : {IpFamily::kIPv4, IpFamily::kIPv6}) {
+    auto runner = backends::iptables::IptablesRestoreRunner::Create(
+        f, variant.ok() ? *variant : backends::iptables::IptablesVariant::kAuto);
+    if (!runner.ok()) {
+      KLOG_INFO << "Cleanup: no " << IpFamilyName(f) << " iptables tools (" << runner.status().message() << "); skipped";
+      continue;
+    }
+    if (absl::Status s = backends::iptables::CleanupIptables(**runner); !s.ok()) {
+      KLOG_ERROR << "Cleanup of " << IpFamilyName(f) << " iptables rules failed: " << s.message();
+      failed = true;
+    }
+#if KPROXY_HAVE_IPVS_CLEANUP
+    if (f == IpFamily::kIPv4) {
+      if (absl::Status s = backends::ipvs::CleanupIpvs(runner->get()); !s.ok()) {
+        KLOG_WARNING << "Cleanup of IPVS state: " << s.message();
+      }
+    }
+#endif
+  }
+  if (failed) {
+    std::cerr << "kube-proxy --cleanup: some rules could not be removed (see the log)\n";
+    return 1;
+  }
+  KLOG_INFO << "Cleanup done";
+  return 0;
+#else
+  std::cerr << "kube-proxy --cleanup: the iptables backend is not built yet\n";
+  return 1;
+#endif
+}
+
+}  // namespace kproxy::daemon

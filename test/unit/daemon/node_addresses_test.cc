@@ -1,0 +1,79 @@
+#include "cmd/kube-proxy/node_addresses.h"
+
+#include "gtest/gtest.h"
+
+namespace kproxy::daemon {
+namespace {
+
+using proxier::IpAddress;
+using proxier::IpFamily;
+
+proxier::Node DualStackNode() {
+  proxier::Node n;
+  n.metadata.name = "node-a";
+  n.metadata.labels["topology.kubernetes.io/zone"] = "zone-a";
+  n.addresses = {{"Hostname", "node-a"}, {"ExternalIP", "198.51.100.7"}, {"InternalIP", "fd00::7"},
+                 {"InternalIP", "192.0.2.7"}};
+  n.pod_cidrs = {*proxier::Cidr::Parse("10.244.1.0/24"), *proxier::Cidr::Parse("fd01::/64")};
+  return n;
+}
+
+TEST(NodeAddressesTest, ContextHoldsInternalThenExternalIpsOfTheFamily) {
+  proxier::Node n = DualStackNode();
+  proxier::NodeContext v4 = BuildNodeContext("node-a", IpFamily::kIPv4, &n, std::nullopt);
+  ASSERT_EQ(v4.node_ips.size(), 2u);
+  EXPECT_EQ(v4.node_ips[0].ToString(), "192.0.2.7");
+  EXPECT_EQ(v4.node_ips[1].ToString(), "198.51.100.7");
+  EXPECT_EQ(v4.zone, "zone-a");
+  ASSERT_EQ(v4.pod_cidrs.size(), 1u);
+  EXPECT_EQ(v4.pod_cidrs[0].ToString(), "10.244.1.0/24");
+  proxier::NodeContext v6 = BuildNodeContext("node-a", IpFamily::kIPv6, &n, std::nullopt);
+  ASSERT_EQ(v6.node_ips.size(), 1u);
+  EXPECT_EQ(v6.node_ips[0].ToString(), "fd00::7");
+}
+
+TEST(NodeAddressesTest, BindAddressComesFirstUnlessUnspecified) {
+  proxier::Node n = DualStackNode();
+  auto ctx = BuildNodeContext("node-a", IpFamily::kIPv4, &n, *IpAddress::Parse("192.0.2.99"));
+  EXPECT_EQ(ctx.node_ips[0].ToString(), "192.0.2.99");
+  auto any = BuildNodeContext("node-a", IpFamily::kIPv4, &n, *IpAddress::Parse("0.0.0.0"));
+  EXPECT_EQ(any.node_ips[0].ToString(), "192.0.2.7");
+}
+
+TEST(NodeAddressesTest, PrimaryFamilyFollowsBindAddressThenFirstInternalIp) {
+  proxier::Node n = DualStackNode();
+  EXPECT_EQ(PrimaryFamily(&n, std::nullopt), IpFamily::kIPv6);
+  EXPECT_EQ(PrimaryFamily(&n, *IpAddress::Parse("192.0.2.7")), IpFamily::kIPv4);
+  EXPECT_EQ(PrimaryFamily(&n, *IpAddress::Parse("::")), IpFamily::kIPv6);
+  EXPECT_EQ(PrimaryFamily(nullptr, std::nullopt), IpFamily::kIPv4);
+}
+
+TEST(NodeAddressesTest, LabelChangeIsAContextChange) {
+  proxier::Node n = DualStackNode();
+  auto before = BuildNodeContext("node-a", IpFamily::kIPv4, &n, std::nullopt);
+  n.metadata.labels["topology.kubernetes.io/zone"] = "zone-b";
+  auto after = BuildNodeContext("node-a", IpFamily::kIPv4, &n, std::nullopt);
+  EXPECT_TRUE(NodeContextChanged(before, after));
+  EXPECT_FALSE(NodeContextChanged(before, before));
+}
+
+TEST(NodeAddressesTest, NodePortAddressesResolve) {
+  proxier::Node n = DualStackNode();
+  auto ctx = BuildNodeContext("node-a", IpFamily::kIPv4, &n, std::nullopt);
+  auto primary = ResolveNodePortAddresses({"primary"}, ctx, {});
+  ASSERT_TRUE(primary.ok());
+  ASSERT_EQ(primary->size(), 1u);
+  EXPECT_EQ((*primary)[0].ToString(), "192.0.2.7");
+  std::vector<IpAddress> local = {*IpAddress::Parse("127.0.0.1"), *IpAddress::Parse("192.0.2.7"),
+                                  *IpAddress::Parse("10.1.1.1"), *IpAddress::Parse("fd00::7")};
+  auto cidrs = ResolveNodePortAddresses({"192.0.2.0/24", "127.0.0.0/8", "fd00::/64"}, ctx, local);
+  ASSERT_TRUE(cidrs.ok());
+  ASSERT_EQ(cidrs->size(), 2u);
+  EXPECT_EQ((*cidrs)[0].ToString(), "127.0.0.1");
+  EXPECT_EQ((*cidrs)[1].ToString(), "192.0.2.7");
+  EXPECT_TRUE(ResolveNodePortAddresses({}, ctx, local)->empty());
+  EXPECT_FALSE(ResolveNodePortAddresses({"nope"}, ctx, local).ok());
+}
+
+}  // namespace
+}  // namespace kproxy::daemon
