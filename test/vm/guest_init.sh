@@ -1,0 +1,138 @@
+#!/bin/sh
+# /init of the IPVS VM. The root namespace is the node; network namespaces pod1, pod2 (backends),
+# client (off-cluster client) and elb (the cloud load balancer, which owns the ELB addresses and
+# answers "elb"). Runs the driver, checks the kernel and real connections, prints one
+# "KPROXY-VM-CHECK <name> PASS|FAIL <detail>" line per check, then powers off.
+export PATH=/bin:/usr/sbin:/usr/bin
+/bin/busybox --install -s /bin
+IP=/usr/sbin/ip
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t tmpfs run /run
+mkdir -p /run/netns /run/xtables /tmp
+
+while read -r mod params; do
+  insmod "$mod" $params 2>/dev/null || echo "KPROXY-VM-LOG insmod $mod failed"
+done < /modules.load
+
+check() {  # check NAME DETAIL CONDITION...
+  name=$1 detail=$2
+  shift 2
+  if "$@" >/dev/null 2>&1; then echo "KPROXY-VM-CHECK $name PASS $detail"; else echo "KPROXY-VM-CHECK $name FAIL $detail"; fi
+}
+# fetch NS IP PORT: one HTTP request, prints the body's first word (pod1/pod2/elb) or "none".
+fetch() {
+  if [ "$1" = node ]; then run=""; else run="$IP netns exec $1"; fi
+  body=$(printf 'GET / HTTP/1.0\r\n\r\n' | $run /bin/busybox timeout 5 /bin/busybox nc "$2" "$3" 2>/dev/null | tail -n 1 | tr -d '\r')
+  echo "${body:-none}"
+}
+answers() {  # answers NS IP PORT WANT_REGEX: one request answered by WANT
+  got=$(fetch "$1" "$2" "$3")
+  echo "KPROXY-VM-LOG fetch $1 -> $2:$3 = $got"
+  echo "$got" | grep -Eq "^($4)$"
+}
+
+$IP link set lo up
+for ns in pod1 pod2 client elb; do $IP netns add $ns; $IP -n $ns link set lo up; done
+link() {  # link NODE_IF NODE_ADDR NS NS_IF NS_ADDR GATEWAY
+  $IP link add "$1" type veth peer name "$4"
+  $IP link set "$4" netns "$3"
+  $IP addr add "$2" dev "$1"; $IP link set "$1" up
+  $IP -n "$3" addr add "$5" dev "$4"; $IP -n "$3" link set "$4" up
+  $IP -n "$3" route add default via "$6"
+}
+link np1 10.0.1.1/24 pod1 eth0 10.0.1.5/24 10.0.1.1
+link np2 10.0.2.1/24 pod2 eth0 10.0.2.5/24 10.0.2.1
+link nc0 198.51.100.1/24 client eth0 198.51.100.2/24 198.51.100.1
+link ne0 192.0.2.129/25 elb eth0 192.0.2.130/25 192.0.2.129
+for a in 203.0.113.10 203.0.113.20 203.0.113.30; do $IP -n elb addr add $a/32 dev eth0; done
+$IP route add default via 192.0.2.130
+echo 1 > /proc/sys/net/ipv4/ip_forward
+for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > "$f"; done
+
+$IP netns exec pod1 /bin/busybox httpd -p 8080 -h /www/pod1
+$IP netns exec pod2 /bin/busybox httpd -p 8080 -h /www/pod2
+$IP netns exec elb /bin/busybox httpd -p 80 -h /www/elb
+$IP netns exec elb /bin/busybox httpd -p 81 -h /www/elb
+sleep 1
+
+# --- one sync, as kube-proxy --proxy-mode=ipvs --once would do ---
+/usr/bin/ipvs_vm_driver --objects=/objects --node-ip=192.0.2.129 --hostname-override=node-a > /tmp/sync1 2>&1
+rc=$?
+sed 's/^/KPROXY-VM-LOG sync1: /' /tmp/sync1
+check sync_ok "driver exit $rc" [ $rc -eq 0 ]
+ipvsadm -Ln > /tmp/ipvs1; sed 's/^/KPROXY-VM-LOG ipvsadm: /' /tmp/ipvs1
+$IP -o addr show dev kube-ipvs0 > /tmp/addr1; sed 's/^/KPROXY-VM-LOG addr: /' /tmp/addr1
+
+check ipvs_clusterip_virtual_server "TCP 10.96.0.10:80 rr" grep -q "TCP  10.96.0.10:80 rr" /tmp/ipvs1
+check ipvs_clusterip_real_servers "10.0.1.5:8080 and 10.0.2.5:8080 Masq" \
+  sh -c 'ipvsadm -Ln -t 10.96.0.10:80 | grep -q "10.0.1.5:8080 *Masq *1" && ipvsadm -Ln -t 10.96.0.10:80 | grep -q "10.0.2.5:8080 *Masq *1"'
+check ipvs_nodeport_virtual_server "TCP 192.0.2.129:30010" grep -q "TCP  192.0.2.129:30010 rr" /tmp/ipvs1
+check ipvs_lb_virtual_server "TCP 203.0.113.20:80" grep -q "TCP  203.0.113.20:80 rr" /tmp/ipvs1
+check ipset_cluster_ip "KUBE-CLUSTER-IP has 10.96.0.10,tcp:80" ipset test KUBE-CLUSTER-IP 10.96.0.10,tcp:80
+check ipset_load_balancer "KUBE-LOAD-BALANCER has 203.0.113.20,tcp:80" ipset test KUBE-LOAD-BALANCER 203.0.113.20,tcp:80
+check ipset_node_port "KUBE-NODE-PORT-TCP has 30010" ipset test KUBE-NODE-PORT-TCP 30010
+check kube_ipvs0_bound "10.96.0.10 and 203.0.113.20 on kube-ipvs0" \
+  sh -c 'grep -q "inet 10.96.0.10/32" /tmp/addr1 && grep -q "inet 203.0.113.20/32" /tmp/addr1'
+check kube_ipvs0_node_ip_not_bound "192.0.2.129 not on kube-ipvs0" sh -c '! grep -q 192.0.2.129 /tmp/addr1'
+check kube_ipvs0_is_dummy_and_down "dummy, not up" \
+  sh -c '/usr/sbin/ip -d link show kube-ipvs0 | grep -q dummy && ! /usr/sbin/ip link show kube-ipvs0 | grep -q "state UP"'
+check sysctl_vs_conntrack "net.ipv4.vs.conntrack=1" grep -qx 1 /proc/sys/net/ipv4/vs/conntrack
+check iptables_ipvs_filter "KUBE-IPVS-FILTER rejects NEW to KUBE-IPVS-IPS" \
+  sh -c 'iptables-legacy -S KUBE-IPVS-FILTER | grep -q "match-set KUBE-IPVS-IPS dst -j REJECT"'
+
+check conn_clusterip_from_client "client -> 10.96.0.10:80 answered by a pod" answers client 10.96.0.10 80 'pod1|pod2'
+seen=""
+for i in 1 2 3 4 5 6; do seen="$seen $(fetch client 10.96.0.10 80)"; done
+echo "KPROXY-VM-LOG round-robin answers:$seen"
+check conn_clusterip_both_backends "6 connections reach pod1 and pod2:$seen" \
+  sh -c "echo '$seen' | grep -q pod1 && echo '$seen' | grep -q pod2"
+check conn_clusterip_from_pod "pod1 -> 10.96.0.10:80 answered by a pod" answers pod1 10.96.0.10 80 'pod1|pod2'
+check conn_clusterip_from_node "node -> 10.96.0.10:80 answered by a pod" answers node 10.96.0.10 80 'pod1|pod2'
+check conn_nodeport_from_client "client -> 192.0.2.129:30010 answered by a pod" answers client 192.0.2.129 30010 'pod1|pod2'
+check conn_lb_vip_local "pod1 -> 203.0.113.20:80 short-cut on the node" answers pod1 203.0.113.20 80 'pod1|pod2'
+
+# --- pass-through: 203.0.113.10 belongs to the ELB only ---
+check passthrough_not_bound "203.0.113.10 not on kube-ipvs0" sh -c '! grep -q 203.0.113.10 /tmp/addr1'
+check passthrough_no_virtual_server "no IPVS service on 203.0.113.10" sh -c '! grep -q 203.0.113.10 /tmp/ipvs1'
+check passthrough_no_ipset_entry "not in KUBE-LOAD-BALANCER / KUBE-IPVS-IPS" \
+  sh -c '! ipset list KUBE-LOAD-BALANCER | grep -q 203.0.113.10 && ! ipset list KUBE-IPVS-IPS | grep -q 203.0.113.10'
+check passthrough_from_pod_goes_to_elb "pod1 -> 203.0.113.10:80 answered by the ELB" answers pod1 203.0.113.10 80 elb
+check passthrough_from_node_goes_to_elb "node -> 203.0.113.10:80 answered by the ELB" answers node 203.0.113.10 80 elb
+check passthrough_nodeport_still_served "client -> 192.0.2.129:30011 answered by a pod" answers client 192.0.2.129 30011 'pod1|pod2'
+
+# --- mixed ELB group (elb.id elb-mix): the oldest Service (not pass-through) decides ---
+check mixed_group_conflict_reported "driver reports web/mix-new" grep -q "CONFLICT web/mix-new enforced_pass_through=0" /tmp/sync1
+check mixed_group_bound "203.0.113.30 on kube-ipvs0" grep -q "inet 203.0.113.30/32" /tmp/addr1
+check mixed_group_every_port_has_virtual_server "203.0.113.30:80 and :81" \
+  sh -c 'grep -q "TCP  203.0.113.30:80 rr" /tmp/ipvs1 && grep -q "TCP  203.0.113.30:81 rr" /tmp/ipvs1'
+check mixed_group_port80_reachable "pod1 -> 203.0.113.30:80 answered by a pod" answers pod1 203.0.113.30 80 'pod1|pod2'
+check mixed_group_port81_reachable "pod1 -> 203.0.113.30:81 answered by a pod" answers pod1 203.0.113.30 81 'pod1|pod2'
+
+# --- a second sync with nothing changed writes no IPVS operation ---
+/usr/bin/ipvs_vm_driver --objects=/objects --node-ip=192.0.2.129 > /tmp/sync2 2>&1
+sed 's/^/KPROXY-VM-LOG sync2: /' /tmp/sync2
+check resync_is_noop "second sync: 0 IPVS operations" grep -q "SYNC ok 0 IPVS operations" /tmp/sync2
+
+# --- flip lb-local to pass-through: its address is unbound after the sync ---
+mkdir -p /objects-flip && cp /objects/*.yaml /objects-flip/
+sed -i 's/elb.pass-through: "false"/elb.pass-through: "true"/' /objects-flip/lb-local.yaml
+/usr/bin/ipvs_vm_driver --objects=/objects-flip --node-ip=192.0.2.129 > /tmp/sync3 2>&1
+sed 's/^/KPROXY-VM-LOG sync3: /' /tmp/sync3
+check flip_sync_ok "flip sync" grep -q "SYNC ok" /tmp/sync3
+check flip_unbinds_address "203.0.113.20 no longer on kube-ipvs0" sh -c '! /usr/sbin/ip addr show dev kube-ipvs0 | grep -q 203.0.113.20'
+check flip_removes_virtual_server "no IPVS service on 203.0.113.20" sh -c '! ipvsadm -Ln | grep -q 203.0.113.20'
+check flip_goes_to_elb "pod1 -> 203.0.113.20:80 now answered by the ELB" answers pod1 203.0.113.20 80 elb
+check flip_keeps_clusterip "client -> 10.96.0.10:80 still answered by a pod" answers client 10.96.0.10 80 'pod1|pod2'
+
+# --- cleanup ---
+/usr/bin/ipvs_vm_driver --cleanup > /tmp/cleanup 2>&1
+sed 's/^/KPROXY-VM-LOG cleanup: /' /tmp/cleanup
+check cleanup_ok "driver --cleanup succeeded" grep -q "CLEANUP ok" /tmp/cleanup
+check cleanup_virtual_servers "ipvsadm -Ln lists no service" sh -c '! ipvsadm -Ln | grep -Eq "^(TCP|UDP|SCTP) "'
+check cleanup_link "kube-ipvs0 gone" sh -c '! /usr/sbin/ip link show kube-ipvs0'
+check cleanup_ipsets "no KUBE- ipset left" sh -c '! ipset list -n | grep -q KUBE-'
+
+echo "KPROXY-VM-DONE"
+poweroff -f
