@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # kernel tests (network namespaces, real traffic)
   iproute2 iptables ipset conntrack socat curl haproxy nginx-light nftables python3 procps psmisc
+  # API tests: the fake apiserver's CA and certificates
+  openssl
   # IPVS tests in a VM
   qemu-system-x86 busybox-static ipvsadm kmod cpio
 )
