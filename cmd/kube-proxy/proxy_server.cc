@@ -22,6 +22,7 @@
 #include "cmd/kube-proxy/dry_run_summary.h"
 #include "cmd/kube-proxy/node_addresses.h"
 #include "cmd/kube-proxy/process_setup.h"
+#include "cmd/kube-proxy/service_health_tracker.h"
 #include "logging/log.h"
 #include "proxier/clock.h"
 #include "proxier/handlers.h"
@@ -61,6 +62,7 @@
 #include "cmd/kube-proxy/health_server.h"
 #include "cmd/kube-proxy/http_server.h"
 #include "cmd/kube-proxy/proxy_health.h"
+#include "cmd/kube-proxy/service_health_server.h"
 #endif
 #if KPROXY_HAVE_METRICS
 #include "cmd/kube-proxy/metrics.h"
@@ -93,14 +95,17 @@ struct ExitRequest {
 // pass-through decision once when it changes (and a bad annotation value once, as a warning).
 class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSliceHandler {
  public:
-  explicit Fanout(std::vector<proxier::ProxyState*> states) : states_(std::move(states)) {}
+  Fanout(std::vector<proxier::ProxyState*> states, ServiceHealthTracker* health)
+      : states_(std::move(states)), health_(health) {}
 
   void OnServiceAdd(const proxier::Service& s) override {
     LogPassThrough(s);
+    health_->SetService(s);
     for (auto* st : states_) st->OnServiceAdd(s);
   }
   void OnServiceUpdate(const proxier::Service& old_s, const proxier::Service& s) override {
     LogPassThrough(s);
+    health_->SetService(s);
     for (auto* st : states_) st->OnServiceUpdate(old_s, s);
   }
   void OnServiceDelete(const proxier::Service& s) override {
@@ -108,18 +113,22 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
       absl::MutexLock lock(&mu_);
       decisions_.erase(proxier::ServiceName{s.metadata.namespace_name, s.metadata.name});
     }
+    health_->DeleteService(s);
     for (auto* st : states_) st->OnServiceDelete(s);
   }
   void OnServicesSynced() override {
     for (auto* st : states_) st->OnServicesSynced();
   }
   void OnEndpointSliceAdd(const proxier::EndpointSlice& s) override {
+    health_->SetEndpointSlice(s);
     for (auto* st : states_) st->OnEndpointSliceAdd(s);
   }
   void OnEndpointSliceUpdate(const proxier::EndpointSlice& o, const proxier::EndpointSlice& s) override {
+    health_->SetEndpointSlice(s);
     for (auto* st : states_) st->OnEndpointSliceUpdate(o, s);
   }
   void OnEndpointSliceDelete(const proxier::EndpointSlice& s) override {
+    health_->DeleteEndpointSlice(s);
     for (auto* st : states_) st->OnEndpointSliceDelete(s);
   }
   void OnEndpointSlicesSynced() override {
@@ -157,6 +166,7 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
   }
 
   const std::vector<proxier::ProxyState*> states_;
+  ServiceHealthTracker* const health_;
   absl::Mutex mu_;
   // Last logged decision summary and warning per Service.
   absl::flat_hash_map<proxier::ServiceName, std::pair<std::string, std::string>> decisions_ ABSL_GUARDED_BY(mu_);
@@ -232,7 +242,8 @@ class ProxyServer {
                   [this] { OnStateChange(IpFamily::kIPv4); }),
         state_v6_(IpFamily::kIPv6, NodeName(options), [this] { return clock_->Now(); },
                   [this] { OnStateChange(IpFamily::kIPv6); }),
-        fanout_({&state_v4_, &state_v6_}) {
+        service_health_(NodeName(options)),
+        fanout_({&state_v4_, &state_v6_}, &service_health_) {
     if (auto ip = proxier::IpAddress::Parse(o_.config.bind_address); ip.ok()) bind_address_ = *ip;
   }
 
@@ -255,6 +266,8 @@ class ProxyServer {
   void StartServers();
   void OnStateChange(IpFamily family);
   void OnNodeChange(const proxier::Node& node);
+  // Opens/closes health-check node ports and updates their local endpoint counts (after syncs).
+  void SyncServiceHealth();
   void Shutdown();
   proxier::ProxyState* State(IpFamily f) { return f == IpFamily::kIPv4 ? &state_v4_ : &state_v6_; }
   std::vector<proxier::NodeContext> NodeContexts(const proxier::Node* node) const {
@@ -269,6 +282,7 @@ class ProxyServer {
   std::optional<proxier::IpAddress> bind_address_;
   proxier::ProxyState state_v4_;
   proxier::ProxyState state_v6_;
+  ServiceHealthTracker service_health_;
   Fanout fanout_;
   NodeWatcher node_watcher_;
   ExitRequest exit_;
@@ -310,6 +324,7 @@ class ProxyServer {
   std::unique_ptr<ProxyHealth> health_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<HealthServer> health_server_;
+  std::unique_ptr<ServiceHealthServer> service_health_server_;
 #endif
 #if KPROXY_HAVE_METRICS
   std::unique_ptr<Metrics> metrics_;
@@ -651,9 +666,34 @@ void ProxyServer::StartServers() {
   listen("metrics", o_.config.metrics_bind_address,
          [this](const std::string& h, int p) { return metrics_server_->Listen(h, p); });
 #endif
+  // Health-check node ports listen on the nodePortAddresses' node IPs when those are set, else on
+  // every address (upstream).
+  std::vector<std::string> bind_hosts;
+  if (!o_.config.node_port_addresses.empty()) {
+    const std::vector<proxier::IpAddress> local = LocalInterfaceAddresses();
+    for (const proxier::NodeContext& ctx : StartupContexts()) {
+      auto ips = ResolveNodePortAddresses(o_.config.node_port_addresses, ctx, local);
+      if (ips.ok()) {
+        for (const auto& ip : *ips) bind_hosts.push_back(ip.ToString());
+      }
+    }
+  }
+  service_health_server_ = std::make_unique<ServiceHealthServer>(
+      http_.get(), bind_hosts, [this] { return health_->IsHealthy(); }, NodeName(o_));
   if (absl::Status s = http_->Start(); !s.ok()) KLOG_ERROR << "HTTP server: " << s.message();
+  SyncServiceHealth();
 #else
   KLOG_INFO << "Health and metrics servers are not built yet; not serving " << o_.config.healthz_bind_address;
+#endif
+}
+
+void ProxyServer::SyncServiceHealth() {
+#if KPROXY_HAVE_HEALTH_SERVER
+  if (service_health_server_ == nullptr) return;
+  if (absl::Status s = service_health_server_->SyncServices(service_health_.HealthCheckPorts()); !s.ok()) {
+    KLOG_ERROR << "Health-check node ports: " << s.message();
+  }
+  service_health_server_->SyncEndpoints(service_health_.LocalReadyEndpoints());
 #endif
 }
 
@@ -704,6 +744,7 @@ int ProxyServer::Serve() {
                 << ", " << r->changed_services << " Services): " << r->detail;
 #if KPROXY_HAVE_HEALTH_SERVER
       for (IpFamily f : families_) health_->Updated(f);
+      SyncServiceHealth();
 #endif
 #if KPROXY_HAVE_METRICS
       metrics_->ObserveSyncProxyRules(took, r->full);
@@ -769,6 +810,7 @@ void ProxyServer::Shutdown() {
   if (api_source_) api_source_->Stop();
 #endif
 #if KPROXY_HAVE_HEALTH_SERVER
+  service_health_server_.reset();
   if (health_server_) health_server_->Close();
 #if KPROXY_HAVE_METRICS
   if (metrics_server_) metrics_server_->Close();
