@@ -77,6 +77,31 @@ using proxier::IpFamilyName;
 
 IpFamily Other(IpFamily f) { return f == IpFamily::kIPv4 ? IpFamily::kIPv6 : IpFamily::kIPv4; }
 
+// Waits up to `timeout` for SIGTERM/SIGINT (blocked by BlockTerminationSignals); returns it or 0.
+int WaitForTerminationSignal(absl::Duration timeout) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  timespec ts = absl::ToTimespec(timeout);
+  int sig = sigtimedwait(&set, nullptr, &ts);
+  return sig == SIGTERM || sig == SIGINT ? sig : 0;
+}
+
+// Polls `done` until it returns true, `timeout` passes (false) or a termination signal arrives
+// (false, *signalled set).
+bool WaitInterruptibly(const std::function<bool(absl::Duration)>& done, absl::Duration timeout, bool* signalled) {
+  const absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+  while (true) {
+    if (done(absl::Milliseconds(200))) return true;
+    if (WaitForTerminationSignal(absl::ZeroDuration()) != 0) {
+      *signalled = true;
+      return false;
+    }
+    if (absl::Now() >= deadline) return false;
+  }
+}
+
 // Process-wide: why the proxy should stop (set by the config watcher and fatal Node changes).
 struct ExitRequest {
   absl::Mutex mu;
@@ -392,7 +417,10 @@ absl::Status ProxyServer::StartSource() {
 absl::Status ProxyServer::WaitForInitialSync() {
   // Upstream waits (bounded) for the Node before creating the proxier; without it node IPs and
   // topology labels are unknown, which it logs and tolerates.
-  if (!node_watcher_.WaitSynced(absl::Seconds(30))) {
+  bool signalled = false;
+  if (!WaitInterruptibly([this](absl::Duration d) { return node_watcher_.WaitSynced(d); }, absl::Seconds(30),
+                         &signalled)) {
+    if (signalled) return absl::CancelledError("stopped by a signal while waiting for the Node");
     KLOG_WARNING << "Node " << NodeName(o_) << " not listed within 30s; continuing without node IPs";
   }
   if (!node_watcher_.Get().has_value()) {
@@ -778,19 +806,14 @@ int ProxyServer::Serve() {
   runner_->Kick();  // the first sync; the sources reported Services and EndpointSlices synced
   KLOG_INFO << "kube-proxy running in " << o_.config.mode << " mode; SIGTERM/SIGINT stop it and leave the rules in place";
 
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
   int code = 0;
   while (true) {
     if (auto c = exit_.Get(); c.has_value()) {
       code = *c;
       break;
     }
-    timespec ts{0, 200 * 1000 * 1000};
-    int sig = sigtimedwait(&set, nullptr, &ts);
-    if (sig == SIGTERM || sig == SIGINT) {
+    int sig = WaitForTerminationSignal(absl::Milliseconds(200));
+    if (sig != 0) {
       KLOG_INFO << "Received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; stopping (rules stay in place)";
       break;
     }
@@ -830,13 +853,19 @@ int ProxyServer::Run() {
   if (api_source_ != nullptr) {
     // The first sync waits until Services and EndpointSlices were listed, as upstream.
     const absl::Duration timeout = (o_.once || o_.dry_run) ? absl::Seconds(60) : absl::InfiniteDuration();
-    if (!api_source_->WaitForSync(timeout)) {
+    bool signalled = false;
+    if (!WaitInterruptibly([this](absl::Duration d) { return api_source_->WaitForSync(d); }, timeout, &signalled)) {
+      if (signalled) {
+        KLOG_INFO << "Stopped by a signal before the first sync";
+        return 0;
+      }
       std::cerr << "kube-proxy: Services and EndpointSlices were not listed within " << absl::FormatDuration(timeout) << "\n";
       return 1;
     }
   }
 #endif
   if (absl::Status s = WaitForInitialSync(); !s.ok()) {
+    if (absl::IsCancelled(s)) return 0;
     std::cerr << "kube-proxy: " << s.message() << "\n";
     return 1;
   }
