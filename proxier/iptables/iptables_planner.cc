@@ -405,8 +405,6 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   const EndpointList& reachable = categorized.all_reachable_endpoints;
   std::vector<EndpointStrings> endpoint_strings;
   endpoint_strings.reserve(reachable.size());
-  auto& names = fragment->endpoint_chain_names;
-  names.reserve(reachable.size());
   for (const auto& endpoint : reachable) {
     EndpointStrings strings{endpoint.get(), {}, {}, {}};
     AppendIp(strings.ip, endpoint->ip);
@@ -422,10 +420,8 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
       if (it != previous->endpoint_chain_names.end() && it->first == strings.ip_port) strings.chain = it->second;
     }
     if (strings.chain.empty()) strings.chain = EndpointChainName(name, proto, strings.ip_port);
-    names.emplace_back(strings.ip_port, strings.chain);
     endpoint_strings.push_back(std::move(strings));
   }
-  std::sort(names.begin(), names.end());
   // cluster_endpoints and local_endpoints are subsets of all_reachable_endpoints.
   absl::flat_hash_map<const Endpoint*, const EndpointStrings*> index;
   constexpr size_t kIndexThreshold = 16;
@@ -495,6 +491,13 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     absl::StrAppend(&out, " -j DNAT --to-destination ", strings.ip_port, "\n");
     chains.push_back(std::move(chain));
   }
+  // Keep the names for the next rebuild of this fragment (the strings are not needed any more).
+  auto& names = fragment->endpoint_chain_names;
+  names.reserve(endpoint_strings.size());
+  for (EndpointStrings& strings : endpoint_strings) {
+    names.emplace_back(std::move(strings.ip_port), std::move(strings.chain));
+  }
+  if (!std::is_sorted(names.begin(), names.end())) std::sort(names.begin(), names.end());
   return fragment;
 }
 

@@ -273,6 +273,30 @@ TEST(PacketFlowTest, InternalTrafficPolicyLocal) {
            });
 }
 
+TEST(PacketFlowTest, BothTrafficPoliciesLocal) {
+  // Upstream keeps the Cluster chain for externally reachable Services even with both policies
+  // Local: the EXT chain short-circuits pod and node traffic to it.
+  TestCluster cluster;
+  cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {
+    s.type = ServiceType::kLoadBalancer;
+    s.internal_traffic_policy = TrafficPolicy::kLocal;
+    s.external_traffic_policy = TrafficPolicy::kLocal;
+    s.cluster_ips = {Ip("172.30.0.41")};
+    AddPort(s, "http", Protocol::kTCP, 80, 3001);
+    AddIngress(s, "1.2.3.4");
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"),
+                       {MakeEndpoint("10.180.0.1", 80), LocalEndpoint("10.180.2.1", 80)});
+  RunFlows(DefaultConfig(), cluster,
+           {
+               {"cluster IP: local only", "10.0.0.2", "172.30.0.41", 80, "10.180.2.1:80"},
+               {"LB from outside: local only", "203.0.113.5", "1.2.3.4", 80, "10.180.2.1:80"},
+               {"LB from a pod: all endpoints", "10.0.0.2", "1.2.3.4", 80, "10.180.0.1:80, 10.180.2.1:80"},
+               {"LB from the node: all endpoints", kTestNodeIp, "1.2.3.4", 80,
+                "10.180.0.1:80, 10.180.2.1:80 (masq)"},
+           });
+}
+
 TEST(PacketFlowTest, TerminatingEndpointsServeWhenNoneReady) {
   TestCluster cluster;
   cluster.AddService(MakeService("ns1", "svc1", [](Service& s) {

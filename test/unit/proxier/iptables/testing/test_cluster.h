@@ -25,17 +25,20 @@ class TestCluster {
  public:
   explicit TestCluster(IpFamily family = IpFamily::kIPv4) : family_(family) {}
 
-  // Adds (or replaces) the Service's ports.
+  // Adds (or replaces) the Service's ports; endpoints stay (they come from EndpointSlices).
   void AddService(const Service& service) {
-    RemoveService(service.metadata.namespace_name, service.metadata.name);
+    EraseService(service.metadata.namespace_name, service.metadata.name, /*with_endpoints=*/false);
     for (auto& [name, port] : ServicePortsOf(service, family_)) services_[name] = port;
   }
   void RemoveService(absl::string_view ns, absl::string_view name) {
+    EraseService(ns, name, /*with_endpoints=*/true);
+  }
+  void EraseService(absl::string_view ns, absl::string_view name, bool with_endpoints) {
     // Keys sort by Service first, so its ports are contiguous from the smallest key.
     ServicePortName first{ServiceName{std::string(ns), std::string(name)}, "", Protocol::kTCP};
     for (auto it = services_.lower_bound(first);
          it != services_.end() && it->first.service == first.service;) {
-      endpoints_.erase(it->first);
+      if (with_endpoints) endpoints_.erase(it->first);
       it = services_.erase(it);
     }
   }
