@@ -22,6 +22,9 @@ absl::Time ProcessStartTime() { return kProcessStart; }
 ProxyHealth::ProxyHealth(absl::Duration health_timeout, ClockFn clock)
     : health_timeout_(health_timeout), clock_(clock ? std::move(clock) : ClockFn([] { return absl::Now(); })) {}
 
+ProxyHealth::ProxyHealth(absl::Duration health_timeout, const proxier::Clock* clock)
+    : ProxyHealth(health_timeout, ClockFn([clock] { return clock->Now(); })) {}
+
 void ProxyHealth::Updated(proxier::IpFamily family) {
   absl::Time now = clock_();
   absl::MutexLock lock(&mu_);

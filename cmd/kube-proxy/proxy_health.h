@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proxier/api_types.h"
+#include "proxier/clock.h"
 #include "proxier/ip_address.h"
 
 namespace kproxy::daemon {
@@ -36,6 +37,8 @@ class ProxyHealth {
 
   // health_timeout is 2 x syncPeriod in kube-proxy. `clock` defaults to absl::Now.
   explicit ProxyHealth(absl::Duration health_timeout, ClockFn clock = nullptr);
+  // The same with the sync loop's clock, which must outlive this object.
+  ProxyHealth(absl::Duration health_timeout, const proxier::Clock* clock);
 
   ProxyHealth(const ProxyHealth&) = delete;
   ProxyHealth& operator=(const ProxyHealth&) = delete;

@@ -127,6 +127,23 @@ TEST(ProxyHealthTest, NodeTaintedForDeletionIsNotEligibleUntilTaintRemoved) {
   EXPECT_TRUE(health.NodeEligible());
 }
 
+class StepClock final : public proxier::Clock {
+ public:
+  absl::Time Now() const override { return now; }
+  absl::Time now = TestEpoch();
+};
+
+TEST(ProxyHealthTest, UsesTheSyncLoopClock) {
+  StepClock clock;
+  ProxyHealth health(kTimeout, &clock);
+  health.Updated(IpFamily::kIPv4);
+  health.QueuedUpdate(IpFamily::kIPv4);
+  clock.now += kTimeout;
+  ProxyHealthStatus status = health.Health();
+  EXPECT_FALSE(status.healthy);
+  EXPECT_EQ(status.current_time, TestEpoch() + kTimeout);
+}
+
 TEST(GoTimeStringTest, FormatsLikeGoTimeString) {
   const absl::Time origin = TestEpoch() - absl::Hours(1);
   EXPECT_EQ(GoTimeString(TestEpoch(), std::nullopt), "2024-05-01 10:00:00 +0000 UTC");
