@@ -64,7 +64,7 @@ class HttpServer {
   // queues them) and are served once it runs. Error if already started.
   absl::Status Start();
   // Stops the loop and joins its thread; listeners stay open (kernel-queued) until removed or
-  // the server is destroyed. Idempotent.
+  // the server is destroyed. Idempotent; must not be called from a handler.
   void Stop();
 
   // Binds and listens on host:port synchronously (so a failure is returned here, naming the

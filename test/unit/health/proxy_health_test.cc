@@ -127,6 +127,62 @@ TEST(ProxyHealthTest, NodeTaintedForDeletionIsNotEligibleUntilTaintRemoved) {
   EXPECT_TRUE(health.NodeEligible());
 }
 
+// Upstream's dual-stack sequence (healthcheck_test.go testProxyHealthUpdater), timeout 10s.
+TEST(ProxyHealthTest, DualStackSequenceMatchesUpstream) {
+  FakeClock clock(TestEpoch());
+  ProxyHealth health(absl::Seconds(10), clock.Fn());
+  const auto both_updated = [&] {
+    health.Updated(IpFamily::kIPv4);
+    health.Updated(IpFamily::kIPv6);
+  };
+  EXPECT_TRUE(health.IsHealthy());
+  both_updated();
+  EXPECT_TRUE(health.IsHealthy());
+  clock.Advance(absl::Seconds(25));
+  EXPECT_TRUE(health.IsHealthy());  // nothing queued
+
+  health.QueuedUpdate(IpFamily::kIPv4);
+  clock.Advance(absl::Seconds(25));
+  EXPECT_FALSE(health.IsHealthy());
+  both_updated();
+  clock.Advance(absl::Seconds(5));
+  EXPECT_TRUE(health.IsHealthy());
+
+  health.QueuedUpdate(IpFamily::kIPv6);
+  clock.Advance(absl::Seconds(25));
+  EXPECT_FALSE(health.IsHealthy());
+  both_updated();
+  clock.Advance(absl::Seconds(5));
+  EXPECT_TRUE(health.IsHealthy());
+
+  health.QueuedUpdate(IpFamily::kIPv4);
+  health.QueuedUpdate(IpFamily::kIPv6);
+  clock.Advance(absl::Seconds(25));
+  EXPECT_FALSE(health.IsHealthy());
+  both_updated();
+  clock.Advance(absl::Seconds(5));
+  EXPECT_TRUE(health.IsHealthy());
+
+  // A late IPv6 proxier is not rescued by IPv4 syncing.
+  health.QueuedUpdate(IpFamily::kIPv6);
+  clock.Advance(absl::Seconds(25));
+  EXPECT_FALSE(health.IsHealthy());
+  health.Updated(IpFamily::kIPv4);
+  EXPECT_FALSE(health.IsHealthy());
+  health.Updated(IpFamily::kIPv6);
+  EXPECT_TRUE(health.IsHealthy());
+
+  // Both late: healthy only once both have synced.
+  health.QueuedUpdate(IpFamily::kIPv4);
+  health.QueuedUpdate(IpFamily::kIPv6);
+  clock.Advance(absl::Seconds(25));
+  EXPECT_FALSE(health.IsHealthy());
+  health.Updated(IpFamily::kIPv4);
+  EXPECT_FALSE(health.IsHealthy());
+  health.Updated(IpFamily::kIPv6);
+  EXPECT_TRUE(health.IsHealthy());
+}
+
 class StepClock final : public proxier::Clock {
  public:
   absl::Time Now() const override { return now; }
