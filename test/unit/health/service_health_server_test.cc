@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -163,6 +164,55 @@ TEST_F(ServiceHealthServerTest, PortChangeMovesTheListener) {
   EXPECT_NE(second_port, first_port);
   EXPECT_FALSE(HttpGet("127.0.0.1", first_port, "/").ok());
   EXPECT_TRUE(HttpGet("127.0.0.1", second_port, "/").ok());
+}
+
+// Connects to 127.0.0.1:port and optionally sends `data`; returns the socket.
+int ConnectAndSend(int port, absl::string_view data) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) {
+    close(fd);
+    return -1;
+  }
+  if (!data.empty()) send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+  return fd;
+}
+
+TEST_F(ServiceHealthServerTest, StalledClientDoesNotBlockTheLoop) {
+  const ServiceName a{"ns1", "a"};
+  const ServiceName b{"ns1", "b"};
+  ASSERT_TRUE(server_->SyncServices({{a, 0}, {b, 0}}).ok());
+  server_->SyncEndpoints({{a, 1}, {b, 1}});
+  // Half a request on a, never finished.
+  int stalled = ConnectAndSend(PortOf(a), "GET / HTTP/1.1\r\nHost: x\r\n");
+  ASSERT_GE(stalled, 0);
+  auto resp = HttpGet("127.0.0.1", PortOf(b), "/");
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->status, 200);
+  resp = HttpGet("127.0.0.1", PortOf(a), "/");
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->status, 200);
+  close(stalled);
+}
+
+TEST_F(ServiceHealthServerTest, ClosingAServiceAlsoClosesItsOpenConnections) {
+  const ServiceName a{"ns1", "a"};
+  ASSERT_TRUE(server_->SyncServices({{a, 0}}).ok());
+  int idle = ConnectAndSend(PortOf(a), "");
+  ASSERT_GE(idle, 0);
+  // Let the loop accept it before closing the Service.
+  ASSERT_TRUE(HttpGet("127.0.0.1", PortOf(a), "/").ok());
+  ASSERT_TRUE(server_->SyncServices({}).ok());
+  timeval tv{5, 0};
+  setsockopt(idle, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char buf[16];
+  ssize_t n = recv(idle, buf, sizeof(buf), 0);
+  EXPECT_LE(n, 0) << "connection still open after the Service's health check was closed";
+  if (n < 0) EXPECT_NE(errno, EAGAIN) << "timed out: connection still open";
+  close(idle);
 }
 
 TEST(ServiceHealthServerScaleTest, ServesTwoThousandPortsOnOneLoop) {
