@@ -739,6 +739,16 @@ void ProxyServer::OnNodeChange(const proxier::Node& node) {
       return;
     }
   }
+  if (o_.config.detect_local_mode == "NodeCIDR") {
+    for (size_t i = 0; i < now.size() && i < before.size(); ++i) {
+      if (now[i].pod_cidrs != before[i].pod_cidrs) {
+        // Local-traffic detection was built from the old podCIDRs; upstream exits as well.
+        KLOG_ERROR << "The node's podCIDRs changed (detectLocalMode NodeCIDR); exiting so the proxy restarts with them";
+        exit_.Request(1);
+        return;
+      }
+    }
+  }
   bool changed = false;
   for (size_t i = 0; i < now.size() && i < before.size(); ++i) {
     changed = changed || NodeContextChanged(now[i], before[i]);
