@@ -1,5 +1,6 @@
 #include "backends/iptables/iptables_proxier.h"
 
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -123,17 +124,21 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   pi::RenderOptions options;
   options.full = full;
   options.applied = family.applied.get();
-  absl::flat_hash_set<std::string> existing;
+  absl::flat_hash_set<std::string> existing_nat;
+  absl::flat_hash_set<std::string> existing_filter;
   if (full) {
     if (absl::Status s = EnsureJumps(runner); !s.ok()) return fail("ensuring jump rules", s);
-    absl::StatusOr<absl::flat_hash_set<std::string>> chains = runner.ListChains(Table::kNat);
-    if (chains.ok()) {
-      existing = *std::move(chains);
-      options.existing_nat_chains = &existing;
-    } else {
-      KLOG_WARNING << proxier::IpFamilyName(runner.family())
-                   << ": listing nat chains failed, stale chains are not deleted this time: "
-                   << chains.status();
+    for (auto [table, existing, option] :
+         {std::tuple{Table::kNat, &existing_nat, &options.existing_nat_chains},
+          std::tuple{Table::kFilter, &existing_filter, &options.existing_filter_chains}}) {
+      absl::StatusOr<absl::flat_hash_set<std::string>> chains = runner.ListChains(table);
+      if (chains.ok()) {
+        *existing = *std::move(chains);
+        *option = existing;
+      } else {
+        KLOG_WARNING << proxier::IpFamilyName(runner.family()) << ": listing " << TableName(table)
+                     << " chains failed, stale chains are not deleted this time: " << chains.status();
+      }
     }
   }
   pi::RenderedRestore rendered = pi::RenderRestore(*plan, options);

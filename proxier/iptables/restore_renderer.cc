@@ -100,6 +100,12 @@ RenderedRestore RenderRestore(const IptablesPlan& desired, const RenderOptions& 
     for (const auto& [name, fragment] : desired.fragments) {
       for (const PlannedChain& chain : fragment->nat_chains) nat.written.push_back(&chain);
     }
+    if (options.existing_filter_chains != nullptr) {
+      for (const std::string& name : *options.existing_filter_chains) {
+        if (IsServiceChainName(name)) filter.deleted.push_back(name);
+      }
+      std::sort(filter.deleted.begin(), filter.deleted.end());
+    }
     // Service chains the kernel (or the last applied plan) has and this plan does not want.
     std::vector<absl::string_view> candidates;
     if (options.existing_nat_chains != nullptr) {

@@ -18,6 +18,8 @@ struct RenderOptions {
   // Full syncs: nat chains that exist in the kernel now; service chains among them that the plan
   // does not want (e.g. left by a previous process) are deleted.
   const absl::flat_hash_set<std::string>* existing_nat_chains = nullptr;
+  // The same for the filter table (kproxy never puts service chains there; another tool might).
+  const absl::flat_hash_set<std::string>* existing_filter_chains = nullptr;
 };
 
 struct RenderedRestore {

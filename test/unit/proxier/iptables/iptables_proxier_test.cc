@@ -143,6 +143,18 @@ TEST_F(IptablesProxierTest, MissingCanaryForcesFullSync) {
   EXPECT_THAT(*runner_.Rules(Table::kNat, "PREROUTING"), ::testing::Contains(HasSubstr("-j KUBE-SERVICES")));
 }
 
+TEST_F(IptablesProxierTest, FullSyncDeletesChainsOfAPreviousProcess) {
+  ASSERT_TRUE(runner_.Restore("*nat\n:KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]\n:KUBE-SEP-AAAAAAAAAAAAAAAA - [0:0]\n"
+                              ":KUBE-MY-OWN - [0:0]\n-A KUBE-SVC-AAAAAAAAAAAAAAAA -j KUBE-SEP-AAAAAAAAAAAAAAAA\n"
+                              "COMMIT\n*filter\n:KUBE-FW-AAAAAAAAAAAAAAAA - [0:0]\nCOMMIT\n")
+                  .ok());
+  ASSERT_TRUE(proxier_->Sync().ok());
+  EXPECT_FALSE(*runner_.ChainExists(Table::kNat, "KUBE-SVC-AAAAAAAAAAAAAAAA"));
+  EXPECT_FALSE(*runner_.ChainExists(Table::kNat, "KUBE-SEP-AAAAAAAAAAAAAAAA"));
+  EXPECT_FALSE(*runner_.ChainExists(Table::kFilter, "KUBE-FW-AAAAAAAAAAAAAAAA"));
+  EXPECT_TRUE(*runner_.ChainExists(Table::kNat, "KUBE-MY-OWN"));
+}
+
 TEST_F(IptablesProxierTest, ForceFullSyncRewritesEverything) {
   ASSERT_TRUE(proxier_->Sync().ok());
   proxier_->ForceFullSync();
