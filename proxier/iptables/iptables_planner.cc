@@ -167,6 +167,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     const ServicePort& svc, const EndpointList& endpoints, const NodeContext& node,
     const LocalDetector& detector, bool large_cluster_mode, const ServicePortFragment* previous) const {
   auto fragment = std::make_shared<ServicePortFragment>();
+  fragment->nat_services.reserve(256);
   const std::string name = svc.name.ToString();
   const absl::string_view proto = ProtocolLowerName(svc.protocol);
   fragment->port_proto_hash =
@@ -177,7 +178,8 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   const std::string external_chain = absl::StrCat("KUBE-EXT-", hash);
   const std::string firewall_chain = absl::StrCat("KUBE-FW-", hash);
   const std::string port = absl::StrCat(svc.port);
-  const std::string cluster_ip = svc.cluster_ip.ToString();
+  std::string cluster_ip;
+  AppendIp(cluster_ip, svc.cluster_ip);
 
   const CategorizedEndpoints categorized = CategorizeEndpoints(endpoints, svc, node);
   const bool has_endpoints = categorized.has_any_endpoints;
@@ -248,7 +250,8 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   if (!svc.external_ips.empty()) {
     const std::string comment = Quoted(name, " external IP");
     for (const IpAddress& external_ip : svc.external_ips) {
-      const std::string ip = external_ip.ToString();
+      std::string ip;
+      AppendIp(ip, external_ip);
       if (has_endpoints) {
         std::string& out = fragment->nat_services;
         absl::StrAppend(&out, "-A ", kServicesChain);
@@ -270,7 +273,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   // load_balancer_vips and get no rule at all: their traffic leaves the node for the LB.
   std::vector<std::string> vip_strings;
   vip_strings.reserve(svc.load_balancer_vips.size());
-  for (const IpAddress& vip : svc.load_balancer_vips) vip_strings.push_back(vip.ToString());
+  for (const IpAddress& vip : svc.load_balancer_vips) AppendIp(vip_strings.emplace_back(), vip);
   if (!vip_strings.empty()) {
     const std::string comment = Quoted(name, " loadbalancer IP");
     const std::string firewall_comment = Quoted(name, " traffic not accepted by ", firewall_chain);
