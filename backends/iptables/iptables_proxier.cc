@@ -48,11 +48,12 @@ const std::vector<JumpRule>& JumpRules() {
   return *kRules;
 }
 
-IptablesProxier::IptablesProxier(std::vector<IptablesFamilyConfig> families) {
+IptablesProxier::IptablesProxier(std::vector<IptablesFamilyConfig> families, IptablesProxierOptions options)
+    : options_(std::move(options)) {
   absl::MutexLock lock(&mu_);
   for (IptablesFamilyConfig& config : families) {
     pi::IptablesPlanner planner(config.planner);
-    families_.push_back(Family{std::move(config), std::move(planner), nullptr, nullptr, {}, {}, true});
+    families_.push_back(Family{std::move(config), std::move(planner)});
   }
 }
 
@@ -108,7 +109,12 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
 
   bool full = force_full || family.needs_full || family.applied == nullptr;
   IptablesRunner& runner = *config.runner;
-  if (!full && CanaryMissing(runner)) full = true;
+  const absl::Time now = options_.now();
+  if (!full && now - family.last_canary_check >= options_.canary_check_interval) {
+    family.last_canary_check = now;
+    if (CanaryMissing(runner)) full = true;
+  }
+  if (full) family.last_canary_check = now;  // the full sync (re)creates the canaries
   result.full = full;
 
   const proxier::NodeContext node = config.node_context ? config.node_context() : proxier::NodeContext{};

@@ -45,9 +45,17 @@ struct JumpRule {
 };
 const std::vector<JumpRule>& JumpRules();
 
+struct IptablesProxierOptions {
+  // How often partial syncs look for the canary chains: reading a large table is not free, so,
+  // like upstream's monitor (every syncPeriod), not on every sync. Zero: on every partial sync.
+  absl::Duration canary_check_interval = absl::Seconds(30);
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
 class IptablesProxier final : public proxier::Proxier {
  public:
-  explicit IptablesProxier(std::vector<IptablesFamilyConfig> families);
+  explicit IptablesProxier(std::vector<IptablesFamilyConfig> families,
+                           IptablesProxierOptions options = IptablesProxierOptions());
 
   // Syncs every family; the first family's error is returned (naming the family) after the others
   // were still attempted. A failed family keeps its previous rules and syncs in full next time.
@@ -70,6 +78,7 @@ class IptablesProxier final : public proxier::Proxier {
     proxier::ChangedServices pending_changed;
     std::vector<absl::Time> pending_change_times;
     bool needs_full = true;
+    absl::Time last_canary_check = absl::InfinitePast();
   };
   struct FamilyResult {
     bool full = false;
@@ -87,6 +96,7 @@ class IptablesProxier final : public proxier::Proxier {
   // True when the canary is gone from any of mangle, nat and filter (someone flushed the tables).
   static bool CanaryMissing(IptablesRunner& runner);
 
+  const IptablesProxierOptions options_;
   std::atomic<bool> force_full_{false};
   absl::Mutex mu_;
   std::vector<Family> families_ ABSL_GUARDED_BY(mu_);

@@ -41,7 +41,9 @@ class IptablesProxierTest : public ::testing::Test {
     family.planner.cluster_cidrs = {MakeCidr("10.0.0.0/8")};
     family.runner = &runner_;
     family.conntrack = &conntrack_;
-    proxier_ = std::make_unique<IptablesProxier>(std::vector<IptablesFamilyConfig>{family});
+    IptablesProxierOptions options;
+    options.now = [this] { return now_; };
+    proxier_ = std::make_unique<IptablesProxier>(std::vector<IptablesFamilyConfig>{family}, options);
 
     state_.OnServiceAdd(Service("svc1", "172.30.0.1", proxier::Protocol::kTCP, 80));
     state_.OnServiceAdd(Service("dns", "172.30.0.10", proxier::Protocol::kUDP, 53));
@@ -73,6 +75,7 @@ class IptablesProxierTest : public ::testing::Test {
     slice1_ = updated;
   }
 
+  absl::Time now_ = absl::UnixEpoch() + absl::Hours(1);
   proxier::ProxyState state_;
   testing::FakeIptablesRunner runner_;
   conntrack::testing::FakeConntrackClient conntrack_;
@@ -133,7 +136,13 @@ TEST_F(IptablesProxierTest, FailedRestoreKeepsOldRulesAndNextSyncIsFull) {
 TEST_F(IptablesProxierTest, MissingCanaryForcesFullSync) {
   ASSERT_TRUE(proxier_->Sync().ok());
   runner_.FlushTable(Table::kNat);  // e.g. `iptables -t nat -F; -X` by another tool
+  // The canaries are looked at once per interval (30 s by default), not on every sync.
+  now_ += absl::Seconds(10);
   auto report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->full);
+  now_ += absl::Seconds(25);
+  report = proxier_->Sync();
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->full);
   EXPECT_TRUE(*runner_.ChainExists(Table::kNat, "KUBE-PROXY-CANARY"));
