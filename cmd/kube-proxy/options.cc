@@ -996,6 +996,71 @@ std::string ConfigurationToYaml(const KubeProxyConfiguration& c) {
   return std::string(out.c_str()) + "\n";
 }
 
+namespace {
+
+void JsonString(std::string* out, const std::string& s) {
+  out->push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppend(out, "\\u00", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+// Scalars that the YAML writer emitted unquoted as booleans or numbers stay JSON literals.
+void NodeToJson(const YAML::Node& n, std::string* out) {
+  if (n.IsMap()) {
+    out->push_back('{');
+    bool first = true;
+    for (const auto& kv : n) {
+      if (!first) out->push_back(',');
+      first = false;
+      JsonString(out, kv.first.as<std::string>());
+      out->push_back(':');
+      NodeToJson(kv.second, out);
+    }
+    out->push_back('}');
+  } else if (n.IsSequence()) {
+    out->push_back('[');
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (i > 0) out->push_back(',');
+      NodeToJson(n[i], out);
+    }
+    out->push_back(']');
+  } else if (n.IsNull()) {
+    out->append("null");
+  } else {
+    const std::string& s = n.Scalar();
+    double d;
+    if (n.Tag() != "!" && (s == "true" || s == "false" || absl::SimpleAtod(s, &d))) {
+      out->append(s);
+    } else {
+      JsonString(out, s);
+    }
+  }
+}
+
+}  // namespace
+
+std::string ConfigurationToJson(const KubeProxyConfiguration& config) {
+  std::string out;
+  try {
+    NodeToJson(YAML::Load(ConfigurationToYaml(config)), &out);
+  } catch (const YAML::Exception&) {
+    return "{}";
+  }
+  return out;
+}
+
 std::string HelpText() {
   Options o;
   FlagExtras x;

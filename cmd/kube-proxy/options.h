@@ -140,6 +140,9 @@ absl::StatusOr<KubeProxyConfiguration> LoadConfigurationFile(const std::string& 
 // an equal configuration.
 std::string ConfigurationToYaml(const KubeProxyConfiguration& config);
 
+// The same document as one line of JSON (for /configz).
+std::string ConfigurationToJson(const KubeProxyConfiguration& config);
+
 // Upstream's validation.go rules; the error lists every problem, each naming the field and flag.
 absl::Status ValidateConfiguration(const KubeProxyConfiguration& config);
 

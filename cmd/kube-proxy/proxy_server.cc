@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -137,6 +138,7 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
     {
       absl::MutexLock lock(&mu_);
       decisions_.erase(proxier::ServiceName{s.metadata.namespace_name, s.metadata.name});
+      pass_through_.erase(proxier::ServiceName{s.metadata.namespace_name, s.metadata.name});
     }
     health_->DeleteService(s);
     for (auto* st : states_) st->OnServiceDelete(s);
@@ -158,6 +160,12 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
   }
   void OnEndpointSlicesSynced() override {
     for (auto* st : states_) st->OnEndpointSlicesSynced();
+  }
+
+  // Services whose load-balancer IPs are (partly) left to the load balancer.
+  size_t PassThroughServices() const {
+    absl::MutexLock lock(&mu_);
+    return pass_through_.size();
   }
 
  private:
@@ -183,6 +191,11 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
       changed = entry.first != summary;
       new_warning = !d.warning.empty() && entry.second != d.warning;
       entry = {summary, d.warning};
+      if (d.enabled || !proxy_mode_ips.empty()) {
+        pass_through_.insert(name);
+      } else {
+        pass_through_.erase(name);
+      }
     }
     if (changed && (d.enabled || !d.reason.empty() || !proxy_mode_ips.empty())) {
       KLOG_V(2) << "Service " << name.ToString() << ": " << summary;
@@ -192,7 +205,8 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
 
   const std::vector<proxier::ProxyState*> states_;
   ServiceHealthTracker* const health_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_set<proxier::ServiceName> pass_through_ ABSL_GUARDED_BY(mu_);
   // Last logged decision summary and warning per Service.
   absl::flat_hash_map<proxier::ServiceName, std::pair<std::string, std::string>> decisions_ ABSL_GUARDED_BY(mu_);
 };
@@ -596,7 +610,9 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
       }
       fams.push_back(std::move(f));
     }
-    proxier_ = std::make_unique<backends::iptables::IptablesProxier>(std::move(fams));
+    backends::iptables::IptablesProxierOptions popts;
+    popts.canary_check_interval = o_.config.SyncPeriod();  // upstream's canary monitor period
+    proxier_ = std::make_unique<backends::iptables::IptablesProxier>(std::move(fams), popts);
     return absl::OkStatus();
 #else
     return absl::UnimplementedError(
@@ -690,7 +706,9 @@ void ProxyServer::StartServers() {
   listen("healthz", o_.config.healthz_bind_address,
          [this](const std::string& h, int p) { return health_server_->Listen(h, p); });
 #if KPROXY_HAVE_METRICS
-  metrics_server_ = std::make_unique<MetricsServer>(http_.get(), metrics_.get(), o_.config.mode);
+  const std::string configz = absl::StrCat("{\"kubeproxy.config.k8s.io\":", ConfigurationToJson(o_.config), "}");
+  metrics_server_ = std::make_unique<MetricsServer>(http_.get(), metrics_.get(), o_.config.mode,
+                                                    [configz] { return configz; });
   listen("metrics", o_.config.metrics_bind_address,
          [this](const std::string& h, int p) { return metrics_server_->Listen(h, p); });
 #endif
@@ -787,6 +805,7 @@ int ProxyServer::Serve() {
 #if KPROXY_HAVE_METRICS
       metrics_->ObserveSyncProxyRules(took, r->full);
       metrics_->SetSyncProxyRulesLastTimestamp(absl::Now());
+      metrics_->SetPassThroughServices(static_cast<double>(fanout_.PassThroughServices()));
 #endif
     } else {
       KLOG_ERROR << "Sync failed (previous rules left in place, retrying with backoff): " << r.status().message();

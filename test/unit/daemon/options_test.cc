@@ -245,3 +245,24 @@ TEST(HelpTest, ListsEveryFlagWithDefaults) {
 
 }  // namespace
 }  // namespace kproxy::daemon
+
+namespace kproxy::daemon {
+namespace {
+
+TEST(ConfigFileTest, JsonForConfigzKeepsTypes) {
+  KubeProxyConfiguration c;
+  c.hostname_override = "node \"a\"";
+  std::string json = ConfigurationToJson(c);
+  EXPECT_THAT(json, ::testing::HasSubstr("\"mode\":\"iptables\""));
+  EXPECT_THAT(json, ::testing::HasSubstr("\"masqueradeBit\":14"));
+  EXPECT_THAT(json, ::testing::HasSubstr("\"localhostNodePorts\":true"));
+  EXPECT_THAT(json, ::testing::HasSubstr("\"syncPeriod\":\"30s\""));
+  EXPECT_THAT(json, ::testing::HasSubstr("\"bindAddress\":\"0.0.0.0\""));
+  EXPECT_THAT(json, ::testing::HasSubstr("\"hostnameOverride\":\"node \\\"a\\\"\""));
+  EXPECT_THAT(json, ::testing::HasSubstr("\"featureGates\":{}"));
+  EXPECT_EQ(json.front(), '{');
+  EXPECT_EQ(json.back(), '}');
+}
+
+}  // namespace
+}  // namespace kproxy::daemon
