@@ -108,8 +108,8 @@ std::string RenderDryRunSummary(const DryRunInput& in) {
       }
     }
   }
-  absl::StrAppend(&out, "\nSummary: ", services.size(), " Services, ", ports, " Service ports, ", pass_through,
-                  " with pass-through (LB IPs left to the load balancer)\n");
+  absl::StrAppend(&out, "\nSummary: ", services.size(), " Service(s), ", ports, " Service port(s), ", pass_through,
+                  " port(s) with pass-through (LB IPs left to the load balancer)\n");
   return out;
 }
 

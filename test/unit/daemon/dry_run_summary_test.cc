@@ -69,7 +69,7 @@ TEST(DryRunSummaryTest, ShowsPassThroughDecisionWithReason) {
   EXPECT_THAT(out, HasSubstr("LB IPs left to the balancer:    203.0.113.10"));
   EXPECT_THAT(out, HasSubstr("pass-through:   YES (annotation kubernetes.io/elb.pass-through=\"true\")"));
   EXPECT_THAT(out, HasSubstr("cluster endpoints:   10.244.1.5:8080 (local)"));
-  EXPECT_THAT(out, HasSubstr("1 with pass-through"));
+  EXPECT_THAT(out, HasSubstr("1 port(s) with pass-through"));
 }
 
 TEST(DryRunSummaryTest, PlainLoadBalancerIsShortCutOnTheNode) {
@@ -77,7 +77,7 @@ TEST(DryRunSummaryTest, PlainLoadBalancerIsShortCutOnTheNode) {
   EXPECT_THAT(out, HasSubstr("LB IPs with local rules:        203.0.113.11"));
   EXPECT_THAT(out, HasSubstr("pass-through:   no (no kubernetes.io/elb.pass-through annotation)"));
   EXPECT_THAT(out, HasSubstr("no usable endpoint: traffic is rejected"));
-  EXPECT_THAT(out, HasSubstr("0 with pass-through"));
+  EXPECT_THAT(out, HasSubstr("0 port(s) with pass-through"));
 }
 
 TEST(DryRunSummaryTest, IpModeProxyAndBadAnnotationAreExplained) {
