@@ -209,6 +209,14 @@ class Builder {
     }
   }
 
+  // The first --cluster-cidr of this family (the config may list both families).
+  const Cidr* ClusterCidr() const {
+    for (const Cidr& c : config_.cluster_cidrs) {
+      if (c.family() == snapshot_.family) return &c;
+    }
+    return nullptr;
+  }
+
   std::string Set(absl::string_view base) const { return IpsetName(base, snapshot_.family); }
   bool Empty(absl::string_view base) const { return entries_.at(std::string(base)).empty(); }
   std::string Comment(absl::string_view base) const { return absl::StrCat("\"", InfoOf(base).comment, "\""); }
@@ -263,10 +271,9 @@ class Builder {
                                               " -m set --match-set ", Set(kClusterIpSet));
       if (config_.masquerade_all) {
         nat.push_back(absl::StrCat(prefix, " dst,dst -j KUBE-MARK-MASQ"));
-      } else if (!config_.cluster_cidrs.empty()) {
+      } else if (const Cidr* cidr = ClusterCidr(); cidr != nullptr) {
         // Off-cluster traffic to a ClusterIP may come back through another node: masquerade it.
-        nat.push_back(absl::StrCat(prefix, " dst,dst ! -s ", config_.cluster_cidrs.front().ToString(),
-                                   " -j KUBE-MARK-MASQ"));
+        nat.push_back(absl::StrCat(prefix, " dst,dst ! -s ", cidr->ToString(), " -j KUBE-MARK-MASQ"));
       } else {
         // The VIPs are local on kube-ipvs0, so node-originated traffic picks a VIP as its source.
         nat.push_back(absl::StrCat(prefix, " src,dst -j KUBE-MARK-MASQ"));

@@ -18,8 +18,9 @@ struct IpvsPlannerConfig {
   std::string scheduler = "rr";  // --ipvs-scheduler; empty means rr
   bool masquerade_all = false;   // --masquerade-all
   int masquerade_bit = 14;       // --iptables-masquerade-bit
-  // --cluster-cidr of this family: traffic from outside it to a ClusterIP is masqueraded. Empty:
-  // upstream's fallback (masquerade node-originated traffic whose source is a VIP).
+  // --cluster-cidr (either family; the first of the planned family is used): traffic from outside
+  // it to a ClusterIP is masqueraded. None of the family: upstream's fallback (masquerade
+  // node-originated traffic whose source is a VIP).
   std::vector<Cidr> cluster_cidrs;
   bool masquerade_random_fully = true;
 };

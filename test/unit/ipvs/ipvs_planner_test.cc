@@ -245,3 +245,25 @@ TEST(IpvsPlannerTest, JumpRulesHookEveryUpstreamBuiltinChain) {
 
 }  // namespace
 }  // namespace kproxy::proxier::ipvs
+
+namespace kproxy::proxier::ipvs {
+namespace {
+
+using namespace ::kproxy::proxier::ipvs::testing;  // NOLINT
+
+TEST(IpvsPlannerTest, ClusterCidrOfThePlannedFamilyMasqueradesOffClusterTraffic) {
+  Service s = MakeService("web", "a", [](Service& s) {
+    s.cluster_ips = {Ip("10.96.0.10")};
+    AddPort(s, "", Protocol::kTCP, 80);
+  });
+  IpvsPlannerConfig config;
+  config.cluster_cidrs = {MakeCidr("fd00:10::/64"), MakeCidr("10.244.0.0/16")};
+  std::string rules = PlanIpvs(MakeSnapshot({s}), MakeNode(), config).iptables_restore;
+  EXPECT_THAT(rules, ::testing::HasSubstr("--match-set KUBE-CLUSTER-IP dst,dst ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ"));
+  config.masquerade_all = true;
+  rules = PlanIpvs(MakeSnapshot({s}), MakeNode(), config).iptables_restore;
+  EXPECT_THAT(rules, ::testing::HasSubstr("--match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ"));
+}
+
+}  // namespace
+}  // namespace kproxy::proxier::ipvs
