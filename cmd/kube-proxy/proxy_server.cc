@@ -367,9 +367,11 @@ class ProxyServer {
 #endif
 #if KPROXY_HAVE_METRICS
   std::unique_ptr<Metrics> metrics_;
+  std::atomic<Metrics*> metrics_ptr_{nullptr};  // metrics_, for the source's thread
   std::unique_ptr<MetricsServer> metrics_server_;
 #endif
   std::atomic<bool> health_ready_{false};
+  bool shut_down_ = false;  // main thread only
 };
 
 void ProxyServer::OnStateChange(IpFamily family) {
@@ -387,6 +389,13 @@ absl::Status ProxyServer::StartSource() {
     fo.node_name = NodeName(o_);
     fo.on_rejected = [this](absl::string_view file, absl::string_view message) {
       KLOG_WARNING << "Skipped object in " << file << ": " << message;
+#if KPROXY_HAVE_METRICS
+      // Messages start with the kind ("Service default/web: spec.ports[0]...").
+      if (Metrics* m = metrics_ptr_.load()) {
+        absl::string_view kind = message.substr(0, message.find(' '));
+        if (kind == "Service" || kind == "EndpointSlice" || kind == "Node") m->IncObjectsRejected(kind);
+      }
+#endif
       absl::MutexLock lock(&problems_mu_);
       source_problems_.push_back(absl::StrCat(file, ": ", message));
     };
@@ -673,6 +682,7 @@ int ProxyServer::Once() {
 void ProxyServer::StartServers() {
 #if KPROXY_HAVE_METRICS
   metrics_ = std::make_unique<Metrics>(o_.config.mode);
+  metrics_ptr_ = metrics_.get();
 #endif
 #if KPROXY_HAVE_HEALTH_SERVER
   health_ = std::make_unique<ProxyHealth>(2 * o_.config.SyncPeriod());
@@ -852,6 +862,8 @@ int ProxyServer::Serve() {
 }
 
 void ProxyServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
   if (config_watcher_) config_watcher_->Stop();
   runner_ptr_ = nullptr;
   if (runner_) runner_->Stop();
