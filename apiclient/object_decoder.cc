@@ -193,8 +193,12 @@ absl::Status ReadStringList(object o, std::string_view key, const Path& parent, 
   });
 }
 
+// kubectl apply's copy of the whole object: often kilobytes per object, never used by a proxy.
+constexpr std::string_view kLastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
+
 absl::Status ReadStringMap(object o, std::string_view key, const Path& parent,
-                           absl::flat_hash_map<std::string, std::string>* out) {
+                           absl::flat_hash_map<std::string, std::string>* out,
+                           std::string_view skip_key = {}) {
   std::optional<element> e = Get(o, key);
   if (!e) return absl::OkStatus();
   Path path = parent.Field(key);
@@ -203,6 +207,7 @@ absl::Status ReadStringMap(object o, std::string_view key, const Path& parent,
   for (auto field : m) {
     std::string_view v;
     KP_RETURN_IF_ERROR(AsString(field.value, path.MapKey(field.key), &v));
+    if (!skip_key.empty() && field.key == skip_key) continue;
     out->emplace(std::string(field.key), std::string(v));
   }
   return absl::OkStatus();
@@ -267,7 +272,7 @@ absl::Status DecodeMeta(object root, bool namespaced, ObjectMeta* meta) {
   if (created) meta->creation_timestamp = *created;
   KP_RETURN_IF_ERROR(ReadTime(m, "deletionTimestamp", path, &meta->deletion_timestamp));
   KP_RETURN_IF_ERROR(ReadStringMap(m, "labels", path, &meta->labels));
-  KP_RETURN_IF_ERROR(ReadStringMap(m, "annotations", path, &meta->annotations));
+  KP_RETURN_IF_ERROR(ReadStringMap(m, "annotations", path, &meta->annotations, kLastAppliedAnnotation));
   return absl::OkStatus();
 }
 

@@ -71,6 +71,9 @@ TEST(ObjectDecoderTest, DecodesLoadBalancerServiceFromTypedList) {
   EXPECT_FALSE(web.metadata.deletion_timestamp.has_value());
   EXPECT_EQ(web.metadata.labels.at("app"), "web");
   EXPECT_EQ(web.metadata.annotations.at("kubernetes.io/elb.pass-through"), "onlyLocal");
+  // kubectl's last-applied copy is dropped: kilobytes per object that a proxy never reads.
+  EXPECT_FALSE(web.metadata.annotations.contains("kubectl.kubernetes.io/last-applied-configuration"));
+  EXPECT_EQ(web.metadata.annotations.size(), 2u);
   EXPECT_EQ(web.type, ServiceType::kLoadBalancer);
   EXPECT_THAT(web.cluster_ips, ElementsAre(Ip("10.96.0.20")));
   EXPECT_FALSE(web.headless);
