@@ -224,6 +224,30 @@ TEST_F(ReflectorTest, DroppedConnectionReconnectsFromTheLastVersionWithoutRelist
   EXPECT_EQ(reflector.stats().lists, 1u);
 }
 
+TEST_F(ReflectorTest, FailedListIsRetriedAndSyncsOnlyOnceComplete) {
+  transport_.Push(ScriptedTransport::Status(503, absl::Milliseconds(0)));
+  transport_.Push(ScriptedTransport::Ok(List({Svc("a", 10)}, 20, "p2")));
+  transport_.Push(ScriptedTransport::Error(absl::UnavailableError("connection refused")));
+  transport_.Push(ScriptedTransport::Ok(List({Svc("a", 10)}, 21, "p2")));
+  transport_.Push(ScriptedTransport::Ok(List({Svc("b", 11)}, 21)));
+  Reflector reflector(&transport_, spec_, &sink_, FastOptions());
+  reflector.Start();
+  ASSERT_TRUE(reflector.WaitForSync(absl::Seconds(10)));
+  reflector.Stop();
+  // The half list of the failed attempt delivered nothing.
+  EXPECT_THAT(sink_.log.calls(), ElementsAre("add default/a@10", "add default/b@11", "synced"));
+  EXPECT_EQ(reflector.stats().lists, 1u);
+}
+
+TEST_F(ReflectorTest, NotSyncedBeforeTheFirstList) {
+  Reflector reflector(&transport_, spec_, &sink_, FastOptions());
+  reflector.Start();
+  EXPECT_FALSE(reflector.WaitForSync(absl::Milliseconds(100)));
+  EXPECT_FALSE(reflector.HasSynced());
+  reflector.Stop();
+  EXPECT_THAT(sink_.log.calls(), ElementsAre());
+}
+
 TEST_F(ReflectorTest, StopInterruptsABlockingWatchPromptly) {
   transport_.Push(ScriptedTransport::Ok(List({}, 10)));
   Reflector reflector(&transport_, spec_, &sink_, FastOptions());
