@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -573,6 +574,18 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
       auto npa = ResolveNodePortAddresses(o_.config.node_port_addresses, contexts[i], local_addresses);
       if (!npa.ok()) return npa.status();
       pc.node_port_addresses = *npa;
+      if (o_.config.node_port_addresses.empty() && i == 0 && !dry_run) {
+        KLOG_WARNING << "nodePortAddresses is unset; NodePort connections will be accepted on all local IPs. "
+                     << "Consider using --nodeport-addresses primary";
+      }
+      const bool loopback_node_ports =
+          npa->empty() || std::any_of(npa->begin(), npa->end(), [](const proxier::IpAddress& ip) { return ip.IsLoopback(); });
+      if (!dry_run && family == IpFamily::kIPv4 && pc.localhost_node_ports && loopback_node_ports) {
+        // NodePorts on 127.0.0.1 need the kernel to route loopback-destined packets after DNAT, as upstream.
+        if (absl::Status s = WriteSysctl("/proc", {"net/ipv4/conf/all/route_localnet", 1}); !s.ok()) {
+          return absl::Status(s.code(), absl::StrCat("iptables mode (localhost NodePorts): ", s.message()));
+        }
+      }
       if (!o_.config.node_port_addresses.empty() && npa->empty()) {
         KLOG_WARNING << "nodePortAddresses match no " << IpFamilyName(family) << " address of this node; "
                      << "NodePorts of that family are not reachable";
