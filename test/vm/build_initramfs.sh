@@ -2,9 +2,10 @@
 # Builds the IPVS VM's initramfs: static busybox, the driver binary, ipvsadm, ipset,
 # iptables-legacy and iproute2 with their libraries (found by ldd), the kernel modules IPVS mode
 # needs in dependency order (modprobe --show-depends), the guest script and the test objects.
-#   build_initramfs.sh KERNEL_ROOT DRIVER OBJECTS_DIR GUEST_INIT OUT.cpio.gz
+#   build_initramfs.sh KERNEL_ROOT DRIVER OBJECTS_DIR GUEST_INIT OUT.cpio.gz [KUBE_PROXY]
+# With KUBE_PROXY the guest syncs with `kube-proxy --proxy-mode=ipvs --once` instead of the driver.
 set -euo pipefail
-kroot=$1 driver=$2 objects=$3 guest_init=$4 out=$5
+kroot=$1 driver=$2 objects=$3 guest_init=$4 out=$5 kube_proxy=${6:-}
 kver=$(ls "$kroot/lib/modules" | head -1)
 stage=$(mktemp -d "${out%/*}/initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -27,6 +28,7 @@ copy_with_libs() {  # copies a binary and the shared libraries ldd lists
   done
 }
 copy_with_libs "$driver" /usr/bin/ipvs_vm_driver
+[[ -z "$kube_proxy" ]] || copy_with_libs "$kube_proxy" /usr/bin/kube-proxy
 copy_with_libs /usr/sbin/ipvsadm /usr/sbin/ipvsadm
 copy_with_libs /usr/sbin/ipset /usr/sbin/ipset
 copy_with_libs "$(command -v ip)" /usr/sbin/ip
