@@ -23,6 +23,7 @@
 #include "absl/synchronization/notification.h"
 #include "cmd/kube-proxy/dry_run_summary.h"
 #include "cmd/kube-proxy/node_addresses.h"
+#include "cmd/kube-proxy/pass_through_reporter.h"
 #include "cmd/kube-proxy/process_setup.h"
 #include "cmd/kube-proxy/service_health_tracker.h"
 #include "logging/log.h"
@@ -136,11 +137,7 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
     for (auto* st : states_) st->OnServiceUpdate(old_s, s);
   }
   void OnServiceDelete(const proxier::Service& s) override {
-    {
-      absl::MutexLock lock(&mu_);
-      decisions_.erase(proxier::ServiceName{s.metadata.namespace_name, s.metadata.name});
-      pass_through_.erase(proxier::ServiceName{s.metadata.namespace_name, s.metadata.name});
-    }
+    reporter_.Forget(s);
     health_->DeleteService(s);
     for (auto* st : states_) st->OnServiceDelete(s);
   }
@@ -164,52 +161,18 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
   }
 
   // Services whose load-balancer IPs are (partly) left to the load balancer.
-  size_t PassThroughServices() const {
-    absl::MutexLock lock(&mu_);
-    return pass_through_.size();
-  }
+  size_t PassThroughServices() const { return reporter_.PassThroughServices(); }
 
  private:
   void LogPassThrough(const proxier::Service& s) {
-    proxier::PassThroughDecision d = proxier::DecidePassThrough(s);
-    std::vector<std::string> proxy_mode_ips;
-    for (const auto& ing : s.load_balancer_ingress) {
-      if (ing.ip.has_value() && ing.ip_mode.has_value() && *ing.ip_mode != "VIP") {
-        proxy_mode_ips.push_back(ing.ip->ToString());
-      }
-    }
-    std::string summary =
-        d.enabled ? absl::StrCat("pass-through (", d.reason, ")")
-                  : absl::StrCat("no pass-through", d.reason.empty() ? "" : absl::StrCat(" (", d.reason, ")"));
-    if (!proxy_mode_ips.empty()) {
-      absl::StrAppend(&summary, "; ipMode Proxy for ", absl::StrJoin(proxy_mode_ips, ", "));
-    }
-    proxier::ServiceName name{s.metadata.namespace_name, s.metadata.name};
-    bool changed, new_warning;
-    {
-      absl::MutexLock lock(&mu_);
-      auto& entry = decisions_[name];
-      changed = entry.first != summary;
-      new_warning = !d.warning.empty() && entry.second != d.warning;
-      entry = {summary, d.warning};
-      if (d.enabled || !proxy_mode_ips.empty()) {
-        pass_through_.insert(name);
-      } else {
-        pass_through_.erase(name);
-      }
-    }
-    if (changed && (d.enabled || !d.reason.empty() || !proxy_mode_ips.empty())) {
-      KLOG_V(2) << "Service " << name.ToString() << ": " << summary;
-    }
-    if (new_warning) KLOG_WARNING << d.warning;
+    PassThroughReporter::Report r = reporter_.Observe(s);
+    if (r.info.has_value()) KLOG_V(2) << *r.info;
+    if (r.warning.has_value()) KLOG_WARNING << *r.warning;
   }
 
   const std::vector<proxier::ProxyState*> states_;
   ServiceHealthTracker* const health_;
-  mutable absl::Mutex mu_;
-  absl::flat_hash_set<proxier::ServiceName> pass_through_ ABSL_GUARDED_BY(mu_);
-  // Last logged decision summary and warning per Service.
-  absl::flat_hash_map<proxier::ServiceName, std::pair<std::string, std::string>> decisions_ ABSL_GUARDED_BY(mu_);
+  PassThroughReporter reporter_;
 };
 
 // Keeps this node's Node object; tells the server when it changes after startup.
