@@ -159,7 +159,7 @@ std::shared_ptr<const IptablesPlan> IptablesPlanner::Plan(const ProxySnapshot& s
         BuildFragment(*service, snapshot.EndpointsOf(name), node, detector, plan->large_cluster_mode,
                       old_fragment));
   }
-  BuildTopLevelChains(node, *plan);
+  BuildTopLevelChains(*plan);
   return plan;
 }
 
@@ -504,8 +504,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   return fragment;
 }
 
-void IptablesPlanner::BuildTopLevelChains(const NodeContext& node, IptablesPlan& plan) const {
-  (void)node;
+void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan) const {
   const bool v6 = config_.family == IpFamily::kIPv6;
   // Concatenate each ServicePort's lines of one top-level chain, in ServicePortName order.
   auto gather = [&](std::string ServicePortFragment::*member) {

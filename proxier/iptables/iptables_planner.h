@@ -66,7 +66,7 @@ class IptablesPlanner {
       const ServicePort& service, const EndpointList& endpoints, const NodeContext& node,
       const LocalDetector& detector, bool large_cluster_mode,
       const ServicePortFragment* previous) const;
-  void BuildTopLevelChains(const NodeContext& node, IptablesPlan& plan) const;
+  void BuildTopLevelChains(IptablesPlan& plan) const;
 
   IptablesPlannerConfig config_;
   std::string masquerade_mark_;

@@ -100,6 +100,17 @@ TEST_F(IptablesProxierTest, FirstSyncIsFullAndInstallsJumpsAndCanaries) {
   EXPECT_EQ(runner_.restore_count(), 1);
 }
 
+TEST(JumpRulesTest, MatchUpstreamJumpChains) {
+  ASSERT_EQ(JumpRules().size(), 14u);
+  const JumpRule& first = JumpRules().front();
+  EXPECT_EQ(first.source, std::string("INPUT"));
+  EXPECT_EQ(first.Args(), (std::vector<std::string>{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment",
+                                                     "kubernetes externally-visible service portals", "-j",
+                                                     "KUBE-EXTERNAL-SERVICES"}));
+  const JumpRule& kubelet = JumpRules().back();
+  EXPECT_EQ(kubelet.Args(), (std::vector<std::string>{"-j", "KUBE-FIREWALL"}));
+}
+
 TEST_F(IptablesProxierTest, EndpointChangeSyncsPartially) {
   ASSERT_TRUE(proxier_->Sync().ok());
   SetEndpoints({"10.180.0.1", "10.180.0.2"});
