@@ -57,14 +57,21 @@ void ProxyState::OnEndpointSlicesSynced() {
 
 ProxyState::Taken ProxyState::TakeSnapshot() {
   Taken taken;
-  ServiceChangeTracker::ApplyResult services = service_changes_.Apply(services_);
-  EndpointsChangeTracker::ApplyResult endpoints = endpoint_changes_.Apply(endpoints_);
-
-  auto snapshot = std::make_shared<ProxySnapshot>();
-  snapshot->family = family_;
-  snapshot->services = services_;    // copies shared_ptrs, not ServicePorts
-  snapshot->endpoints = endpoints_;
-  taken.snapshot = std::move(snapshot);
+  if (current_ == nullptr) {
+    current_ = std::make_shared<ProxySnapshot>();
+    current_->family = family_;
+  } else if (!HasPendingChanges()) {
+    // Nothing to apply (a change arriving from now on waits for the next snapshot).
+    taken.snapshot = current_;
+    return taken;
+  } else if (current_.use_count() > 1) {
+    // Somebody still reads the last snapshot: it must not change under them. Only this thread
+    // creates references to current_, so use_count() == 1 cannot race upwards.
+    current_ = std::make_shared<ProxySnapshot>(*current_);  // copies shared_ptrs, not ServicePorts
+  }
+  ServiceChangeTracker::ApplyResult services = service_changes_.Apply(current_->services);
+  EndpointsChangeTracker::ApplyResult endpoints = endpoint_changes_.Apply(current_->endpoints);
+  taken.snapshot = current_;
 
   taken.changed = std::move(services.changed);
   taken.changed.insert(endpoints.changed.begin(), endpoints.changed.end());

@@ -38,6 +38,8 @@ class ProxyState final : public ServiceHandler, public EndpointSliceHandler {
     std::vector<absl::Time> change_times;  // for network-programming latency
   };
   // Applies pending changes and returns the resulting snapshot. Only the sync loop calls it.
+  // O(changed) when the caller released the previous snapshot (the maps are then updated in place);
+  // while somebody still holds it, the maps are copied first, so a snapshot never changes.
   Taken TakeSnapshot();
 
   bool HasPendingChanges() const;
@@ -51,8 +53,9 @@ class ProxyState final : public ServiceHandler, public EndpointSliceHandler {
   std::function<void()> on_change_;
   ServiceChangeTracker service_changes_;
   EndpointsChangeTracker endpoint_changes_;
-  ServicePortMap services_;   // touched only by TakeSnapshot
-  EndpointsMap endpoints_;    // touched only by TakeSnapshot
+  // The current maps, shared with the last snapshot returned (copy-on-write). Touched only by
+  // TakeSnapshot.
+  std::shared_ptr<ProxySnapshot> current_;
   std::atomic<bool> services_synced_{false};
   std::atomic<bool> endpoints_synced_{false};
 };
