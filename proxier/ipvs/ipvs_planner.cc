@@ -357,7 +357,11 @@ std::string IpsetName(absl::string_view base, IpFamily family) {
   if (family == IpFamily::kIPv4) return std::string(base);
   absl::string_view rest = base;
   if (absl::StartsWith(rest, "KUBE-")) rest.remove_prefix(5);
-  return absl::StrCat("KUBE-6-", rest);
+  // ipset names are at most 31 characters; upstream truncates the longer IPv6 names the same way
+  // (KUBE-6-LOAD-BALANCER-SOURCE-CIDR -> KUBE-6-LOAD-BALANCER-SOURCE-CID).
+  std::string name = absl::StrCat("KUBE-6-", rest);
+  if (name.size() > 31) name.resize(31);
+  return name;
 }
 
 std::vector<JumpRule> IpvsJumpRules() {

@@ -44,7 +44,8 @@ inline constexpr char kNodePortLocalSctpSet[] = "KUBE-NODE-PORT-LOCAL-SCTP-HASH"
 inline constexpr char kHealthCheckNodePortSet[] = "KUBE-HEALTH-CHECK-NODE-PORT";
 inline constexpr char kIpvsIpsSet[] = "KUBE-IPVS-IPS";
 
-// The family's name of an ipset: "KUBE-CLUSTER-IP" / "KUBE-6-CLUSTER-IP".
+// The family's name of an ipset: "KUBE-CLUSTER-IP" / "KUBE-6-CLUSTER-IP", cut to ipset's 31
+// characters as upstream does.
 std::string IpsetName(absl::string_view base, IpFamily family);
 
 // A rule that must exist in a built-in chain to reach kproxy's chains (iptables -C, then -I).

@@ -188,6 +188,8 @@ TEST(IpvsPlannerTest, Ipv6UsesKube6SetNames) {
   DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}, {}, IpFamily::kIPv6), MakeNode(IpFamily::kIPv6), {});
   EXPECT_TRUE(SetHas(state, "KUBE-6-CLUSTER-IP", "fd00::10,tcp:80"));
   EXPECT_EQ(FindSet(state, "KUBE-CLUSTER-IP"), nullptr);
+  for (const auto& set : state.ipsets) EXPECT_LE(set.name.size(), 31u) << set.name;
+  EXPECT_NE(FindSet(state, "KUBE-6-LOAD-BALANCER-SOURCE-CID"), nullptr);
   EXPECT_THAT(state.iptables_restore, HasSubstr("-A KUBE-SERVICES -s ::1/128 -j RETURN"));
 }
 
