@@ -342,6 +342,9 @@ void ProxyServer::OnStateChange(IpFamily family) {
 #if KPROXY_HAVE_HEALTH_SERVER
   if (health_ready_.load() && health_ != nullptr) health_->QueuedUpdate(family);
 #endif
+#if KPROXY_HAVE_METRICS
+  if (Metrics* m = metrics_ptr_.load()) m->SetSyncProxyRulesLastQueuedTimestamp(absl::Now());
+#endif
   if (proxier::SyncRunner* r = runner_ptr_.load()) r->Kick();
 }
 
