@@ -26,9 +26,9 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 using simdjson::dom::object;
 
-#define KP_RETURN_IF_ERROR(expr)    \
-  do {                              \
-    absl::Status _kp_st = (expr);   \
+#define KP_RETURN_IF_ERROR(expr)     \
+  do {                               \
+    absl::Status _kp_st = (expr);    \
     if (!_kp_st.ok()) return _kp_st; \
   } while (0)
 
@@ -69,14 +69,21 @@ absl::Status FieldError(const Path& path, absl::string_view message) {
 
 absl::string_view TypeName(element e) {
   switch (e.type()) {
-    case element_type::ARRAY: return "array";
-    case element_type::OBJECT: return "object";
+    case element_type::ARRAY:
+      return "array";
+    case element_type::OBJECT:
+      return "object";
     case element_type::INT64:
-    case element_type::UINT64: return "integer";
-    case element_type::DOUBLE: return "number";
-    case element_type::STRING: return "string";
-    case element_type::BOOL: return "bool";
-    case element_type::NULL_VALUE: return "null";
+    case element_type::UINT64:
+      return "integer";
+    case element_type::DOUBLE:
+      return "number";
+    case element_type::STRING:
+      return "string";
+    case element_type::BOOL:
+      return "bool";
+    case element_type::NULL_VALUE:
+      return "null";
   }
   return "unknown";
 }
@@ -102,7 +109,8 @@ absl::Status AsInt(element e, const Path& path, int64_t* out) {
     *out = e.get_int64().value_unsafe();
     return absl::OkStatus();
   }
-  if (e.is_uint64()) return FieldError(path, absl::StrCat(e.get_uint64().value_unsafe(), " is out of range"));
+  if (e.is_uint64())
+    return FieldError(path, absl::StrCat(e.get_uint64().value_unsafe(), " is out of range"));
   return TypeError(path, "integer", e);
 }
 
@@ -136,7 +144,8 @@ absl::Status ReadOptString(object o, std::string_view key, const Path& parent,
   return absl::OkStatus();
 }
 
-absl::Status ReadOptBool(object o, std::string_view key, const Path& parent, std::optional<bool>* out) {
+absl::Status ReadOptBool(object o, std::string_view key, const Path& parent,
+                         std::optional<bool>* out) {
   std::optional<element> e = Get(o, key);
   if (!e) return absl::OkStatus();
   bool b;
@@ -146,8 +155,8 @@ absl::Status ReadOptBool(object o, std::string_view key, const Path& parent, std
 }
 
 // Integer field within [lo, hi]; absent leaves *out untouched.
-absl::Status ReadIntInRange(object o, std::string_view key, const Path& parent, int64_t lo, int64_t hi,
-                            int32_t* out, bool* present = nullptr) {
+absl::Status ReadIntInRange(object o, std::string_view key, const Path& parent, int64_t lo,
+                            int64_t hi, int32_t* out, bool* present = nullptr) {
   std::optional<element> e = Get(o, key);
   if (present != nullptr) *present = e.has_value();
   if (!e) return absl::OkStatus();
@@ -159,7 +168,8 @@ absl::Status ReadIntInRange(object o, std::string_view key, const Path& parent, 
   return absl::OkStatus();
 }
 
-absl::Status ReadOptObject(object o, std::string_view key, const Path& parent, std::optional<object>* out) {
+absl::Status ReadOptObject(object o, std::string_view key, const Path& parent,
+                           std::optional<object>* out) {
   std::optional<element> e = Get(o, key);
   if (!e) return absl::OkStatus();
   object obj;
@@ -184,7 +194,8 @@ absl::Status ForEach(object o, std::string_view key, const Path& parent, Fn fn) 
   return absl::OkStatus();
 }
 
-absl::Status ReadStringList(object o, std::string_view key, const Path& parent, std::vector<std::string>* out) {
+absl::Status ReadStringList(object o, std::string_view key, const Path& parent,
+                            std::vector<std::string>* out) {
   return ForEach(o, key, parent, [&](element item, const Path& path) {
     std::string_view s;
     KP_RETURN_IF_ERROR(AsString(item, path, &s));
@@ -194,7 +205,8 @@ absl::Status ReadStringList(object o, std::string_view key, const Path& parent, 
 }
 
 // kubectl apply's copy of the whole object: often kilobytes per object, never used by a proxy.
-constexpr std::string_view kLastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
+constexpr std::string_view kLastAppliedAnnotation =
+    "kubectl.kubernetes.io/last-applied-configuration";
 
 absl::Status ReadStringMap(object o, std::string_view key, const Path& parent,
                            absl::flat_hash_map<std::string, std::string>* out,
@@ -220,7 +232,8 @@ absl::Status ParseIp(std::string_view text, const Path& path, IpAddress* out) {
   return absl::OkStatus();
 }
 
-absl::Status ReadTime(object o, std::string_view key, const Path& parent, std::optional<absl::Time>* out) {
+absl::Status ReadTime(object o, std::string_view key, const Path& parent,
+                      std::optional<absl::Time>* out) {
   std::optional<element> e = Get(o, key);
   if (!e) return absl::OkStatus();
   Path path = parent.Field(key);
@@ -245,7 +258,8 @@ absl::Status ParseProtocol(element e, const Path& path, Protocol* out) {
   } else if (s == "SCTP") {
     *out = Protocol::kSCTP;
   } else {
-    return FieldError(path, absl::StrCat("unsupported protocol \"", AV(s), "\" (want TCP, UDP or SCTP)"));
+    return FieldError(path,
+                      absl::StrCat("unsupported protocol \"", AV(s), "\" (want TCP, UDP or SCTP)"));
   }
   return absl::OkStatus();
 }
@@ -272,7 +286,8 @@ absl::Status DecodeMeta(object root, bool namespaced, ObjectMeta* meta) {
   if (created) meta->creation_timestamp = *created;
   KP_RETURN_IF_ERROR(ReadTime(m, "deletionTimestamp", path, &meta->deletion_timestamp));
   KP_RETURN_IF_ERROR(ReadStringMap(m, "labels", path, &meta->labels));
-  KP_RETURN_IF_ERROR(ReadStringMap(m, "annotations", path, &meta->annotations, kLastAppliedAnnotation));
+  KP_RETURN_IF_ERROR(
+      ReadStringMap(m, "annotations", path, &meta->annotations, kLastAppliedAnnotation));
   return absl::OkStatus();
 }
 
@@ -348,17 +363,18 @@ absl::Status DecodeServiceSpec(object spec, const Path& path, Service* svc) {
     svc->load_balancer_ip = ip;
   }
 
-  KP_RETURN_IF_ERROR(ForEach(spec, "loadBalancerSourceRanges", path, [&](element item, const Path& p) {
-    std::string_view s;
-    KP_RETURN_IF_ERROR(AsString(item, p, &s));
-    absl::StatusOr<Cidr> cidr = Cidr::Parse(AV(s));
-    if (cidr.ok()) {
-      svc->load_balancer_source_ranges.push_back(*cidr);
-    } else {
-      svc->invalid_source_ranges.emplace_back(s);
-    }
-    return absl::OkStatus();
-  }));
+  KP_RETURN_IF_ERROR(
+      ForEach(spec, "loadBalancerSourceRanges", path, [&](element item, const Path& p) {
+        std::string_view s;
+        KP_RETURN_IF_ERROR(AsString(item, p, &s));
+        absl::StatusOr<Cidr> cidr = Cidr::Parse(AV(s));
+        if (cidr.ok()) {
+          svc->load_balancer_source_ranges.push_back(*cidr);
+        } else {
+          svc->invalid_source_ranges.emplace_back(s);
+        }
+        return absl::OkStatus();
+      }));
 
   std::string affinity;
   KP_RETURN_IF_ERROR(ReadString(spec, "sessionAffinity", path, &affinity));
@@ -367,7 +383,8 @@ absl::Status DecodeServiceSpec(object spec, const Path& path, Service* svc) {
   } else if (affinity == "ClientIP") {
     svc->session_affinity = proxier::SessionAffinity::kClientIP;
   } else {
-    return FieldError(path.Field("sessionAffinity"), absl::StrCat("unsupported value \"", affinity, "\""));
+    return FieldError(path.Field("sessionAffinity"),
+                      absl::StrCat("unsupported value \"", affinity, "\""));
   }
   std::optional<object> affinity_config;
   KP_RETURN_IF_ERROR(ReadOptObject(spec, "sessionAffinityConfig", path, &affinity_config));
@@ -377,8 +394,8 @@ absl::Status DecodeServiceSpec(object spec, const Path& path, Service* svc) {
     KP_RETURN_IF_ERROR(ReadOptObject(*affinity_config, "clientIP", ac_path, &client_ip));
     if (client_ip) {
       // Upstream validation: 0 < timeoutSeconds <= 86400 (one day).
-      KP_RETURN_IF_ERROR(ReadIntInRange(*client_ip, "timeoutSeconds", ac_path.Field("clientIP"), 1, 86400,
-                                        &svc->session_affinity_timeout_seconds));
+      KP_RETURN_IF_ERROR(ReadIntInRange(*client_ip, "timeoutSeconds", ac_path.Field("clientIP"), 1,
+                                        86400, &svc->session_affinity_timeout_seconds));
     }
   }
 
@@ -397,7 +414,8 @@ absl::Status DecodeServiceSpec(object spec, const Path& path, Service* svc) {
   // "Global" is the pre-1.14 spelling of Cluster, still accepted by the API.
   KP_RETURN_IF_ERROR(read_policy("externalTrafficPolicy", true, &svc->external_traffic_policy));
   KP_RETURN_IF_ERROR(read_policy("internalTrafficPolicy", false, &svc->internal_traffic_policy));
-  KP_RETURN_IF_ERROR(ReadIntInRange(spec, "healthCheckNodePort", path, 0, 65535, &svc->health_check_node_port));
+  KP_RETURN_IF_ERROR(
+      ReadIntInRange(spec, "healthCheckNodePort", path, 0, 65535, &svc->health_check_node_port));
   KP_RETURN_IF_ERROR(ReadOptString(spec, "trafficDistribution", path, &svc->traffic_distribution));
   return absl::OkStatus();
 }
@@ -465,7 +483,8 @@ absl::Status DecodeEndpointSliceBody(object root, EndpointSlice* slice) {
   } else if (address_type.empty()) {
     return FieldError(root_path.Field("addressType"), "required");
   } else {
-    return FieldError(root_path.Field("addressType"), absl::StrCat("unsupported value \"", address_type, "\""));
+    return FieldError(root_path.Field("addressType"),
+                      absl::StrCat("unsupported value \"", address_type, "\""));
   }
 
   KP_RETURN_IF_ERROR(ForEach(root, "endpoints", root_path, [&](element item, const Path& p) {
@@ -563,15 +582,16 @@ absl::Status DecodeNodeBody(object root, Node* node) {
   std::optional<object> status;
   KP_RETURN_IF_ERROR(ReadOptObject(root, "status", Path{}, &status));
   if (status) {
-    KP_RETURN_IF_ERROR(ForEach(*status, "addresses", Path{nullptr, "status"}, [&](element item, const Path& p) {
-      object ao;
-      KP_RETURN_IF_ERROR(AsObject(item, p, &ao));
-      proxier::NodeAddress addr;
-      KP_RETURN_IF_ERROR(ReadString(ao, "type", p, &addr.type));
-      KP_RETURN_IF_ERROR(ReadString(ao, "address", p, &addr.address));
-      node->addresses.push_back(std::move(addr));
-      return absl::OkStatus();
-    }));
+    KP_RETURN_IF_ERROR(
+        ForEach(*status, "addresses", Path{nullptr, "status"}, [&](element item, const Path& p) {
+          object ao;
+          KP_RETURN_IF_ERROR(AsObject(item, p, &ao));
+          proxier::NodeAddress addr;
+          KP_RETURN_IF_ERROR(ReadString(ao, "type", p, &addr.type));
+          KP_RETURN_IF_ERROR(ReadString(ao, "address", p, &addr.address));
+          node->addresses.push_back(std::move(addr));
+          return absl::OkStatus();
+        }));
   }
   return absl::OkStatus();
 }
@@ -624,7 +644,8 @@ absl::StatusOr<DecodedObject> DecodeObjectImpl(element e, absl::string_view defa
   std::string_view kind(default_kind.data(), default_kind.size());
   std::string_view api_version(default_api_version.data(), default_api_version.size());
   if (std::optional<element> k = Get(root, "kind")) {
-    if (k->get_string().get(kind) != simdjson::SUCCESS) return TypeError(Path{nullptr, "kind"}, "string", *k);
+    if (k->get_string().get(kind) != simdjson::SUCCESS)
+      return TypeError(Path{nullptr, "kind"}, "string", *k);
   }
   if (std::optional<element> v = Get(root, "apiVersion")) {
     if (v->get_string().get(api_version) != simdjson::SUCCESS) {
@@ -633,7 +654,8 @@ absl::StatusOr<DecodedObject> DecodeObjectImpl(element e, absl::string_view defa
   }
   switch (ClassifyKind(kind, api_version)) {
     case Kind::kService: {
-      absl::StatusOr<Service> s = DecodeKind<Service>(root, "Service", true, DecodeServiceBody, rejected);
+      absl::StatusOr<Service> s =
+          DecodeKind<Service>(root, "Service", true, DecodeServiceBody, rejected);
       if (!s.ok()) return s.status();
       return DecodedObject{std::move(*s)};
     }
@@ -651,8 +673,8 @@ absl::StatusOr<DecodedObject> DecodeObjectImpl(element e, absl::string_view defa
     case Kind::kOther:
       break;
   }
-  return absl::UnimplementedError(absl::StrCat("kind \"", AV(kind), "\" (apiVersion \"", AV(api_version),
-                                               "\") is not decoded"));
+  return absl::UnimplementedError(absl::StrCat("kind \"", AV(kind), "\" (apiVersion \"",
+                                               AV(api_version), "\") is not decoded"));
 }
 
 void AddDecoded(DecodedObject decoded, DecodedObjects* out) {
@@ -674,7 +696,8 @@ void AddDecoded(DecodedObject decoded, DecodedObjects* out) {
 void CollectObject(element e, absl::string_view default_kind, absl::string_view default_api_version,
                    absl::string_view where, DecodedObjects* out) {
   RejectedObject rejected;
-  absl::StatusOr<DecodedObject> decoded = DecodeObjectImpl(e, default_kind, default_api_version, &rejected);
+  absl::StatusOr<DecodedObject> decoded =
+      DecodeObjectImpl(e, default_kind, default_api_version, &rejected);
   if (decoded.ok()) {
     AddDecoded(std::move(*decoded), out);
     return;
@@ -684,7 +707,8 @@ void CollectObject(element e, absl::string_view default_kind, absl::string_view 
     ++out->skipped_objects;
     return;
   }
-  if (rejected.message.empty()) rejected.message = absl::StrCat(where, ": ", decoded.status().message());
+  if (rejected.message.empty())
+    rejected.message = absl::StrCat(where, ": ", decoded.status().message());
   out->errors.push_back(rejected.message);
   out->rejected.push_back(std::move(rejected));
 }
@@ -698,7 +722,8 @@ void DecodeDocumentElement(element doc, DecodedObjects* out) {
   }
   std::string_view kind;
   std::string_view api_version;
-  if (std::optional<element> k = Get(root, "kind"); k && k->get_string().get(kind) != simdjson::SUCCESS) {
+  if (std::optional<element> k = Get(root, "kind");
+      k && k->get_string().get(kind) != simdjson::SUCCESS) {
     kind = {};
   }
   if (std::optional<element> v = Get(root, "apiVersion");
@@ -715,27 +740,32 @@ void DecodeDocumentElement(element doc, DecodedObjects* out) {
     object meta;
     if (m->get_object().get(meta) == simdjson::SUCCESS) {
       std::string_view s;
-      if (std::optional<element> rv = Get(meta, "resourceVersion"); rv && rv->get_string().get(s) == simdjson::SUCCESS) {
+      if (std::optional<element> rv = Get(meta, "resourceVersion");
+          rv && rv->get_string().get(s) == simdjson::SUCCESS) {
         out->resource_version.assign(s.data(), s.size());
       }
-      if (std::optional<element> c = Get(meta, "continue"); c && c->get_string().get(s) == simdjson::SUCCESS) {
+      if (std::optional<element> c = Get(meta, "continue");
+          c && c->get_string().get(s) == simdjson::SUCCESS) {
         out->continue_token.assign(s.data(), s.size());
       }
     }
   }
   // Typed lists (ServiceList) may leave kind/apiVersion out of their items.
-  std::string_view item_kind = kind == "List" ? std::string_view() : kind.substr(0, kind.size() - 4);
+  std::string_view item_kind =
+      kind == "List" ? std::string_view() : kind.substr(0, kind.size() - 4);
   std::optional<element> items = Get(root, "items");
   if (!items) return;
   array arr;
   if (items->get_array().get(arr) != simdjson::SUCCESS) {
     ++out->document_errors;
-    out->errors.push_back(absl::StrCat(AV(kind), ": items: expected array, got ", TypeName(*items)));
+    out->errors.push_back(
+        absl::StrCat(AV(kind), ": items: expected array, got ", TypeName(*items)));
     return;
   }
   int i = 0;
   for (element item : arr) {
-    CollectObject(item, AV(item_kind), AV(api_version), absl::StrCat(AV(kind), " items[", i, "]"), out);
+    CollectObject(item, AV(item_kind), AV(api_version), absl::StrCat(AV(kind), " items[", i, "]"),
+                  out);
     ++i;
   }
 }
@@ -743,7 +773,8 @@ void DecodeDocumentElement(element doc, DecodedObjects* out) {
 absl::StatusOr<DecodedObjects> DecodeParsed(simdjson::simdjson_result<element> parsed) {
   element doc;
   if (simdjson::error_code err = parsed.get(doc); err != simdjson::SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
   }
   if (!doc.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat("expected a JSON object, got ", TypeName(doc)));
@@ -773,7 +804,8 @@ DecodedObjects DecodeYamlDocuments(absl::string_view yaml) {
     absl::StatusOr<std::optional<std::string>> json = YamlDocumentToJson(document.text);
     if (!json.ok()) {
       ++out.document_errors;
-      out.errors.push_back(absl::StrCat("document at line ", document.first_line, ": ", json.status().message()));
+      out.errors.push_back(
+          absl::StrCat("document at line ", document.first_line, ": ", json.status().message()));
       continue;
     }
     if (!json->has_value()) continue;  // empty document (only comments)
@@ -797,19 +829,24 @@ absl::StatusOr<DecodedObject> DecodeObject(simdjson::dom::element element) {
   return DecodeObjectImpl(element, "", "", nullptr);
 }
 
-absl::StatusOr<DecodedObject> DecodeObject(simdjson::dom::element element, absl::string_view default_kind,
+absl::StatusOr<DecodedObject> DecodeObject(simdjson::dom::element element,
+                                           absl::string_view default_kind,
                                            absl::string_view default_api_version) {
   return DecodeObjectImpl(element, default_kind, default_api_version, nullptr);
 }
 
-absl::StatusOr<WatchEvent> DecodeWatchEventLine(simdjson::dom::parser& parser, absl::string_view line) {
+absl::StatusOr<WatchEvent> DecodeWatchEventLine(simdjson::dom::parser& parser,
+                                                absl::string_view line) {
   element doc;
-  if (simdjson::error_code err = parser.parse(line.data(), line.size()).get(doc); err != simdjson::SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrCat("watch event: not valid JSON: ", simdjson::error_message(err)));
+  if (simdjson::error_code err = parser.parse(line.data(), line.size()).get(doc);
+      err != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("watch event: not valid JSON: ", simdjson::error_message(err)));
   }
   object root;
   if (doc.get_object().get(root) != simdjson::SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrCat("watch event: expected an object, got ", TypeName(doc)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("watch event: expected an object, got ", TypeName(doc)));
   }
   WatchEvent event;
   std::optional<element> type = Get(root, "type");
@@ -821,12 +858,15 @@ absl::StatusOr<WatchEvent> DecodeWatchEventLine(simdjson::dom::parser& parser, a
   std::optional<element> obj_elem = Get(root, "object");
   object obj;
   if (!obj_elem || obj_elem->get_object().get(obj) != simdjson::SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrCat("watch event ", event.type, ": object: required object"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("watch event ", event.type, ": object: required object"));
   }
   object meta;
-  if (std::optional<element> m = Get(obj, "metadata"); m && m->get_object().get(meta) == simdjson::SUCCESS) {
+  if (std::optional<element> m = Get(obj, "metadata");
+      m && m->get_object().get(meta) == simdjson::SUCCESS) {
     std::string_view rv;
-    if (std::optional<element> r = Get(meta, "resourceVersion"); r && r->get_string().get(rv) == simdjson::SUCCESS) {
+    if (std::optional<element> r = Get(meta, "resourceVersion");
+        r && r->get_string().get(rv) == simdjson::SUCCESS) {
       event.resource_version.assign(rv.data(), rv.size());
     }
     if (event.type == "BOOKMARK") {
@@ -843,23 +883,31 @@ absl::StatusOr<WatchEvent> DecodeWatchEventLine(simdjson::dom::parser& parser, a
   }
   if (event.type == "BOOKMARK") return event;
   if (event.type == "ERROR") {
-    // The object is a metav1.Status: {"status":"Failure","message":...,"reason":"Expired","code":410}.
+    // The object is a metav1.Status:
+    // {"status":"Failure","message":...,"reason":"Expired","code":410}.
     std::string message;
     int64_t code = 0;
     std::string_view s;
-    if (std::optional<element> m = Get(obj, "message"); m && m->get_string().get(s) == simdjson::SUCCESS) message = s;
-    if (std::optional<element> r = Get(obj, "reason"); r && r->get_string().get(s) == simdjson::SUCCESS) {
+    if (std::optional<element> m = Get(obj, "message");
+        m && m->get_string().get(s) == simdjson::SUCCESS)
+      message = s;
+    if (std::optional<element> r = Get(obj, "reason");
+        r && r->get_string().get(s) == simdjson::SUCCESS) {
       event.error_reason.assign(s.data(), s.size());
     }
-    if (std::optional<element> c = Get(obj, "code"); c && c->get_int64().get(code) == simdjson::SUCCESS) {
+    if (std::optional<element> c = Get(obj, "code");
+        c && c->get_int64().get(code) == simdjson::SUCCESS) {
       event.error_code = static_cast<int32_t>(code);
     }
-    std::string text = absl::StrCat("watch error ", event.error_code, " ", event.error_reason, ": ", message);
-    event.error = event.error_code == 410 ? absl::OutOfRangeError(text) : absl::UnavailableError(text);
+    std::string text =
+        absl::StrCat("watch error ", event.error_code, " ", event.error_reason, ": ", message);
+    event.error =
+        event.error_code == 410 ? absl::OutOfRangeError(text) : absl::UnavailableError(text);
     return event;
   }
   if (event.type != "ADDED" && event.type != "MODIFIED" && event.type != "DELETED") {
-    return absl::InvalidArgumentError(absl::StrCat("watch event: unknown type \"", event.type, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("watch event: unknown type \"", event.type, "\""));
   }
   absl::StatusOr<DecodedObject> decoded = DecodeObjectImpl(*obj_elem, "", "", nullptr);
   if (decoded.ok()) {

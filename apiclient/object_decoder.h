@@ -1,6 +1,9 @@
 // ObjectDecoder: turns API JSON (and YAML, through one JSON path) into the model's Service,
-// EndpointSlice and Node, rejecting malformed objects one by one with errors naming object and field.
+// EndpointSlice and Node, rejecting malformed objects one by one with errors naming object and
+// field.
 #pragma once
+
+#include <simdjson.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -8,8 +11,6 @@
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <simdjson.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -17,7 +17,8 @@ bool VectorsEqual(const std::vector<T>& a, const std::vector<T>& b, Eq eq) {
 }
 
 bool PortEqual(const ServicePortSpec& a, const ServicePortSpec& b) {
-  return std::tie(a.name, a.protocol, a.port, a.node_port) == std::tie(b.name, b.protocol, b.port, b.node_port);
+  return std::tie(a.name, a.protocol, a.port, a.node_port) ==
+         std::tie(b.name, b.protocol, b.port, b.node_port);
 }
 
 bool IngressEqual(const LoadBalancerIngress& a, const LoadBalancerIngress& b) {
@@ -25,10 +26,10 @@ bool IngressEqual(const LoadBalancerIngress& a, const LoadBalancerIngress& b) {
 }
 
 bool EndpointEqual(const EndpointSliceEndpoint& a, const EndpointSliceEndpoint& b) {
-  return std::tie(a.addresses, a.conditions.ready, a.conditions.serving, a.conditions.terminating, a.node_name,
-                  a.zone, a.hints_for_zones, a.hints_for_nodes) ==
-         std::tie(b.addresses, b.conditions.ready, b.conditions.serving, b.conditions.terminating, b.node_name,
-                  b.zone, b.hints_for_zones, b.hints_for_nodes);
+  return std::tie(a.addresses, a.conditions.ready, a.conditions.serving, a.conditions.terminating,
+                  a.node_name, a.zone, a.hints_for_zones, a.hints_for_nodes) ==
+         std::tie(b.addresses, b.conditions.ready, b.conditions.serving, b.conditions.terminating,
+                  b.node_name, b.zone, b.hints_for_zones, b.hints_for_nodes);
 }
 
 bool SlicePortEqual(const EndpointSlicePort& a, const EndpointSlicePort& b) {
@@ -56,24 +57,27 @@ bool ObjectsEqual(const Service& a, const Service& b) {
   return ObjectsEqual(a.metadata, b.metadata) &&
          std::tie(a.type, a.cluster_ips, a.headless, a.external_ips, a.load_balancer_ip,
                   a.load_balancer_source_ranges, a.invalid_source_ranges, a.session_affinity,
-                  a.session_affinity_timeout_seconds, a.external_traffic_policy, a.internal_traffic_policy,
-                  a.health_check_node_port, a.traffic_distribution) ==
+                  a.session_affinity_timeout_seconds, a.external_traffic_policy,
+                  a.internal_traffic_policy, a.health_check_node_port, a.traffic_distribution) ==
              std::tie(b.type, b.cluster_ips, b.headless, b.external_ips, b.load_balancer_ip,
                       b.load_balancer_source_ranges, b.invalid_source_ranges, b.session_affinity,
-                      b.session_affinity_timeout_seconds, b.external_traffic_policy, b.internal_traffic_policy,
-                      b.health_check_node_port, b.traffic_distribution) &&
+                      b.session_affinity_timeout_seconds, b.external_traffic_policy,
+                      b.internal_traffic_policy, b.health_check_node_port,
+                      b.traffic_distribution) &&
          VectorsEqual(a.ports, b.ports, PortEqual) &&
          VectorsEqual(a.load_balancer_ingress, b.load_balancer_ingress, IngressEqual);
 }
 
 bool ObjectsEqual(const EndpointSlice& a, const EndpointSlice& b) {
   return ObjectsEqual(a.metadata, b.metadata) && a.service_name == b.service_name &&
-         a.address_type == b.address_type && VectorsEqual(a.endpoints, b.endpoints, EndpointEqual) &&
+         a.address_type == b.address_type &&
+         VectorsEqual(a.endpoints, b.endpoints, EndpointEqual) &&
          VectorsEqual(a.ports, b.ports, SlicePortEqual);
 }
 
 bool ObjectsEqual(const Node& a, const Node& b) {
-  return ObjectsEqual(a.metadata, b.metadata) && VectorsEqual(a.addresses, b.addresses, AddressEqual) &&
+  return ObjectsEqual(a.metadata, b.metadata) &&
+         VectorsEqual(a.addresses, b.addresses, AddressEqual) &&
          VectorsEqual(a.taints, b.taints, TaintEqual) && a.pod_cidrs == b.pod_cidrs;
 }
 

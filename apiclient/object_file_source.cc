@@ -25,7 +25,8 @@ std::string ErrnoText(int err) { return std::strerror(err); }
 
 bool WantedFileName(absl::string_view name) {
   if (name.empty() || name[0] == '.') return false;  // hidden files, editor swap files, ..data
-  return absl::EndsWith(name, ".yaml") || absl::EndsWith(name, ".yml") || absl::EndsWith(name, ".json");
+  return absl::EndsWith(name, ".yaml") || absl::EndsWith(name, ".yml") ||
+         absl::EndsWith(name, ".json");
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
@@ -74,13 +75,14 @@ absl::StatusOr<std::unique_ptr<ObjectFileSource>> ObjectFileSource::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("--objects ", options.path, ": neither a regular file nor a directory"));
   }
-  return std::unique_ptr<ObjectFileSource>(
-      new ObjectFileSource(std::move(options), is_directory, service_handler, slice_handler, node_handler));
+  return std::unique_ptr<ObjectFileSource>(new ObjectFileSource(
+      std::move(options), is_directory, service_handler, slice_handler, node_handler));
 }
 
 ObjectFileSource::ObjectFileSource(ObjectFileSourceOptions options, bool is_directory,
                                    proxier::ServiceHandler* service_handler,
-                                   proxier::EndpointSliceHandler* slice_handler, proxier::NodeHandler* node_handler)
+                                   proxier::EndpointSliceHandler* slice_handler,
+                                   proxier::NodeHandler* node_handler)
     : options_(std::move(options)),
       is_directory_(is_directory),
       service_handler_(service_handler),
@@ -89,7 +91,8 @@ ObjectFileSource::ObjectFileSource(ObjectFileSourceOptions options, bool is_dire
 
 ObjectFileSource::~ObjectFileSource() { Stop(); }
 
-absl::StatusOr<std::map<std::string, ObjectFileSource::FileSignature>> ObjectFileSource::ListFiles() const {
+absl::StatusOr<std::map<std::string, ObjectFileSource::FileSignature>> ObjectFileSource::ListFiles()
+    const {
   std::map<std::string, FileSignature> files;
   auto add = [&](const std::string& path) -> absl::Status {
     struct stat st;
@@ -98,9 +101,10 @@ absl::StatusOr<std::map<std::string, ObjectFileSource::FileSignature>> ObjectFil
       return absl::NotFoundError(absl::StrCat("--objects ", path, ": ", ErrnoText(errno)));
     }
     if (!S_ISREG(st.st_mode)) return absl::OkStatus();
-    files[path] = FileSignature{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
-                                static_cast<int64_t>(st.st_size),
-                                static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+    files[path] =
+        FileSignature{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                      static_cast<int64_t>(st.st_size),
+                      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
     return absl::OkStatus();
   };
   if (!is_directory_) {
@@ -115,7 +119,8 @@ absl::StatusOr<std::map<std::string, ObjectFileSource::FileSignature>> ObjectFil
   while (struct dirent* entry = readdir(dir.get())) {
     absl::string_view name(entry->d_name);
     if (!WantedFileName(name)) continue;
-    std::string path = absl::StrCat(options_.path, absl::EndsWith(options_.path, "/") ? "" : "/", name);
+    std::string path =
+        absl::StrCat(options_.path, absl::EndsWith(options_.path, "/") ? "" : "/", name);
     // A file removed between readdir and stat is simply gone.
     if (absl::Status st = add(path); !st.ok()) continue;
   }
@@ -183,13 +188,15 @@ bool ObjectFileSource::ReadFile(const std::string& file, const FileSignature& si
     if (r.name.empty()) continue;
     ObjectKey key{r.namespace_name, r.name};
     if (r.kind == "Service") {
-      if (auto it = previous->services.find(key); it != previous->services.end()) next->services.try_emplace(key, it->second);
+      if (auto it = previous->services.find(key); it != previous->services.end())
+        next->services.try_emplace(key, it->second);
     } else if (r.kind == "EndpointSlice") {
       if (auto it = previous->endpoint_slices.find(key); it != previous->endpoint_slices.end()) {
         next->endpoint_slices.try_emplace(key, it->second);
       }
     } else if (r.kind == "Node") {
-      if (auto it = previous->nodes.find(key); it != previous->nodes.end()) next->nodes.try_emplace(key, it->second);
+      if (auto it = previous->nodes.find(key); it != previous->nodes.end())
+        next->nodes.try_emplace(key, it->second);
     }
   }
   return true;
@@ -235,12 +242,14 @@ absl::Status ObjectFileSource::LoadLocked() {
   for (const auto& [file, objects] : files_) {
     auto warn = [&file = file](absl::string_view kind) {
       return [&file, kind](const ObjectKey& key) {
-        KLOG_WARNING << "--objects " << file << ": " << kind << " " << key.first << (key.first.empty() ? "" : "/")
-                     << key.second << " is defined more than once; this file's version wins";
+        KLOG_WARNING << "--objects " << file << ": " << kind << " " << key.first
+                     << (key.first.empty() ? "" : "/") << key.second
+                     << " is defined more than once; this file's version wins";
       };
     };
     MergeInto<Service>(objects.services, &merged.services, warn("Service"));
-    MergeInto<EndpointSlice>(objects.endpoint_slices, &merged.endpoint_slices, warn("EndpointSlice"));
+    MergeInto<EndpointSlice>(objects.endpoint_slices, &merged.endpoint_slices,
+                             warn("EndpointSlice"));
     MergeInto<Node>(objects.nodes, &merged.nodes, warn("Node"));
   }
   Deliver(merged);
@@ -250,8 +259,9 @@ absl::Status ObjectFileSource::LoadLocked() {
     if (node_handler_ != nullptr) node_handler_->OnNodeSynced();
     if (service_handler_ != nullptr) service_handler_->OnServicesSynced();
     if (slice_handler_ != nullptr) slice_handler_->OnEndpointSlicesSynced();
-    KLOG_INFO << "--objects " << options_.path << ": loaded " << merged.services.size() << " Services, "
-              << merged.endpoint_slices.size() << " EndpointSlices, " << merged.nodes.size() << " Nodes";
+    KLOG_INFO << "--objects " << options_.path << ": loaded " << merged.services.size()
+              << " Services, " << merged.endpoint_slices.size() << " EndpointSlices, "
+              << merged.nodes.size() << " Nodes";
   }
   return absl::OkStatus();
 }
@@ -261,7 +271,8 @@ void ObjectFileSource::Deliver(const FileObjects& merged) {
   if (node_handler_ != nullptr) {
     std::optional<Node> node;
     if (!options_.node_name.empty()) {
-      if (auto it = merged.nodes.find(ObjectKey{"", options_.node_name}); it != merged.nodes.end()) node = it->second;
+      if (auto it = merged.nodes.find(ObjectKey{"", options_.node_name}); it != merged.nodes.end())
+        node = it->second;
     }
     if (node && !delivered_node_) {
       node_handler_->OnNodeAdd(*node);
@@ -320,7 +331,8 @@ absl::Status ObjectFileSource::Run() {
   {
     absl::MutexLock lock(&thread_mu_);
     if (started_) return absl::FailedPreconditionError("--objects source: Run() called twice");
-    if (stop_.HasBeenNotified()) return absl::FailedPreconditionError("--objects source: already stopped");
+    if (stop_.HasBeenNotified())
+      return absl::FailedPreconditionError("--objects source: already stopped");
   }
   {
     absl::MutexLock lock(&mu_);

@@ -1,5 +1,6 @@
-// ObjectFileSource: the --objects source. Loads Services, EndpointSlices and the Node from a file or
-// a directory of YAML/JSON files and delivers them to the proxier's handlers as diffs, re-reading on change.
+// ObjectFileSource: the --objects source. Loads Services, EndpointSlices and the Node from a file
+// or a directory of YAML/JSON files and delivers them to the proxier's handlers as diffs,
+// re-reading on change.
 #pragma once
 
 #include <atomic>
@@ -42,10 +43,9 @@ class ObjectFileSource final {
  public:
   // Checks that the path exists; handlers may be nullptr (that kind is then not delivered).
   // Handlers must outlive the source. Nothing is read or started yet.
-  static absl::StatusOr<std::unique_ptr<ObjectFileSource>> Create(ObjectFileSourceOptions options,
-                                                                  proxier::ServiceHandler* service_handler,
-                                                                  proxier::EndpointSliceHandler* slice_handler,
-                                                                  proxier::NodeHandler* node_handler);
+  static absl::StatusOr<std::unique_ptr<ObjectFileSource>> Create(
+      ObjectFileSourceOptions options, proxier::ServiceHandler* service_handler,
+      proxier::EndpointSliceHandler* slice_handler, proxier::NodeHandler* node_handler);
   ~ObjectFileSource();
   ObjectFileSource(const ObjectFileSource&) = delete;
   ObjectFileSource& operator=(const ObjectFileSource&) = delete;
@@ -88,14 +88,16 @@ class ObjectFileSource final {
     std::map<ObjectKey, proxier::Node> nodes;
   };
 
-  ObjectFileSource(ObjectFileSourceOptions options, bool is_directory, proxier::ServiceHandler* service_handler,
-                   proxier::EndpointSliceHandler* slice_handler, proxier::NodeHandler* node_handler);
+  ObjectFileSource(ObjectFileSourceOptions options, bool is_directory,
+                   proxier::ServiceHandler* service_handler,
+                   proxier::EndpointSliceHandler* slice_handler,
+                   proxier::NodeHandler* node_handler);
 
   absl::StatusOr<std::map<std::string, FileSignature>> ListFiles() const;
   // Decodes one file into `next`, carrying over from `previous` what failed to decode.
   // Returns false when the content is unchanged (by hash) and `previous` can be kept as is.
-  bool ReadFile(const std::string& file, const FileSignature& signature, const FileObjects* previous,
-                FileObjects* next);
+  bool ReadFile(const std::string& file, const FileSignature& signature,
+                const FileObjects* previous, FileObjects* next);
   void Reject(absl::string_view file, absl::string_view message);
   absl::Status LoadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Deliver(const FileObjects& merged) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

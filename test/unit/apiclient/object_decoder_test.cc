@@ -56,7 +56,8 @@ std::string ServiceJson(absl::string_view name, absl::string_view spec) {
 }
 
 TEST(ObjectDecoderTest, DecodesLoadBalancerServiceFromTypedList) {
-  DecodedObjects d = DecodeJsonOrDie(ReadTestFile("test/unit/apiclient/testdata/service-list.json"));
+  DecodedObjects d =
+      DecodeJsonOrDie(ReadTestFile("test/unit/apiclient/testdata/service-list.json"));
   EXPECT_THAT(d.errors, IsEmpty());
   EXPECT_EQ(d.resource_version, "987654");
   EXPECT_EQ(d.continue_token, "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6OTg3NjU0fQ");
@@ -72,7 +73,8 @@ TEST(ObjectDecoderTest, DecodesLoadBalancerServiceFromTypedList) {
   EXPECT_EQ(web.metadata.labels.at("app"), "web");
   EXPECT_EQ(web.metadata.annotations.at("kubernetes.io/elb.pass-through"), "onlyLocal");
   // kubectl's last-applied copy is dropped: kilobytes per object that a proxy never reads.
-  EXPECT_FALSE(web.metadata.annotations.contains("kubectl.kubernetes.io/last-applied-configuration"));
+  EXPECT_FALSE(
+      web.metadata.annotations.contains("kubectl.kubernetes.io/last-applied-configuration"));
   EXPECT_EQ(web.metadata.annotations.size(), 2u);
   EXPECT_EQ(web.type, ServiceType::kLoadBalancer);
   EXPECT_THAT(web.cluster_ips, ElementsAre(Ip("10.96.0.20")));
@@ -87,7 +89,8 @@ TEST(ObjectDecoderTest, DecodesLoadBalancerServiceFromTypedList) {
   EXPECT_EQ(web.ports[2].node_port, 31053);
   EXPECT_THAT(web.external_ips, ElementsAre(Ip("198.51.100.7")));
   EXPECT_EQ(web.load_balancer_ip, Ip("203.0.113.20"));
-  EXPECT_THAT(web.load_balancer_source_ranges, ElementsAre(Net("192.0.2.0/24"), Net("198.51.100.0/25")));
+  EXPECT_THAT(web.load_balancer_source_ranges,
+              ElementsAre(Net("192.0.2.0/24"), Net("198.51.100.0/25")));
   EXPECT_THAT(web.invalid_source_ranges, ElementsAre("not-a-cidr"));
   EXPECT_EQ(web.session_affinity, SessionAffinity::kClientIP);
   EXPECT_EQ(web.session_affinity_timeout_seconds, 600);
@@ -105,7 +108,8 @@ TEST(ObjectDecoderTest, DecodesLoadBalancerServiceFromTypedList) {
 }
 
 TEST(ObjectDecoderTest, DecodesDualStackHeadlessAndExternalNameServices) {
-  DecodedObjects d = DecodeJsonOrDie(ReadTestFile("test/unit/apiclient/testdata/service-list.json"));
+  DecodedObjects d =
+      DecodeJsonOrDie(ReadTestFile("test/unit/apiclient/testdata/service-list.json"));
   ASSERT_THAT(d.services, SizeIs(4));
   const proxier::Service& dual = d.services[1];
   EXPECT_THAT(dual.cluster_ips, ElementsAre(Ip("fd00:10:96::20"), Ip("10.96.0.21")));
@@ -127,7 +131,8 @@ TEST(ObjectDecoderTest, DecodesDualStackHeadlessAndExternalNameServices) {
 }
 
 TEST(ObjectDecoderTest, DecodesEndpointSlicesWithConditionsHintsAndTerminatingEndpoints) {
-  DecodedObjects d = DecodeJsonOrDie(ReadTestFile("test/unit/apiclient/testdata/endpointslice-list.json"));
+  DecodedObjects d =
+      DecodeJsonOrDie(ReadTestFile("test/unit/apiclient/testdata/endpointslice-list.json"));
   EXPECT_THAT(d.errors, IsEmpty());
   EXPECT_EQ(d.resource_version, "555");
   ASSERT_THAT(d.endpoint_slices, SizeIs(3));
@@ -176,7 +181,8 @@ TEST(ObjectDecoderTest, DecodesEndpointSlicesWithConditionsHintsAndTerminatingEn
 }
 
 TEST(ObjectDecoderTest, DecodesGenericListOfMixedKindsAndSkipsUnknownKinds) {
-  DecodedObjects d = DecodeJsonOrDie(R"({"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":""},"items":[
+  DecodedObjects d = DecodeJsonOrDie(
+      R"({"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":""},"items":[
     {"kind":"Service","apiVersion":"v1","metadata":{"name":"a"},"spec":{"clusterIP":"10.96.0.1","ports":[{"port":443}]}},
     {"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"cfg"},"data":{"x":"y"}},
     {"kind":"Service","apiVersion":"serving.knative.dev/v1","metadata":{"name":"knative"}},
@@ -211,8 +217,10 @@ TEST(ObjectDecoderTest, NodePodCidrsWinOverPodCidr) {
 }
 
 TEST(ObjectDecoderTest, YamlDocumentsDecodeEqualToTheJsonList) {
-  DecodedObjects json = DecodeJsonOrDie(ReadTestFile("test/unit/apiclient/testdata/service-list.json"));
-  DecodedObjects yaml = DecodeYamlDocuments(ReadTestFile("test/unit/apiclient/testdata/services.yaml"));
+  DecodedObjects json =
+      DecodeJsonOrDie(ReadTestFile("test/unit/apiclient/testdata/service-list.json"));
+  DecodedObjects yaml =
+      DecodeYamlDocuments(ReadTestFile("test/unit/apiclient/testdata/services.yaml"));
   EXPECT_THAT(yaml.errors, IsEmpty());
   EXPECT_EQ(yaml.skipped_objects, 1u);  // the Deployment
   ASSERT_EQ(yaml.services.size(), json.services.size());
@@ -250,8 +258,10 @@ spec:
 )");
   EXPECT_THAT(bad.services, IsEmpty());
   ASSERT_THAT(bad.errors, SizeIs(1));
-  EXPECT_THAT(bad.errors[0],
-              HasSubstr(R"(Service default/s: metadata.annotations["kubernetes.io/elb.pass-through"]: expected string, got bool)"));
+  EXPECT_THAT(
+      bad.errors[0],
+      HasSubstr(
+          R"(Service default/s: metadata.annotations["kubernetes.io/elb.pass-through"]: expected string, got bool)"));
 }
 
 struct MalformedCase {
@@ -264,9 +274,10 @@ class MalformedServiceTest : public ::testing::TestWithParam<MalformedCase> {};
 
 TEST_P(MalformedServiceTest, RejectsOnlyTheBadObjectAndNamesObjectAndField) {
   const MalformedCase& c = GetParam();
-  std::string list = absl::StrCat(R"({"kind":"List","apiVersion":"v1","items":[)",
-                                   ServiceJson("before", R"({"clusterIP":"10.96.0.1","ports":[{"port":80}]})"), ",",
-                                   c.spec, ",", ServiceJson("after", R"({"ports":[{"port":81}]})"), "]}");
+  std::string list =
+      absl::StrCat(R"({"kind":"List","apiVersion":"v1","items":[)",
+                   ServiceJson("before", R"({"clusterIP":"10.96.0.1","ports":[{"port":80}]})"), ",",
+                   c.spec, ",", ServiceJson("after", R"({"ports":[{"port":81}]})"), "]}");
   DecodedObjects d = DecodeJsonOrDie(list);
   ASSERT_THAT(d.errors, SizeIs(1)) << list;
   EXPECT_THAT(d.errors[0], HasSubstr(c.want_error));
@@ -285,46 +296,63 @@ INSTANTIATE_TEST_SUITE_P(
                       "Service default/web: spec.ports[1].port: 70000 is out of range 1-65535"},
         MalformedCase{"PortMissing", ServiceJson("web", R"({"ports":[{"name":"x"}]})"),
                       "Service default/web: spec.ports[0].port: required"},
-        MalformedCase{"NodePortOutOfRange", ServiceJson("web", R"({"ports":[{"port":80,"nodePort":-1}]})"),
+        MalformedCase{"NodePortOutOfRange",
+                      ServiceJson("web", R"({"ports":[{"port":80,"nodePort":-1}]})"),
                       "Service default/web: spec.ports[0].nodePort: -1 is out of range 0-65535"},
-        MalformedCase{"BadClusterIP", ServiceJson("web", R"({"clusterIPs":["10.96.0.1","10.96.0.300"]})"),
-                      "Service default/web: spec.clusterIPs[1]: invalid IP address \"10.96.0.300\""},
+        MalformedCase{
+            "BadClusterIP", ServiceJson("web", R"({"clusterIPs":["10.96.0.1","10.96.0.300"]})"),
+            "Service default/web: spec.clusterIPs[1]: invalid IP address \"10.96.0.300\""},
         MalformedCase{"BadExternalIP", ServiceJson("web", R"({"externalIPs":["1.2.3"]})"),
                       "Service default/web: spec.externalIPs[0]: invalid IP address \"1.2.3\""},
-        MalformedCase{"BadIngressIP",
-                      absl::StrCat(R"({"kind":"Service","apiVersion":"v1","metadata":{"name":"web","namespace":"ns1"},)",
-                                   R"("status":{"loadBalancer":{"ingress":[{"ip":"elb.example.com"}]}}})"),
-                      "Service ns1/web: status.loadBalancer.ingress[0].ip: invalid IP address \"elb.example.com\""},
+        MalformedCase{
+            "BadIngressIP",
+            absl::StrCat(
+                R"({"kind":"Service","apiVersion":"v1","metadata":{"name":"web","namespace":"ns1"},)",
+                R"("status":{"loadBalancer":{"ingress":[{"ip":"elb.example.com"}]}}})"),
+            "Service ns1/web: status.loadBalancer.ingress[0].ip: invalid IP address "
+            "\"elb.example.com\""},
         MalformedCase{"PortIsString", ServiceJson("web", R"({"ports":[{"port":"80"}]})"),
                       "Service default/web: spec.ports[0].port: expected integer, got string"},
         MalformedCase{"PortsIsObject", ServiceJson("web", R"({"ports":{"port":80}})"),
                       "Service default/web: spec.ports: expected array, got object"},
         MalformedCase{"PortIsFractional", ServiceJson("web", R"({"ports":[{"port":80.5}]})"),
                       "Service default/web: spec.ports[0].port: expected integer, got number"},
-        MalformedCase{"UnknownProtocol", ServiceJson("web", R"({"ports":[{"port":80,"protocol":"ICMP"}]})"),
+        MalformedCase{"UnknownProtocol",
+                      ServiceJson("web", R"({"ports":[{"port":80,"protocol":"ICMP"}]})"),
                       "Service default/web: spec.ports[0].protocol: unsupported protocol \"ICMP\""},
         MalformedCase{"UnknownType", ServiceJson("web", R"({"type":"Magic"})"),
                       "Service default/web: spec.type: unsupported value \"Magic\""},
-        MalformedCase{"BadAffinityTimeout",
-                      ServiceJson("web", R"({"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":0}}})"),
-                      "Service default/web: spec.sessionAffinityConfig.clientIP.timeoutSeconds: 0 is out of range 1-86400"},
-        MalformedCase{"MissingName", R"({"kind":"Service","apiVersion":"v1","metadata":{"namespace":"ns1"},"spec":{}})",
-                      "Service ns1/<unnamed>: metadata.name: required"},
+        MalformedCase{
+            "BadAffinityTimeout",
+            ServiceJson(
+                "web",
+                R"({"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":0}}})"),
+            "Service default/web: spec.sessionAffinityConfig.clientIP.timeoutSeconds: 0 is out of "
+            "range 1-86400"},
+        MalformedCase{
+            "MissingName",
+            R"({"kind":"Service","apiVersion":"v1","metadata":{"namespace":"ns1"},"spec":{}})",
+            "Service ns1/<unnamed>: metadata.name: required"},
         MalformedCase{"MissingMetadata", R"({"kind":"Service","apiVersion":"v1","spec":{}})",
                       "metadata.name: required"},
-        MalformedCase{"NameIsNumber", R"({"kind":"Service","apiVersion":"v1","metadata":{"name":5}})",
+        MalformedCase{"NameIsNumber",
+                      R"({"kind":"Service","apiVersion":"v1","metadata":{"name":5}})",
                       "metadata.name: expected string, got integer"},
-        MalformedCase{"BadCreationTimestamp",
-                      R"({"kind":"Service","apiVersion":"v1","metadata":{"name":"web","namespace":"default","creationTimestamp":"yesterday"}})",
-                      "Service default/web: metadata.creationTimestamp: \"yesterday\" is not an RFC 3339 time"},
-        MalformedCase{"LabelValueIsNumber",
-                      R"({"kind":"Service","apiVersion":"v1","metadata":{"name":"web","labels":{"tier":3}}})",
-                      "Service default/web: metadata.labels[\"tier\"]: expected string, got integer"},
+        MalformedCase{
+            "BadCreationTimestamp",
+            R"({"kind":"Service","apiVersion":"v1","metadata":{"name":"web","namespace":"default","creationTimestamp":"yesterday"}})",
+            "Service default/web: metadata.creationTimestamp: \"yesterday\" is not an RFC 3339 "
+            "time"},
+        MalformedCase{
+            "LabelValueIsNumber",
+            R"({"kind":"Service","apiVersion":"v1","metadata":{"name":"web","labels":{"tier":3}}})",
+            "Service default/web: metadata.labels[\"tier\"]: expected string, got integer"},
         MalformedCase{"ItemIsNotAnObject", R"("just a string")", "expected an object, got string"}),
     [](const ::testing::TestParamInfo<MalformedCase>& info) { return info.param.name; });
 
 TEST(ObjectDecoderTest, RejectsEndpointSliceAddressOfTheWrongFamilyAndKeepsSiblings) {
-  DecodedObjects d = DecodeJsonOrDie(R"({"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","items":[
+  DecodedObjects d =
+      DecodeJsonOrDie(R"({"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","items":[
     {"metadata":{"name":"s1","namespace":"ns"},"addressType":"IPv4","endpoints":[{"addresses":["10.0.0.1"]},{"addresses":["fd00::1"]}]},
     {"metadata":{"name":"s2","namespace":"ns"},"addressType":"IPv4","endpoints":[{"addresses":["10.0.0.2"],"conditions":{"ready":"yes"}}]},
     {"metadata":{"name":"s3","namespace":"ns"},"addressType":"IPv4","endpoints":[{"addresses":["10.0.0.3"]}],"ports":[{"port":0}]},
@@ -332,10 +360,15 @@ TEST(ObjectDecoderTest, RejectsEndpointSliceAddressOfTheWrongFamilyAndKeepsSibli
     {"metadata":{"name":"ok","namespace":"ns"},"addressType":"IPv4","endpoints":[{"addresses":["10.0.0.4"]}]}
   ]})");
   ASSERT_THAT(d.errors, SizeIs(4));
-  EXPECT_THAT(d.errors[0],
-              HasSubstr("EndpointSlice ns/s1: endpoints[1].addresses[0]: \"fd00::1\" is not an IPv4 address"));
-  EXPECT_THAT(d.errors[1], HasSubstr("EndpointSlice ns/s2: endpoints[0].conditions.ready: expected bool, got string"));
-  EXPECT_THAT(d.errors[2], HasSubstr("EndpointSlice ns/s3: ports[0].port: 0 is out of range 1-65535"));
+  EXPECT_THAT(
+      d.errors[0],
+      HasSubstr(
+          "EndpointSlice ns/s1: endpoints[1].addresses[0]: \"fd00::1\" is not an IPv4 address"));
+  EXPECT_THAT(
+      d.errors[1],
+      HasSubstr("EndpointSlice ns/s2: endpoints[0].conditions.ready: expected bool, got string"));
+  EXPECT_THAT(d.errors[2],
+              HasSubstr("EndpointSlice ns/s3: ports[0].port: 0 is out of range 1-65535"));
   EXPECT_THAT(d.errors[3], HasSubstr("EndpointSlice ns/s4: addressType: required"));
   ASSERT_THAT(d.endpoint_slices, SizeIs(1));
   EXPECT_EQ(d.endpoint_slices[0].metadata.name, "ok");
@@ -373,7 +406,8 @@ TEST(ObjectDecoderTest, NonJsonDocumentIsAnErrorForThatDocumentOnly) {
 TEST(ObjectDecoderTest, DecodeObjectInfersKindFromTypedListDefaults) {
   simdjson::dom::parser parser;
   simdjson::dom::element element;
-  ASSERT_EQ(parser.parse(std::string_view(R"({"metadata":{"name":"n1"}})")).get(element), simdjson::SUCCESS);
+  ASSERT_EQ(parser.parse(std::string_view(R"({"metadata":{"name":"n1"}})")).get(element),
+            simdjson::SUCCESS);
   absl::StatusOr<DecodedObject> untyped = DecodeObject(element);
   EXPECT_TRUE(absl::IsUnimplemented(untyped.status())) << untyped.status();
   absl::StatusOr<DecodedObject> node = DecodeObject(element, "Node", "v1");
@@ -385,7 +419,8 @@ TEST(ObjectDecoderTest, DecodeObjectInfersKindFromTypedListDefaults) {
 TEST(ObjectDecoderTest, DecodesWatchEvents) {
   simdjson::dom::parser parser;
   absl::StatusOr<WatchEvent> added = DecodeWatchEventLine(
-      parser, R"({"type":"ADDED","object":{"kind":"Service","apiVersion":"v1","metadata":{"name":"a","namespace":"ns","resourceVersion":"42"},"spec":{"ports":[{"port":80}]}}})");
+      parser,
+      R"({"type":"ADDED","object":{"kind":"Service","apiVersion":"v1","metadata":{"name":"a","namespace":"ns","resourceVersion":"42"},"spec":{"ports":[{"port":80}]}}})");
   ASSERT_TRUE(added.ok()) << added.status();
   EXPECT_EQ(added->type, "ADDED");
   EXPECT_EQ(added->resource_version, "42");
@@ -394,14 +429,17 @@ TEST(ObjectDecoderTest, DecodesWatchEvents) {
   EXPECT_TRUE(added->error.ok());
 
   absl::StatusOr<WatchEvent> bad = DecodeWatchEventLine(
-      parser, R"({"type":"MODIFIED","object":{"kind":"Service","apiVersion":"v1","metadata":{"name":"a","namespace":"ns","resourceVersion":"43"},"spec":{"ports":[{"port":0}]}}})");
+      parser,
+      R"({"type":"MODIFIED","object":{"kind":"Service","apiVersion":"v1","metadata":{"name":"a","namespace":"ns","resourceVersion":"43"},"spec":{"ports":[{"port":0}]}}})");
   ASSERT_TRUE(bad.ok()) << bad.status();
   EXPECT_FALSE(bad->object.has_value());
   EXPECT_EQ(bad->resource_version, "43");
-  EXPECT_THAT(bad->error.message(), HasSubstr("Service ns/a: spec.ports[0].port: 0 is out of range 1-65535"));
+  EXPECT_THAT(bad->error.message(),
+              HasSubstr("Service ns/a: spec.ports[0].port: 0 is out of range 1-65535"));
 
   absl::StatusOr<WatchEvent> bookmark = DecodeWatchEventLine(
-      parser, R"({"type":"BOOKMARK","object":{"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","metadata":{"resourceVersion":"99","annotations":{"k8s.io/initial-events-end":"true"}}}})");
+      parser,
+      R"({"type":"BOOKMARK","object":{"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","metadata":{"resourceVersion":"99","annotations":{"k8s.io/initial-events-end":"true"}}}})");
   ASSERT_TRUE(bookmark.ok()) << bookmark.status();
   EXPECT_EQ(bookmark->resource_version, "99");
   EXPECT_TRUE(bookmark->initial_events_end);
@@ -429,7 +467,8 @@ TEST(ObjectDecoderTest, ExampleManifestsDecodeAsTheDemoExpects) {
   EXPECT_EQ(nginx.metadata.name, "nginx");
   EXPECT_EQ(nginx.metadata.annotations.at("kubernetes.io/elb.pass-through"), "true");
   EXPECT_EQ(nginx.metadata.annotations.at("kubernetes.io/elb.class"), "union");
-  EXPECT_THAT(nginx.metadata.annotations.at("kubernetes.io/elb.autocreate"), HasSubstr("\"name\":\"james\""));
+  EXPECT_THAT(nginx.metadata.annotations.at("kubernetes.io/elb.autocreate"),
+              HasSubstr("\"name\":\"james\""));
   EXPECT_EQ(nginx.metadata.labels.at("app"), "nginx");
   EXPECT_EQ(nginx.type, ServiceType::kLoadBalancer);
   EXPECT_EQ(nginx.external_traffic_policy, TrafficPolicy::kLocal);
@@ -445,7 +484,8 @@ TEST(ObjectDecoderTest, ExampleManifestsDecodeAsTheDemoExpects) {
   EXPECT_FALSE(nginx.metadata.resource_version.empty());
   EXPECT_NE(nginx.metadata.creation_timestamp, absl::InfinitePast());
 
-  DecodedObjects eps = DecodeYamlDocuments(ReadTestFile("manifests/examples/nginx-endpointslice.yaml"));
+  DecodedObjects eps =
+      DecodeYamlDocuments(ReadTestFile("manifests/examples/nginx-endpointslice.yaml"));
   EXPECT_THAT(eps.errors, IsEmpty());
   ASSERT_THAT(eps.endpoint_slices, SizeIs(1));
   const proxier::EndpointSlice& slice = eps.endpoint_slices[0];

@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,16 +34,25 @@ class RecordingHandler final : public proxier::ServiceHandler,
     EXPECT_EQ(old_s.metadata.name, s.metadata.name);
     Record("update Service", Describe(s));
   }
-  void OnServiceDelete(const proxier::Service& s) override { Record("delete Service", Describe(s)); }
+  void OnServiceDelete(const proxier::Service& s) override {
+    Record("delete Service", Describe(s));
+  }
   void OnServicesSynced() override { Record("synced Services", ""); }
-  void OnEndpointSliceAdd(const proxier::EndpointSlice& s) override { Record("add EndpointSlice", Name(s)); }
-  void OnEndpointSliceUpdate(const proxier::EndpointSlice&, const proxier::EndpointSlice& s) override {
+  void OnEndpointSliceAdd(const proxier::EndpointSlice& s) override {
+    Record("add EndpointSlice", Name(s));
+  }
+  void OnEndpointSliceUpdate(const proxier::EndpointSlice&,
+                             const proxier::EndpointSlice& s) override {
     Record("update EndpointSlice", Name(s));
   }
-  void OnEndpointSliceDelete(const proxier::EndpointSlice& s) override { Record("delete EndpointSlice", Name(s)); }
+  void OnEndpointSliceDelete(const proxier::EndpointSlice& s) override {
+    Record("delete EndpointSlice", Name(s));
+  }
   void OnEndpointSlicesSynced() override { Record("synced EndpointSlices", ""); }
   void OnNodeAdd(const proxier::Node& n) override { Record("add Node", n.metadata.name); }
-  void OnNodeUpdate(const proxier::Node&, const proxier::Node& n) override { Record("update Node", n.metadata.name); }
+  void OnNodeUpdate(const proxier::Node&, const proxier::Node& n) override {
+    Record("update Node", n.metadata.name);
+  }
   void OnNodeDelete(const proxier::Node& n) override { Record("delete Node", n.metadata.name); }
   void OnNodeSynced() override { Record("synced Node", ""); }
 
@@ -54,8 +63,9 @@ class RecordingHandler final : public proxier::ServiceHandler,
   // Waits until `event` has been recorded; returns false after the timeout.
   bool WaitFor(const std::string& event, absl::Duration timeout) {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
-                        [&] { return std::find(events_.begin(), events_.end(), event) != events_.end(); });
+    return cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] {
+      return std::find(events_.begin(), events_.end(), event) != events_.end();
+    });
   }
 
  private:
@@ -81,14 +91,16 @@ class RecordingHandler final : public proxier::ServiceHandler,
 };
 
 std::string ServiceYaml(absl::string_view name, int port) {
-  return absl::StrCat("apiVersion: v1\nkind: Service\nmetadata:\n  name: ", name,
-                      "\n  namespace: ns\nspec:\n  clusterIP: 10.96.0.10\n  ports:\n  - port: ", port, "\n");
+  return absl::StrCat(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: ", name,
+      "\n  namespace: ns\nspec:\n  clusterIP: 10.96.0.10\n  ports:\n  - port: ", port, "\n");
 }
 
 class ObjectFileSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "kproxy-objects-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "kproxy-objects-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
   }
@@ -134,10 +146,9 @@ TEST_F(ObjectFileSourceTest, DeliversTheExampleManifestsThenSynced) {
   Write("notes.txt", "not an object file, ignored");
   auto source = MakeSource("node-a");
   ASSERT_TRUE(source->LoadOnce().ok());
-  EXPECT_THAT(handler_.Take(),
-              ElementsAre("add Node node-a", "add Service default/nginx port=80",
-                          "add EndpointSlice default/nginx-7xk2p", "synced Node", "synced Services",
-                          "synced EndpointSlices"));
+  EXPECT_THAT(handler_.Take(), ElementsAre("add Node node-a", "add Service default/nginx port=80",
+                                           "add EndpointSlice default/nginx-7xk2p", "synced Node",
+                                           "synced Services", "synced EndpointSlices"));
   EXPECT_EQ(source->rejected_objects(), 0u);
   EXPECT_THAT(rejections_, IsEmpty());
 }
@@ -146,17 +157,20 @@ TEST_F(ObjectFileSourceTest, DeliversAddUpdateDeleteAsDiffs) {
   Write("svcs.yaml", absl::StrCat(ServiceYaml("a", 80), "---\n", ServiceYaml("b", 80)));
   auto source = MakeSource();
   ASSERT_TRUE(source->LoadOnce().ok());
-  EXPECT_THAT(handler_.Take(), ElementsAre("add Service ns/a port=80", "add Service ns/b port=80", "synced Node",
-                                           "synced Services", "synced EndpointSlices"));
+  EXPECT_THAT(handler_.Take(),
+              ElementsAre("add Service ns/a port=80", "add Service ns/b port=80", "synced Node",
+                          "synced Services", "synced EndpointSlices"));
 
   Write("svcs.yaml", absl::StrCat(ServiceYaml("a", 81), "---\n", ServiceYaml("c", 80)));
   ASSERT_TRUE(source->LoadOnce().ok());
   EXPECT_THAT(handler_.Take(),
-              ElementsAre("delete Service ns/b port=80", "update Service ns/a port=81", "add Service ns/c port=80"));
+              ElementsAre("delete Service ns/b port=80", "update Service ns/a port=81",
+                          "add Service ns/c port=80"));
 
   Remove("svcs.yaml");
   ASSERT_TRUE(source->LoadOnce().ok());
-  EXPECT_THAT(handler_.Take(), ElementsAre("delete Service ns/a port=81", "delete Service ns/c port=80"));
+  EXPECT_THAT(handler_.Take(),
+              ElementsAre("delete Service ns/a port=81", "delete Service ns/c port=80"));
 }
 
 TEST_F(ObjectFileSourceTest, UnchangedObjectsProduceNoCalls) {
@@ -168,8 +182,9 @@ TEST_F(ObjectFileSourceTest, UnchangedObjectsProduceNoCalls) {
 
   // Same objects, written differently (JSON instead of YAML, a comment): nothing to tell.
   Write("a.yaml", absl::StrCat("# reformatted\n", ServiceYaml("a", 80)));
-  Write("b.yaml",
-        R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"b","namespace":"ns"},"spec":{"clusterIP":"10.96.0.10","ports":[{"port":80}]}})");
+  Write(
+      "b.yaml",
+      R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"b","namespace":"ns"},"spec":{"clusterIP":"10.96.0.10","ports":[{"port":80}]}})");
   ASSERT_TRUE(source->LoadOnce().ok());
   EXPECT_THAT(handler_.Take(), IsEmpty());
   ASSERT_TRUE(source->LoadOnce().ok());
@@ -188,7 +203,9 @@ TEST_F(ObjectFileSourceTest, MalformedEditKeepsTheLastGoodObject) {
   EXPECT_THAT(handler_.Take(), ElementsAre("update Service ns/b port=82"));
   EXPECT_EQ(source->rejected_objects(), 1u);
   ASSERT_EQ(rejections_.size(), 1u);
-  EXPECT_THAT(rejections_[0], ::testing::HasSubstr("svcs.yaml: Service ns/a: spec.ports[0].port: 70000 is out of range"));
+  EXPECT_THAT(
+      rejections_[0],
+      ::testing::HasSubstr("svcs.yaml: Service ns/a: spec.ports[0].port: 70000 is out of range"));
 
   // The whole file stops parsing: every object it held stays.
   Write("svcs.yaml", "kind: Service\nmetadata: [unclosed\n");
@@ -199,17 +216,21 @@ TEST_F(ObjectFileSourceTest, MalformedEditKeepsTheLastGoodObject) {
   // Fixed: a's new version arrives, b is gone now.
   Write("svcs.yaml", ServiceYaml("a", 83));
   ASSERT_TRUE(source->LoadOnce().ok());
-  EXPECT_THAT(handler_.Take(), ElementsAre("delete Service ns/b port=82", "update Service ns/a port=83"));
+  EXPECT_THAT(handler_.Take(),
+              ElementsAre("delete Service ns/b port=82", "update Service ns/a port=83"));
 }
 
 TEST_F(ObjectFileSourceTest, NodeHandlerSeesOnlyTheConfiguredNode) {
   Write("nodes.yaml",
-        "apiVersion: v1\nkind: NodeList\nitems:\n- metadata: {name: node-a}\n- metadata: {name: node-b}\n");
+        "apiVersion: v1\nkind: NodeList\nitems:\n- metadata: {name: node-a}\n- metadata: {name: "
+        "node-b}\n");
   auto source = MakeSource("node-b");
   ASSERT_TRUE(source->LoadOnce().ok());
-  EXPECT_THAT(handler_.Take(), ElementsAre("add Node node-b", "synced Node", "synced Services", "synced EndpointSlices"));
+  EXPECT_THAT(handler_.Take(), ElementsAre("add Node node-b", "synced Node", "synced Services",
+                                           "synced EndpointSlices"));
   Write("nodes.yaml",
-        "apiVersion: v1\nkind: NodeList\nitems:\n- metadata: {name: node-a}\n- metadata: {name: node-b, labels: {x: y}}\n");
+        "apiVersion: v1\nkind: NodeList\nitems:\n- metadata: {name: node-a}\n- metadata: {name: "
+        "node-b, labels: {x: y}}\n");
   ASSERT_TRUE(source->LoadOnce().ok());
   EXPECT_THAT(handler_.Take(), ElementsAre("update Node node-b"));
   Write("nodes.yaml", "apiVersion: v1\nkind: NodeList\nitems:\n- metadata: {name: node-a}\n");
@@ -239,7 +260,9 @@ TEST_F(ObjectFileSourceTest, RunningSourcePicksUpEditsOnDisk) {
 }
 
 TEST_F(ObjectFileSourceTest, ReadsASingleFile) {
-  Write("one.json", R"({"kind":"ServiceList","apiVersion":"v1","items":[{"metadata":{"name":"x","namespace":"ns"},"spec":{"ports":[{"port":53,"protocol":"UDP"}]}}]})");
+  Write(
+      "one.json",
+      R"({"kind":"ServiceList","apiVersion":"v1","items":[{"metadata":{"name":"x","namespace":"ns"},"spec":{"ports":[{"port":53,"protocol":"UDP"}]}}]})");
   ObjectFileSourceOptions options;
   options.path = absl::StrCat(dir_, "/one.json");
   absl::StatusOr<std::unique_ptr<ObjectFileSource>> source =

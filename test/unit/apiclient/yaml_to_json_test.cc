@@ -17,8 +17,10 @@ std::string ToJson(absl::string_view yaml) {
 }
 
 TEST(YamlToJsonTest, TypesPlainScalarsAndKeepsQuotedOnesAsStrings) {
-  EXPECT_EQ(ToJson("a: 80\nb: \"80\"\nc: '80'\nd: true\ne: \"true\"\nf: null\ng: ~\nh:\ni: 1.5\nj: 10.96.0.1\n"),
-            R"({"a":80,"b":"80","c":"80","d":true,"e":"true","f":null,"g":null,"h":null,"i":1.5,"j":"10.96.0.1"})");
+  EXPECT_EQ(
+      ToJson("a: 80\nb: \"80\"\nc: '80'\nd: true\ne: \"true\"\nf: null\ng: ~\nh:\ni: 1.5\nj: "
+             "10.96.0.1\n"),
+      R"({"a":80,"b":"80","c":"80","d":true,"e":"true","f":null,"g":null,"h":null,"i":1.5,"j":"10.96.0.1"})");
 }
 
 TEST(YamlToJsonTest, ReadsYaml11IntegerAndBooleanForms) {
@@ -44,7 +46,8 @@ TEST(YamlToJsonTest, SyntaxErrorIsReported) {
 }
 
 TEST(YamlToJsonTest, SplitsStreamAtSeparatorLinesWithLineNumbers) {
-  std::vector<YamlDocument> docs = SplitYamlDocuments("a: 1\n---\nb: 2\n--- # c\n\n---\r\nc: 3\n...\n");
+  std::vector<YamlDocument> docs =
+      SplitYamlDocuments("a: 1\n---\nb: 2\n--- # c\n\n---\r\nc: 3\n...\n");
   ASSERT_THAT(docs, SizeIs(3));
   EXPECT_EQ(docs[0].text, "a: 1\n");
   EXPECT_EQ(docs[0].first_line, 1);
