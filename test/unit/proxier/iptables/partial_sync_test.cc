@@ -28,6 +28,7 @@ using proxier::testing::MakeCidr;
 using proxier::testing::MakeEndpoint;
 using proxier::testing::MakeService;
 using proxier::testing::MakeServicePortName;
+using proxier::EndpointList;
 using testing::IptablesSimulator;
 using testing::kTestNodeIp;
 using testing::Normalize;
@@ -161,6 +162,22 @@ TEST_F(PartialSyncTest, ServiceLosingEndpointsMovesToFilterReject) {
   EXPECT_THAT(n.deleted["nat"], UnorderedElementsAre(SvcChain("ns/svc3:p80"),
                                                      absl::StrCat("KUBE-EXT-", PortProtoHash("ns/svc3:p80", "tcp")),
                                                      SepChain("ns/svc3:p80", "10.180.3.1:80")));
+}
+
+TEST_F(PartialSyncTest, ManyEndpointsUseIndexedDiffs) {
+  EndpointList many;
+  for (int i = 1; i <= 20; ++i) many.push_back(MakeEndpoint(absl::StrCat("10.180.1.", i), 80));
+  cluster_.SetEndpoints(MakeServicePortName("ns", "svc1", "p80"), many);
+  Sync({Name("svc1")});
+  EXPECT_EQ(simulator_.Trace({"10.0.0.2", "172.30.0.1", 80}).endpoints.size(), 20u);
+  many.erase(many.begin() + 4);  // 10.180.1.5
+  cluster_.SetEndpoints(MakeServicePortName("ns", "svc1", "p80"), many);
+  const std::string input = Sync({Name("svc1")});
+  auto n = Normalize(input);
+  const std::string gone = SepChain("ns/svc1:p80", "10.180.1.5:80");
+  EXPECT_THAT(n.declared["nat"], UnorderedElementsAre(SvcChain("ns/svc1:p80"), gone)) << input;
+  EXPECT_THAT(n.deleted["nat"], ElementsAre(gone));
+  EXPECT_EQ(simulator_.Trace({"10.0.0.2", "172.30.0.1", 80}).endpoints.size(), 19u);
 }
 
 TEST_F(PartialSyncTest, FlipToPassThroughRemovesOnlyTheVipRules) {
