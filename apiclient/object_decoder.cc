@@ -3,6 +3,7 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -225,8 +226,50 @@ absl::Status ReadStringMap(object o, std::string_view key, const Path& parent,
   return absl::OkStatus();
 }
 
+// IPv4 with leading zeros ("010.096.000.010"): the API accepted these before 1.20 and still
+// stores them in old objects; upstream reads them as decimal (netutils.ParseIPSloppy), so do we.
+std::optional<IpAddress> ParseLegacyIpv4(absl::string_view text) {
+  uint8_t bytes[4];
+  int part = 0;
+  size_t i = 0;
+  while (part < 4) {
+    size_t start = i;
+    int value = 0;
+    while (i < text.size() && i - start < 3 && absl::ascii_isdigit(text[i])) {
+      value = value * 10 + (text[i] - '0');
+      ++i;
+    }
+    if (i == start || value > 255) return std::nullopt;
+    bytes[part++] = static_cast<uint8_t>(value);
+    if (part < 4) {
+      if (i >= text.size() || text[i] != '.') return std::nullopt;
+      ++i;
+    }
+  }
+  if (i != text.size()) return std::nullopt;
+  return IpAddress::FromV4Bytes(bytes);
+}
+
+absl::StatusOr<IpAddress> ParseIpSloppy(absl::string_view text) {
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(text);
+  if (ip.ok()) return ip;
+  if (std::optional<IpAddress> legacy = ParseLegacyIpv4(text)) return *legacy;
+  return ip.status();
+}
+
+absl::StatusOr<Cidr> ParseCidrSloppy(absl::string_view text) {
+  absl::StatusOr<Cidr> cidr = Cidr::Parse(text);
+  if (cidr.ok()) return cidr;
+  absl::string_view trimmed = absl::StripAsciiWhitespace(text);
+  size_t slash = trimmed.find('/');
+  if (slash == absl::string_view::npos) return cidr.status();
+  std::optional<IpAddress> legacy = ParseLegacyIpv4(trimmed.substr(0, slash));
+  if (!legacy) return cidr.status();
+  return Cidr::Parse(absl::StrCat(legacy->ToString(), trimmed.substr(slash)));
+}
+
 absl::Status ParseIp(std::string_view text, const Path& path, IpAddress* out) {
-  absl::StatusOr<IpAddress> ip = IpAddress::Parse(AV(text));
+  absl::StatusOr<IpAddress> ip = ParseIpSloppy(AV(text));
   if (!ip.ok()) return FieldError(path, absl::StrCat("invalid IP address \"", AV(text), "\""));
   *out = *ip;
   return absl::OkStatus();
@@ -367,7 +410,7 @@ absl::Status DecodeServiceSpec(object spec, const Path& path, Service* svc) {
       ForEach(spec, "loadBalancerSourceRanges", path, [&](element item, const Path& p) {
         std::string_view s;
         KP_RETURN_IF_ERROR(AsString(item, p, &s));
-        absl::StatusOr<Cidr> cidr = Cidr::Parse(AV(s));
+        absl::StatusOr<Cidr> cidr = ParseCidrSloppy(AV(s));
         if (cidr.ok()) {
           svc->load_balancer_source_ranges.push_back(*cidr);
         } else {
@@ -570,7 +613,7 @@ absl::Status DecodeNodeBody(object root, Node* node) {
       if (!one.empty()) cidrs.push_back(std::move(one));
     }
     for (size_t i = 0; i < cidrs.size(); ++i) {
-      absl::StatusOr<Cidr> cidr = Cidr::Parse(cidrs[i]);
+      absl::StatusOr<Cidr> cidr = ParseCidrSloppy(cidrs[i]);
       if (!cidr.ok()) {
         const Path plural_path = sp.Field("podCIDRs");
         const Path p = plural ? plural_path.Index(static_cast<int>(i)) : sp.Field("podCIDR");

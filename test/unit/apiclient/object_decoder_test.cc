@@ -209,6 +209,22 @@ TEST(ObjectDecoderTest, DecodesGenericListOfMixedKindsAndSkipsUnknownKinds) {
   EXPECT_EQ(node.addresses[0].address, "192.0.2.130");
 }
 
+TEST(ObjectDecoderTest, ReadsLegacyIpv4WithLeadingZerosAsDecimal) {
+  DecodedObjects d = DecodeJsonOrDie(
+      R"({"kind":"Service","apiVersion":"v1","metadata":{"name":"old"},"spec":{"clusterIP":"010.096.000.010",)"
+      R"("loadBalancerSourceRanges":["010.000.000.000/8"],"ports":[{"port":80}]}})");
+  EXPECT_THAT(d.errors, IsEmpty());
+  ASSERT_THAT(d.services, SizeIs(1));
+  EXPECT_THAT(d.services[0].cluster_ips, ElementsAre(Ip("10.96.0.10")));
+  EXPECT_THAT(d.services[0].load_balancer_source_ranges, ElementsAre(Net("10.0.0.0/8")));
+
+  DecodedObjects bad = DecodeJsonOrDie(
+      R"({"kind":"Service","apiVersion":"v1","metadata":{"name":"bad"},"spec":{"clusterIP":"0256.1.1.1"}})");
+  EXPECT_THAT(bad.services, IsEmpty());
+  ASSERT_THAT(bad.errors, SizeIs(1));
+  EXPECT_THAT(bad.errors[0], HasSubstr("spec.clusterIP: invalid IP address \"0256.1.1.1\""));
+}
+
 TEST(ObjectDecoderTest, NodePodCidrsWinOverPodCidr) {
   DecodedObjects d = DecodeJsonOrDie(R"({"kind":"Node","apiVersion":"v1","metadata":{"name":"n"},
     "spec":{"podCIDR":"10.244.1.0/24","podCIDRs":["10.244.1.0/24","fd00:244:1::/64"]}})");
