@@ -113,8 +113,29 @@ def main():
         except NotBuilt:
             print('SKIP: %s was built without the API client' % args.binary)
             return SKIP
+        # Through the API too: a pass-through ELB address gets no local rule, a plain one does.
+        for name, ip, node_port, annotations in (('elb-pt', '203.0.113.10', 30080, {'kubernetes.io/elb.pass-through': 'true'}),
+                                                 ('elb-plain', '203.0.113.11', 30081, {})):
+            control('/_control/apply', {
+                'kind': 'Service', 'apiVersion': 'v1',
+                'metadata': {'namespace': 'default', 'name': name, 'annotations': annotations},
+                'spec': {'type': 'LoadBalancer', 'clusterIP': '10.96.0.%d' % (node_port - 30000),
+                         'ports': [{'name': 'http', 'port': 80, 'protocol': 'TCP', 'targetPort': 8080, 'nodePort': node_port}]},
+                'status': {'loadBalancer': {'ingress': [{'ip': ip}]}}})
+            control('/_control/apply', {
+                'kind': 'EndpointSlice', 'apiVersion': 'discovery.k8s.io/v1',
+                'metadata': {'namespace': 'default', 'name': name + '-1', 'labels': {'kubernetes.io/service-name': name}},
+                'addressType': 'IPv4',
+                'endpoints': [{'addresses': ['10.0.0.6'], 'conditions': {'ready': True}, 'nodeName': 'node-a'}],
+                'ports': [{'name': 'http', 'port': 8080, 'protocol': 'TCP'}]})
+        if not wait_rules(lambda o: '203.0.113.11/32' in o and '--dport 30080' in o and '203.0.113.10/32' not in o,
+                          'pass-through LB 203.0.113.10 must have no rule while 203.0.113.11 has one'):
+            return 1
         control('/_control/apply', service(81))
-        if not wait_rules(lambda o: '--dport 81 ' in o and '--dport 80 ' not in o, 'port change 80->81 not applied'):
+        def web_ports(o):
+            return {l.split('--dport ')[1].split()[0] for l in o.splitlines() if '-d 10.96.0.10/32' in l and '--dport ' in l}
+
+        if not wait_rules(lambda o: web_ports(o) == {'81'}, 'port change 80->81 not applied'):
             return 1
         control('/_control/delete', {'kind': 'Service', 'namespace': 'default', 'name': 'web'})
         if not wait_rules(lambda o: '10.96.0.10/32' not in o, 'rules of the deleted Service remain'):
