@@ -120,11 +120,14 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(processes_mentioning(tmp.group(1)), [], out)
         self.assertFalse(os.path.exists(tmp.group(1)), out)
 
-    def test_ipvs_mode_says_it_is_not_available_here(self):
-        p = subprocess.run([DEMO, "--mode", "ipvs"], capture_output=True, text=True, timeout=30,
-                           env=demo_env(), stdin=subprocess.DEVNULL)
+    def test_ipvs_mode_without_the_vm_driver_names_the_fix(self):
+        # The full IPVS run is the VM tier's (vm_ipvs_pass_through); here only its refusal.
+        env = dict(demo_env(), KPROXY_VM_DRIVER="/nonexistent/ipvs_vm_driver")
+        p = subprocess.run([DEMO, "--mode", "ipvs"], capture_output=True, text=True, timeout=30, env=env,
+                           stdin=subprocess.DEVNULL)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
-        self.assertIn("not available", p.stdout)
+        self.assertIn("/nonexistent/ipvs_vm_driver is not built", p.stdout)
+        self.assertIn("scripts/build.sh", p.stdout)
 
     def test_missing_binary_names_the_fix(self):
         env = dict(demo_env(), KPROXY_BIN="/nonexistent/kube-proxy")
