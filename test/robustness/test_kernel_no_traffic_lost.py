@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""No traffic lost (measured, not timed): a client pod makes back-to-back TCP connections to a
+ClusterIP while (a) kube-proxy is stopped with SIGTERM and started again (the rules stay in the
+kernel meanwhile), (b) every endpoint of the Service is replaced in a rolling way (new pod added,
+old one marked terminating, then removed), (c) a full resync happens at 10k Services (the canary is
+deleted, which forces one). Every failed connection is counted; (a) and (b) must lose none, (c)
+reports its count (printed as "NO-TRAFFIC-LOST(c): ...").
+
+Skipped as a whole (marker KPROXY-KERNEL-SUITE-SKIPPED) while the binary is not built."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+import robustness_util as ru
+from robustness_util import POD1, POD2, wait_for
+
+KPROXY = None
+VIP = "10.96.200.10"
+GENERATOR = os.path.join(ru.HERE, "..", "..", "bench", "generate_cluster.py")
+
+# Connects to VIP:80 in a loop until the stop file appears; each connection must get the agent's
+# reply line. Prints {"ok": n, "failed": n, "errors": [...]} at the end.
+CLIENT_LOOP = r"""
+import json, os, socket, sys, time
+host, port, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ok = failed = 0
+errors = []
+while not os.path.exists(stop):
+    try:
+        with socket.create_connection((host, port), timeout=2) as s:
+            s.settimeout(2)
+            data = s.recv(200)
+            if not data:
+                raise OSError("empty reply")
+        ok += 1
+    except OSError as e:
+        failed += 1
+        if len(errors) < 20:
+            errors.append(f"{time.time():.3f} {e!r}")
+print(json.dumps({"ok": ok, "failed": failed, "errors": errors}))
+"""
+
+
+def setUpModule():
+    global KPROXY
+    KPROXY = ru.kube_proxy_or_skip()
+
+
+class NoTrafficLostTest(unittest.TestCase):
+    variant = "nft"
+
+    def setUp(self):
+        self.lab = ru.netns_lab.Lab(ipv6=False, haproxy=False, listeners=True)
+        self.lab.setup()
+        self.addCleanup(self.lab.close)
+        ru.util.flush_node(self.lab)
+        self.objects = ru.ObjectsDir()
+        self.addCleanup(self.objects.close)
+        self.daemons = []
+        self.addCleanup(lambda: [d.stop() for d in self.daemons])
+
+    def start_daemon(self):
+        d = ru.Daemon(self.lab, KPROXY, self.objects.path, self.variant,
+                      extra=["--iptables-sync-period=2s", "--iptables-min-sync-period=0s", "-v=2"])
+        self.daemons.append(d)
+        wait_for("kube-proxy healthy", lambda: ru.http_get(self.lab, f"http://{ru.HEALTHZ}/healthz")[0] == 200
+                 or not d.alive() and "dead", 120)
+        self.assertTrue(d.alive(), d.log()[-3000:])
+        return d
+
+    def start_client(self):
+        stop = os.path.join(self.lab.tmp, f"stop-{time.time_ns()}")
+        out = os.path.join(self.lab.tmp, f"client-{time.time_ns()}.json")
+        f = open(out, "w")
+        p = subprocess.Popen(["ip", "netns", "exec", self.lab.ns("client"), ru.netns_lab.PYTHON, "-c", CLIENT_LOOP,
+                              VIP, "80", stop], stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        f.close()
+        self.lab.procs.append(p)
+        return p, stop, out
+
+    def stop_client(self, client):
+        p, stop, out = client
+        open(stop, "w").close()
+        p.wait(30)
+        with open(out) as f:
+            text = f.read()
+        try:
+            return json.loads(text.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            self.fail(f"client loop output: {text}")
+
+    def wait_answering(self):
+        wait_for("the VIP answers", lambda: self.lab.request("client", "tcp", VIP, 80)[0], 30)
+
+    def test_a_restart_loses_no_connection(self):
+        self.objects.write("node", ru.node_a())
+        self.objects.write("svc", ru.service("web", VIP))
+        self.objects.write("slice", ru.endpoint_slice("web", [POD1, POD2]))
+        first = self.start_daemon()
+        self.wait_answering()
+        client = self.start_client()
+        time.sleep(1.5)
+        self.assertEqual(first.stop(), 0, "SIGTERM is a clean exit")
+        time.sleep(1.0)  # no kube-proxy at all: the kernel rules carry the traffic
+        self.start_daemon()
+        time.sleep(2.5)  # the new process's first (full) sync and a periodic one
+        result = self.stop_client(client)
+        print(f"NO-TRAFFIC-LOST(a): {result}")
+        self.assertGreater(result["ok"], 20, result)
+        self.assertEqual(result["failed"], 0, result)
+
+    def test_b_rolling_endpoint_change_loses_no_connection(self):
+        self.objects.write("node", ru.node_a())
+        self.objects.write("svc", ru.service("web", VIP))
+        self.objects.write("slice", ru.endpoint_slice("web", [POD1]))
+        self.start_daemon()
+        self.wait_answering()
+        client = self.start_client()
+        time.sleep(1)
+        # New pod ready next to the old one.
+        self.objects.write("slice", ru.endpoint_slice("web", [POD1, POD2]))
+        time.sleep(2)
+        # Old pod terminating (not ready, still serving), then gone.
+        self.objects.write("slice", ru.endpoint_slice("web", [(POD1, False, True, True), POD2]))
+        time.sleep(2)
+        self.objects.write("slice", ru.endpoint_slice("web", [POD2]))
+        time.sleep(2)
+        # And back the other way, so both directions are covered.
+        self.objects.write("slice", ru.endpoint_slice("web", [POD2, POD1]))
+        time.sleep(2)
+        self.objects.write("slice", ru.endpoint_slice("web", [(POD2, False, True, True), POD1]))
+        time.sleep(2)
+        self.objects.write("slice", ru.endpoint_slice("web", [POD1]))
+        time.sleep(2)
+        result = self.stop_client(client)
+        print(f"NO-TRAFFIC-LOST(b): {result}")
+        nat = self.lab.iptables_save(self.variant, 4, "nat")
+        self.assertNotIn(POD2, nat, "the removed endpoint is gone from the rules")
+        self.assertGreater(result["ok"], 20, result)
+        self.assertEqual(result["failed"], 0, result)
+
+    @unittest.skipUnless(os.path.exists(GENERATOR), "bench/generate_cluster.py missing")
+    def test_c_full_resync_at_10k_services(self):
+        services = int(os.environ.get("KPROXY_ROBUST_SCALE_SERVICES", "10000"))
+        subprocess.run([sys.executable, GENERATOR, "--services", str(services), "--endpoints", "2",
+                        self.objects.path], check=True, capture_output=True)
+        self.objects.write("zz-svc", ru.service("web", VIP))
+        self.objects.write("zz-slice", ru.endpoint_slice("web", [POD1, POD2]))
+        t0 = time.time()
+        d = self.start_daemon()
+        wait_for("the VIP answers", lambda: self.lab.request("client", "tcp", VIP, 80)[0], 120)
+        first_sync = time.time() - t0
+        client = self.start_client()
+        time.sleep(1)
+        syncs_before = d.log().count("(full")
+        # Deleting the canary makes kube-proxy rewrite everything (a full resync of 10k Services).
+        self.lab.exec("node", [f"iptables-{self.variant}", "-t", "mangle", "-F", "KUBE-PROXY-CANARY"], check=False)
+        self.lab.exec("node", [f"iptables-{self.variant}", "-t", "mangle", "-X", "KUBE-PROXY-CANARY"], check=False)
+        wait_for("a full resync", lambda: d.log().count("(full") > syncs_before, 120)
+        time.sleep(2)
+        result = self.stop_client(client)
+        result["services"] = services
+        result["first_sync_s"] = round(first_sync, 1)
+        print(f"NO-TRAFFIC-LOST(c): {result}")
+        self.assertGreater(result["ok"], 0, result)
+
+
+if __name__ == "__main__":
+    unittest.main()
