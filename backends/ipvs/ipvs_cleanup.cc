@@ -1,6 +1,7 @@
 #include "backends/ipvs/ipvs_cleanup.h"
 
 #include "backends/iptables/iptables_cleanup.h"
+#include "backends/iptables/iptables_restore_runner.h"
 #include "backends/ipvs/ipset_restore_writer.h"
 #include "backends/ipvs/netlink_ipvs_client.h"
 #include "backends/ipvs/netlink_link_manager.h"
@@ -31,7 +32,20 @@ absl::Status CleanupIpvs(IpvsClient& ipvs, LinkManager& links, IpsetWriter& ipse
 
 absl::Status CleanupIpvs(iptables::IptablesRunner* ipt) {
   absl::Status first;
-  if (ipt != nullptr) first = iptables::CleanupIptables(*ipt);
+  if (ipt != nullptr) {
+    first = iptables::CleanupIptables(*ipt);
+    // The other family's rules reference its KUBE-6-* / KUBE-* sets too; an ipset in use cannot be
+    // destroyed, so clean that family's chains first (idempotent if the caller does it later).
+    const proxier::IpFamily other =
+        ipt->family() == proxier::IpFamily::kIPv4 ? proxier::IpFamily::kIPv6 : proxier::IpFamily::kIPv4;
+    auto* restore = dynamic_cast<iptables::IptablesRestoreRunner*>(ipt);
+    auto other_runner = iptables::IptablesRestoreRunner::Create(
+        other, restore != nullptr ? restore->variant() : iptables::IptablesVariant::kAuto);
+    if (other_runner.ok()) {
+      // A family without kernel tables (no ip6tables modules) has nothing to remove.
+      (void)iptables::CleanupIptables(**other_runner);
+    }
+  }
   IpsetRestoreWriter ipsets;
   auto links = NetlinkLinkManager::Create();
   auto ipvs = NetlinkIpvsClient::Create();

@@ -15,7 +15,8 @@ namespace kproxy::backends::ipvs {
 absl::Status CleanupIpvs(IpvsClient& ipvs, LinkManager& links, IpsetWriter& ipsets,
                          iptables::IptablesRunner* iptables);
 
-// The same with the real writers (netlink, ipset); IPVS not loaded is not an error.
+// The same with the real writers (netlink, ipset); IPVS not loaded is not an error. Also removes
+// the other IP family's kube-proxy chains (same iptables variant), since they reference ipsets.
 absl::Status CleanupIpvs(iptables::IptablesRunner* iptables);
 
 }  // namespace kproxy::backends::ipvs
