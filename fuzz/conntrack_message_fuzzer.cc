@@ -1,7 +1,12 @@
 // fuzz-libs: kproxy_backends_conntrack
-// Feeds arbitrary bytes as a ctnetlink dump reply: libmnl walks the messages exactly as
-// NetlinkConntrackClient's receive loop does (length checks included) and ParseEntryMessage parses
-// each one. A malformed or hostile reply must be rejected, never read out of bounds.
+// Feeds arbitrary bytes as a ctnetlink dump reply: the messages are walked with the length checks
+// of a netlink receive loop and ParseEntryMessage parses each one. A malformed or hostile reply
+// must be rejected, never read out of bounds.
+//
+// Not mnl_cb_run: libmnl 1.0.4's mnl_nlmsg_ok compares (int)nlmsg_len, so a length >= 2^31 passes
+// and the walk jumps out of the buffer (reproducer: corpus/conntrack_message/libmnl-negative-nlmsg-len).
+// The kernel never sends such a length, so NetlinkConntrackClient is not exposed; the fuzzer walks
+// with unsigned arithmetic instead.
 #include <libmnl/libmnl.h>
 
 #include <cstddef>
@@ -15,14 +20,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Netlink buffers are 4-byte aligned; a vector's heap storage is.
   std::vector<uint8_t> buf(data, data + size);
   size_t parsed = 0;
-  mnl_cb_run(
-      buf.data(), buf.size(), /*seq=*/0, /*portid=*/0,
-      [](const nlmsghdr* nlh, void* out) -> int {
-        auto entry = kproxy::backends::conntrack::ParseEntryMessage(nlh);
-        if (entry.ok()) ++*static_cast<size_t*>(out);
-        return MNL_CB_OK;
-      },
-      &parsed);
+  size_t offset = 0;
+  while (buf.size() - offset >= sizeof(nlmsghdr)) {
+    auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data() + offset);
+    const size_t len = nlh->nlmsg_len;
+    if (len < sizeof(nlmsghdr) || len > buf.size() - offset) break;
+    if (nlh->nlmsg_type >= NLMSG_MIN_TYPE) {
+      auto entry = kproxy::backends::conntrack::ParseEntryMessage(nlh);
+      if (entry.ok()) ++parsed;
+    }
+    offset += MNL_ALIGN(len);
+    if (offset > buf.size()) break;
+  }
+  volatile size_t sink = parsed;
+  (void)sink;
   // And one message on its own, its length field forced to what we have (the shortest the kernel
   // could send with a nfgenmsg is the header plus 4 bytes).
   if (size >= sizeof(nlmsghdr) + 4) {
