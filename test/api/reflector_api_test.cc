@@ -222,6 +222,21 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string("unknown");
     });
 
+TEST_F(ApiTest, BookmarksAdvanceTheResourceVersionWithoutEvents) {
+  RecordingSink sink;
+  Reflector reflector(client_.get(), services_, &sink, FastOptions());
+  reflector.Start();
+  ASSERT_TRUE(reflector.WaitForSync(absl::Seconds(20)));
+  ASSERT_TRUE(WaitForWatch());
+  const std::string listed = reflector.resource_version();
+  // A Node change moves the server's resourceVersion; only a bookmark tells the Service watch.
+  ASSERT_TRUE(server_->Apply(NodeJson("node-x")).ok());
+  EXPECT_TRUE(sink.log.WaitFor([&](const auto&, const auto&) { return reflector.resource_version() != listed; },
+                               absl::Seconds(10)));
+  EXPECT_THAT(sink.log.calls(), ::testing::ElementsAre("synced"));
+  reflector.Stop();
+}
+
 TEST_F(ApiTest, ServerErrorOnReconnectIsRetried) {
   RecordingSink sink;
   Reflector reflector(client_.get(), services_, &sink, FastOptions());
