@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """End to end: kube-proxy --kubeconfig against fake_apiserver.py, both in a fresh network
-namespace; the Service's rules must appear in iptables-save, follow a change, and go when the
-Service is deleted. Exits 77 (skipped) until the daemon binary exists and accepts --kubeconfig,
+namespace; the Service's rules must appear in iptables-save, a pass-through ELB address must get
+no rule, a change must be followed across a token rotation, and the rules go when the Service is
+deleted. Exits 77 (skipped) until the daemon binary exists and accepts --kubeconfig,
 or when not root / no `ip netns`."""
 
 import argparse
@@ -73,12 +74,15 @@ def main():
             'ports': [{'name': 'http', 'port': 8080, 'protocol': 'TCP'}]})
         control('/_control/apply', {'kind': 'Node', 'apiVersion': 'v1', 'metadata': {'name': 'node-a'},
                                     'status': {'addresses': [{'type': 'InternalIP', 'address': '192.0.2.1'}]}})
+        token_file = os.path.join(tmp, 'token')
+        with open(token_file, 'w') as f:
+            f.write('e2e-token\n')
         kubeconfig = os.path.join(tmp, 'kubeconfig')
         with open(kubeconfig, 'w') as f:
             f.write('apiVersion: v1\nkind: Config\ncurrent-context: c\n'
                     'clusters:\n- name: k\n  cluster:\n    server: %s\n    certificate-authority: %s\n'
                     'contexts:\n- name: c\n  context: {cluster: k, user: u}\n'
-                    'users:\n- name: u\n  user:\n    token: e2e-token\n' % (url, os.path.join(tmp, 'ca.crt')))
+                    'users:\n- name: u\n  user:\n    tokenFile: %s\n' % (url, os.path.join(tmp, 'ca.crt'), token_file))
         log = open(os.path.join(tmp, 'kube-proxy.log'), 'w')
         kp = subprocess.Popen(['ip', 'netns', 'exec', ns, args.binary, '--kubeconfig', kubeconfig,
                                '--hostname-override', 'node-a', '--proxy-mode', 'iptables', '-v', '2'],
@@ -131,11 +135,25 @@ def main():
         if not wait_rules(lambda o: '203.0.113.11/32' in o and '--dport 30080' in o and '203.0.113.10/32' not in o,
                           'pass-through LB 203.0.113.10 must have no rule while 203.0.113.11 has one'):
             return 1
+        # Token rotation: the file gets a new token, the server refuses the old one, and every
+        # watch is cut; the daemon must come back with the new token without a restart.
+        with open(token_file + '.new', 'w') as f:
+            f.write('e2e-token-2\n')
+        os.rename(token_file + '.new', token_file)
+        control('/_control/tokens', {'tokens': ['e2e-token-2']})
+        for resource in ('Service', 'EndpointSlice', 'Node'):
+            control('/_control/fault', {'type': 'close_midstream', 'resource': resource})
         control('/_control/apply', service(81))
         def web_ports(o):
             return {l.split('--dport ')[1].split()[0] for l in o.splitlines() if '-d 10.96.0.10/32' in l and '--dport ' in l}
 
         if not wait_rules(lambda o: web_ports(o) == {'81'}, 'port change 80->81 not applied'):
+            return 1
+        requests = json.loads(sh('ip', 'netns', 'exec', ns, 'curl', '-sf', '--cacert', os.path.join(tmp, 'ca.crt'),
+                                 url + '/_control/requests').stdout)
+        refused = [i for i, r in enumerate(requests) if r['status'] == 401]
+        if not refused or not any(r['status'] == 200 for r in requests[refused[0]:]):
+            print('FAIL: the rotation was not exercised (no 401 followed by a success): %s' % requests[-10:])
             return 1
         control('/_control/delete', {'kind': 'Service', 'namespace': 'default', 'name': 'web'})
         if not wait_rules(lambda o: '10.96.0.10/32' not in o, 'rules of the deleted Service remain'):
