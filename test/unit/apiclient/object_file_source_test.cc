@@ -220,6 +220,32 @@ TEST_F(ObjectFileSourceTest, MalformedEditKeepsTheLastGoodObject) {
               ElementsAre("delete Service ns/b port=82", "update Service ns/a port=83"));
 }
 
+TEST_F(ObjectFileSourceTest, BrokenFileOnFirstLoadStillSyncsTheRest) {
+  Write("a-broken.yaml", "kind: Service\nmetadata: [unclosed\n");
+  Write("b.yaml", ServiceYaml("b", 80));
+  auto source = MakeSource();
+  ASSERT_TRUE(source->LoadOnce().ok());
+  EXPECT_THAT(handler_.Take(), ElementsAre("add Service ns/b port=80", "synced Node",
+                                           "synced Services", "synced EndpointSlices"));
+  EXPECT_EQ(source->rejected_objects(), 1u);
+
+  Write("a-broken.yaml", ServiceYaml("a", 80));
+  ASSERT_TRUE(source->LoadOnce().ok());
+  EXPECT_THAT(handler_.Take(), ElementsAre("add Service ns/a port=80"));
+}
+
+TEST_F(ObjectFileSourceTest, LaterFileWinsForTheSameObject) {
+  Write("1-base.yaml", ServiceYaml("a", 80));
+  Write("2-override.yaml", ServiceYaml("a", 81));
+  auto source = MakeSource();
+  ASSERT_TRUE(source->LoadOnce().ok());
+  EXPECT_THAT(handler_.Take(), ElementsAre("add Service ns/a port=81", "synced Node",
+                                           "synced Services", "synced EndpointSlices"));
+  Remove("2-override.yaml");
+  ASSERT_TRUE(source->LoadOnce().ok());
+  EXPECT_THAT(handler_.Take(), ElementsAre("update Service ns/a port=80"));
+}
+
 TEST_F(ObjectFileSourceTest, NodeHandlerSeesOnlyTheConfiguredNode) {
   Write("nodes.yaml",
         "apiVersion: v1\nkind: NodeList\nitems:\n- metadata: {name: node-a}\n- metadata: {name: "
