@@ -8,6 +8,7 @@
 //   - times IPVS plan + diff for the full state and for the same two changes, counting operations,
 // and prints one "key=value" line per measurement. Restore inputs go to --out=DIR.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -58,6 +59,14 @@ long PeakRssKb() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss;
+}
+
+// Resident set now (MB), from /proc/self/statm.
+double RssMbNow() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
 size_t Lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
@@ -202,6 +211,7 @@ int Run(int argc, char** argv) {
       for (auto& n : decoded->nodes) nodes.push_back(std::move(n));
     }
   }
+  Report("rss_after_decode_mb", RssMbNow());
   proxier::ProxyState state(proxier::IpFamily::kIPv4, nodes.empty() ? "node-a" : nodes[0].metadata.name,
                             [] { return absl::Now(); }, nullptr);
   for (const auto& s : services) state.OnServiceAdd(s);
@@ -209,6 +219,7 @@ int Run(int argc, char** argv) {
   state.OnServicesSynced();
   state.OnEndpointSlicesSynced();
   const proxier::NodeContext node = NodeContextOf(nodes);
+  Report("rss_after_state_mb", RssMbNow());
   Report("services", static_cast<double>(services.size()));
   Report("load_ms", MsSince(start));
 
@@ -242,6 +253,8 @@ int Run(int argc, char** argv) {
     return 1;
   }
   WriteFile(std::filesystem::path(out) / "full.restore", runner.last_input);
+  Report("rss_after_full_sync_mb", RssMbNow());
+  Report("peak_rss_after_full_sync_mb", static_cast<double>(PeakRssKb()) / 1024.0);
   Report("full_sync_ms", full_sync_ms);
   Report("full_sync_restore_ms", runner.last_restore_ms);
   Report("full_restore_bytes", static_cast<double>(runner.last_input.size()));
