@@ -59,7 +59,7 @@ done
 
 cp "$guest_init" "$stage/init"
 chmod +x "$stage/init"
-cp "$objects"/*.yaml "$stage/objects/"
+cp "$objects"/* "$stage/objects/"
 echo pod1 > "$stage/www/pod1/index.html"
 echo pod2 > "$stage/www/pod2/index.html"
 echo elb > "$stage/www/elb/index.html"

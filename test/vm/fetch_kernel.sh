@@ -5,7 +5,7 @@
 set -euo pipefail
 cache=${1:?usage: fetch_kernel.sh CACHE_DIR}
 mkdir -p "$cache"
-pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ && !found {print $2; found = 1}')
 if [[ -z "$pkg" ]]; then
   # Fall back to a kernel already cached (e.g. the package index was not refreshed).
   root=$(ls -d "$cache"/linux-image-*-cloud-amd64 2>/dev/null | tail -1 || true)

@@ -140,6 +140,31 @@ check flip_removes_virtual_server "no IPVS service on 203.0.113.20" sh -c '! ipv
 check flip_goes_to_elb "pod1 -> 203.0.113.20:80 now answered by the ELB" answers pod1 203.0.113.20 80 elb
 check flip_keeps_clusterip "client -> 10.96.0.10:80 still answered by a pod" answers client 10.96.0.10 80 'pod1|pod2'
 
+# --- graceful termination: a removed TCP backend keeps serving its open connection at weight 0 ---
+( sleep 60 | $IP netns exec client /bin/busybox nc 10.96.0.40 9090 >/dev/null 2>&1 ) &
+holder=$!
+busy=""
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  busy=$(ipvsadm -Ln -t 10.96.0.40:9090 | awk '$1 == "->" && $3 == "Masq" && $5 + 0 >= 1 {print $2; exit}')
+  [ -n "$busy" ] && break
+  sleep 0.5
+done
+idle=$(ipvsadm -Ln -t 10.96.0.40:9090 | awk -v b="$busy" '$1 == "->" && $3 == "Masq" && $2 != b {print $2; exit}')
+echo "KPROXY-VM-LOG drain: busy=$busy idle=$idle"
+check drain_connection_counted "ActiveConn of $busy is 1" [ -n "$busy" ]
+mkdir -p /objects-drain && cp /objects-flip/*.yaml /objects-drain/ && cp /objects/drain.yaml.empty /objects-drain/drain.yaml
+sync_once /objects-drain > /tmp/sync4 2>&1
+sed 's/^/KPROXY-VM-LOG sync4: /' /tmp/sync4
+ipvsadm -Ln -t 10.96.0.40:9090 > /tmp/drain1; sed 's/^/KPROXY-VM-LOG drain1: /' /tmp/drain1
+check drain_first_sync_weight_zero "both backends at weight 0, none deleted yet" \
+  sh -c "grep -q '$busy *Masq *0 *1' /tmp/drain1 && grep -q '$idle *Masq *0 *0' /tmp/drain1"
+sync_once /objects-drain > /tmp/sync5 2>&1
+sed 's/^/KPROXY-VM-LOG sync5: /' /tmp/sync5
+ipvsadm -Ln -t 10.96.0.40:9090 > /tmp/drain2; sed 's/^/KPROXY-VM-LOG drain2: /' /tmp/drain2
+check drain_idle_backend_deleted "$idle (no connections) deleted on the next sync" sh -c "! grep -q '$idle' /tmp/drain2"
+check drain_busy_backend_kept "$busy (open connection) kept at weight 0" grep -q "$busy *Masq *0 *1" /tmp/drain2
+kill $holder 2>/dev/null
+
 # --- cleanup ---
 cleanup_all > /tmp/cleanup 2>&1
 rc=$?

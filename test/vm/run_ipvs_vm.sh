@@ -46,10 +46,13 @@ boot() {
 }
 boot
 # A kernel that died before /init ran (early-boot flake under load) gets one more boot.
-if ! tr -d '\r' < "$log" | grep -q 'KPROXY-VM-LOG syncing'; then
+# (grep reads files, not pipes: with pipefail, grep -q closing a pipe early would fail the test.)
+tr -d '\r' < "$log" > "$log.clean"
+if ! grep -q 'KPROXY-VM-LOG syncing' "$log.clean"; then
   echo "vm: guest never reached the test; booting once more"
   tail -5 "$log"
   boot
+  tr -d '\r' < "$log" > "$log.clean"
 fi
 
 expected=(sync_ok ipvs_clusterip_virtual_server ipvs_clusterip_real_servers ipvs_nodeport_virtual_server
@@ -61,15 +64,16 @@ expected=(sync_ok ipvs_clusterip_virtual_server ipvs_clusterip_real_servers ipvs
   passthrough_nodeport_still_served mixed_group_conflict_reported mixed_group_bound
   mixed_group_every_port_has_virtual_server mixed_group_port80_reachable mixed_group_port81_reachable
   resync_is_noop flip_sync_ok flip_unbinds_address flip_removes_virtual_server flip_goes_to_elb
-  flip_keeps_clusterip cleanup_ok cleanup_virtual_servers cleanup_link cleanup_ipsets)
-tr -d '\r' < "$log" | grep -E '^KPROXY-VM-(CHECK|LOG)' || true
+  flip_keeps_clusterip drain_connection_counted
+  drain_first_sync_weight_zero drain_idle_backend_deleted drain_busy_backend_kept cleanup_ok cleanup_virtual_servers cleanup_link cleanup_ipsets)
+grep -E '^KPROXY-VM-(CHECK|LOG)' "$log.clean" || true
 failed=0
 for name in "${expected[@]}"; do
-  if ! tr -d '\r' < "$log" | grep -q "^KPROXY-VM-CHECK $name PASS"; then
-    echo "vm: check $name did not pass: $(tr -d '\r' < "$log" | grep "^KPROXY-VM-CHECK $name " || echo 'not run')"
+  if ! grep -q "^KPROXY-VM-CHECK $name PASS" "$log.clean"; then
+    echo "vm: check $name did not pass: $(grep "^KPROXY-VM-CHECK $name " "$log.clean" || echo 'not run')"
     failed=1
   fi
 done
-tr -d '\r' < "$log" | grep -q '^KPROXY-VM-DONE' || { echo "vm: guest did not finish (timeout or crash)"; tail -20 "$log"; failed=1; }
+grep -q '^KPROXY-VM-DONE' "$log.clean" || { echo "vm: guest did not finish (timeout or crash)"; tail -20 "$log"; failed=1; }
 if ((failed)); then echo "vm: FAILED"; exit 1; fi
 echo "vm: all ${#expected[@]} checks passed"
