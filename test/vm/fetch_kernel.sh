@@ -5,7 +5,12 @@
 set -euo pipefail
 cache=${1:?usage: fetch_kernel.sh CACHE_DIR}
 mkdir -p "$cache"
-pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ && !found {print $2; found = 1}')
+resolve() { apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ && !found {print $2; found = 1}'; }
+pkg=$(resolve || true)
+if [[ -z "$pkg" ]] && ! ls -d "$cache"/linux-image-*-cloud-amd64 >/dev/null 2>&1; then
+  apt-get update -qq >&2 || true  # a fresh machine has no package lists yet
+  pkg=$(resolve || true)
+fi
 if [[ -z "$pkg" ]]; then
   # Fall back to a kernel already cached (e.g. the package index was not refreshed).
   root=$(ls -d "$cache"/linux-image-*-cloud-amd64 2>/dev/null | tail -1 || true)
