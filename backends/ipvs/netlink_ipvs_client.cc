@@ -82,6 +82,9 @@ absl::Status NetlinkIpvsClient::RoundTrip(GenlMessage msg, absl::string_view obj
       if (h->nlmsg_seq != hdr.nlmsg_seq) continue;  // a stale reply of an earlier request
       if (h->nlmsg_type == NLMSG_DONE) return reply_status;
       if (h->nlmsg_type == NLMSG_ERROR) {
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) {
+          return absl::DataLossError(absl::StrCat(what, ": truncated NLMSG_ERROR"));
+        }
         auto* err = static_cast<nlmsgerr*>(NLMSG_DATA(h));
         if (err->error == 0) return reply_status;  // ACK
         return ErrnoToStatus(-err->error, what);
