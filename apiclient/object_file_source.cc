@@ -23,6 +23,9 @@ using proxier::Service;
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
+// How long a modified file must stay unmodified before the poll thread reads it.
+constexpr absl::Duration kSettleTime = absl::Milliseconds(200);
+
 bool WantedFileName(absl::string_view name) {
   if (name.empty() || name[0] == '.') return false;  // hidden files, editor swap files, ..data
   return absl::EndsWith(name, ".yaml") || absl::EndsWith(name, ".yml") ||
@@ -204,19 +207,29 @@ bool ObjectFileSource::ReadFile(const std::string& file, const FileSignature& si
 
 absl::Status ObjectFileSource::LoadOnce() {
   absl::MutexLock lock(&mu_);
-  return LoadLocked();
+  return LoadLocked(/*settle=*/false);
 }
 
-absl::Status ObjectFileSource::LoadLocked() {
+absl::Status ObjectFileSource::LoadLocked(bool settle) {
   absl::StatusOr<std::map<std::string, FileSignature>> listing = ListFiles();
   if (!listing.ok()) return listing.status();
 
-  bool changed = !loaded_ || listing->size() != files_.size();
+  bool changed = !loaded_;
+  for (const auto& [file, objects] : files_) {
+    if (!listing->contains(file)) changed = true;  // removed: its objects go
+  }
   std::map<std::string, FileObjects> next;
+  const absl::Time now = absl::Now();
   for (const auto& [file, signature] : *listing) {
     auto prev = files_.find(file);
     if (prev != files_.end() && prev->second.signature == signature && !prev->second.recheck) {
       next.emplace(file, std::move(prev->second));
+      continue;
+    }
+    if (settle && now - absl::FromUnixNanos(signature.mtime_ns) < kSettleTime) {
+      // Editors truncate and then write: a file written this instant may be empty or half
+      // there. Keep what it held (and its old signature, so the next poll looks again).
+      if (prev != files_.end()) next.emplace(file, std::move(prev->second));
       continue;
     }
     FileObjects objects;
@@ -337,7 +350,7 @@ absl::Status ObjectFileSource::Run() {
   {
     absl::MutexLock lock(&mu_);
     if (!loaded_) {
-      absl::Status st = LoadLocked();
+      absl::Status st = LoadLocked(/*settle=*/false);
       if (!st.ok()) return st;
     }
   }
@@ -353,7 +366,7 @@ void ObjectFileSource::PollLoop() {
     absl::Status st;
     {
       absl::MutexLock lock(&mu_);
-      st = LoadLocked();
+      st = LoadLocked(/*settle=*/true);
     }
     // Logged once per distinct error, not once per poll, while e.g. the directory is missing.
     if (!st.ok() && std::string(st.message()) != last_error) {

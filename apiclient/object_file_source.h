@@ -33,7 +33,8 @@ struct ObjectFileSourceOptions {
   std::string path;
   // Only the Node with this name is delivered to the NodeHandler; empty: no Node is delivered.
   std::string node_name;
-  // How often Run()'s thread checks the files for changes (inode, size, mtime).
+  // How often Run()'s thread checks the files for changes (inode, size, mtime). The thread reads a
+  // changed file once it has been left alone for 200 ms, so half-written files are not loaded.
   absl::Duration poll_interval = absl::Seconds(1);
   // Called for every rejected object or unreadable file/document (e.g. to count a metric).
   std::function<void(absl::string_view file, absl::string_view message)> on_rejected;
@@ -99,7 +100,8 @@ class ObjectFileSource final {
   bool ReadFile(const std::string& file, const FileSignature& signature,
                 const FileObjects* previous, FileObjects* next);
   void Reject(absl::string_view file, absl::string_view message);
-  absl::Status LoadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // settle: leave files modified in the last moments for the next poll (they may be half written).
+  absl::Status LoadLocked(bool settle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Deliver(const FileObjects& merged) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PollLoop();
 

@@ -285,6 +285,25 @@ TEST_F(ObjectFileSourceTest, RunningSourcePicksUpEditsOnDisk) {
   EXPECT_FALSE(source->Run().ok());
 }
 
+TEST_F(ObjectFileSourceTest, RunningSourceDoesNotLoadAHalfWrittenFile) {
+  Write("a.yaml", ServiceYaml("a", 80));
+  auto source = MakeSource("", absl::Milliseconds(10));
+  ASSERT_TRUE(source->Run().ok());
+  ASSERT_TRUE(handler_.WaitFor("synced Services", absl::Seconds(5)));
+  handler_.Take();
+
+  // An editor truncates, pauses, then writes: the empty moment must not delete the Service.
+  std::string path = absl::StrCat(dir_, "/a.yaml");
+  std::ofstream out(path, std::ios::trunc);
+  out.flush();
+  absl::SleepFor(absl::Milliseconds(100));
+  out << ServiceYaml("a", 8080);
+  out.close();
+  EXPECT_TRUE(handler_.WaitFor("update Service ns/a port=8080", absl::Seconds(5)));
+  source->Stop();
+  EXPECT_THAT(handler_.Take(), ElementsAre("update Service ns/a port=8080"));
+}
+
 TEST_F(ObjectFileSourceTest, ReadsASingleFile) {
   Write(
       "one.json",
