@@ -12,11 +12,6 @@ bool FamilyMatches(AddressType type, IpFamily family) {
          (type == AddressType::kIPv6 && family == IpFamily::kIPv6);
 }
 
-// What the proxy uses of a slice; metadata churn (resourceVersion, labels) is not a change.
-bool SameContent(const EndpointSlice& a, const EndpointSlice& b) {
-  return a.address_type == b.address_type && a.ports == b.ports && a.endpoints == b.endpoints;
-}
-
 std::vector<std::string> SortedUnique(const std::optional<std::vector<std::string>>& in) {
   if (!in.has_value()) return {};
   std::vector<std::string> out = *in;
@@ -40,12 +35,63 @@ ServicePortName FirstKeyOf(const ServiceName& service) {
 
 }  // namespace
 
-bool EndpointsChangeTracker::Update(const EndpointSlice& slice, bool removed, absl::Time now) {
-  absl::MutexLock lock(&mu_);
-  if (slice.address_type == AddressType::kFQDN || !FamilyMatches(slice.address_type, family_) ||
-      slice.service_name.empty() || slice.metadata.name.empty()) {
-    return !pending_.empty();
+EndpointsChangeTracker::ConvertedSlice EndpointsChangeTracker::Convert(const EndpointSlice& slice) const {
+  ConvertedSlice converted;
+  for (const EndpointSlicePort& port : slice.ports) {
+    // A nil port means "all ports", which a proxy cannot program (upstream skips it too).
+    if (!port.port.has_value() || *port.port == 0) continue;
+    PortEndpoints& out = converted.emplace_back();
+    out.port_name = port.name.value_or("");
+    out.protocol = port.protocol.value_or(Protocol::kTCP);
+    out.endpoints.reserve(slice.endpoints.size());
+    for (const EndpointSliceEndpoint& ep : slice.endpoints) {
+      if (ep.addresses.empty() || ep.addresses[0].family() != family_) continue;
+      auto endpoint = std::make_shared<Endpoint>();
+      endpoint->ip = ep.addresses[0];
+      endpoint->port = *port.port;
+      endpoint->node_name = ep.node_name.value_or("");
+      endpoint->is_local = !node_name_.empty() && endpoint->node_name == node_name_;
+      endpoint->ready = ep.conditions.ready.value_or(true);
+      endpoint->serving = ep.conditions.serving.value_or(endpoint->ready);
+      endpoint->terminating = ep.conditions.terminating.value_or(false);
+      endpoint->zone = ep.zone.value_or("");
+      endpoint->zone_hints = SortedUnique(ep.hints_for_zones);
+      endpoint->has_zone_hints = !endpoint->zone_hints.empty();
+      endpoint->node_hints = SortedUnique(ep.hints_for_nodes);
+      endpoint->has_node_hints = !endpoint->node_hints.empty();
+      out.endpoints.push_back(std::move(endpoint));
+    }
   }
+  return converted;
+}
+
+namespace {
+
+// What the proxy uses of a slice; metadata churn (resourceVersion, labels) is not a change.
+// (A template: PortEndpoints is private to the tracker.)
+template <typename ConvertedSlice>
+bool SameConverted(const ConvertedSlice& a, const ConvertedSlice& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].port_name != b[i].port_name || a[i].protocol != b[i].protocol ||
+        !SameEndpoints(a[i].endpoints, b[i].endpoints)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool EndpointsChangeTracker::Update(const EndpointSlice& slice, bool removed, absl::Time now) {
+  const bool ignored = slice.address_type == AddressType::kFQDN ||
+                       !FamilyMatches(slice.address_type, family_) || slice.service_name.empty() ||
+                       slice.metadata.name.empty();
+  // Converted outside the lock: this is the expensive part.
+  ConvertedSlice converted;
+  if (!ignored && !removed) converted = Convert(slice);
+  absl::MutexLock lock(&mu_);
+  if (ignored) return !pending_.empty();
   const ServiceName service{slice.metadata.namespace_name, slice.service_name};
   const std::string& slice_name = slice.metadata.name;
   if (removed) {
@@ -55,12 +101,8 @@ bool EndpointsChangeTracker::Update(const EndpointSlice& slice, bool removed, ab
   } else {
     SliceSet& set = slices_[service];
     auto it = set.find(slice_name);
-    if (it != set.end() && SameContent(it->second, slice)) return !pending_.empty();
-    EndpointSlice stored = slice;
-    // The proxy never reads them again; 10k Services' annotations are not worth keeping.
-    stored.metadata.annotations.clear();
-    stored.metadata.labels.clear();
-    set.insert_or_assign(slice_name, std::move(stored));
+    if (it != set.end() && SameConverted(it->second, converted)) return !pending_.empty();
+    set.insert_or_assign(slice_name, std::move(converted));
   }
   pending_.try_emplace(service, now);
   return true;
@@ -71,37 +113,17 @@ EndpointsChangeTracker::ApplyResult EndpointsChangeTracker::Apply(EndpointsMap& 
   ApplyResult result;
   for (const auto& [service, first_seen] : pending_) {
     // Merge every slice of the Service, in slice-name order, into sorted, deduplicated lists.
-    absl::btree_map<ServicePortName, absl::btree_map<std::string, Endpoint>> merged;
+    absl::btree_map<ServicePortName, absl::btree_map<std::string, std::shared_ptr<const Endpoint>>> merged;
     if (auto sit = slices_.find(service); sit != slices_.end()) {
       for (const auto& [slice_name, slice] : sit->second) {
-        for (const EndpointSlicePort& port : slice.ports) {
-          // A nil port means "all ports", which a proxy cannot program (upstream skips it too).
-          if (!port.port.has_value() || *port.port == 0) continue;
-          ServicePortName name{service, port.name.value_or(""), port.protocol.value_or(Protocol::kTCP)};
-          auto& set = merged[name];
-          for (const EndpointSliceEndpoint& ep : slice.endpoints) {
-            if (ep.addresses.empty() || ep.addresses[0].family() != family_) continue;
-            Endpoint endpoint;
-            endpoint.ip = ep.addresses[0];
-            endpoint.port = *port.port;
-            endpoint.node_name = ep.node_name.value_or("");
-            endpoint.is_local = !node_name_.empty() && endpoint.node_name == node_name_;
-            endpoint.ready = ep.conditions.ready.value_or(true);
-            endpoint.serving = ep.conditions.serving.value_or(endpoint.ready);
-            endpoint.terminating = ep.conditions.terminating.value_or(false);
-            endpoint.zone = ep.zone.value_or("");
-            endpoint.zone_hints = SortedUnique(ep.hints_for_zones);
-            endpoint.has_zone_hints = !endpoint.zone_hints.empty();
-            endpoint.node_hints = SortedUnique(ep.hints_for_nodes);
-            endpoint.has_node_hints = !endpoint.node_hints.empty();
-            std::string key = endpoint.IpPort();
-            auto [it, inserted] = set.try_emplace(std::move(key), endpoint);
+        for (const PortEndpoints& port : slice) {
+          auto& set = merged[ServicePortName{service, port.port_name, port.protocol}];
+          for (const std::shared_ptr<const Endpoint>& endpoint : port.endpoints) {
+            auto [it, inserted] = set.try_emplace(endpoint->IpPort(), endpoint);
             // The same address in two slices: an endpoint moving between slices, or a pod IP
             // reused before the terminating pod is gone. Prefer the non-terminating one; otherwise
             // the first slice by name wins, so the result does not depend on arrival order.
-            if (!inserted && it->second.terminating && !endpoint.terminating) {
-              it->second = std::move(endpoint);
-            }
+            if (!inserted && it->second->terminating && !endpoint->terminating) it->second = endpoint;
           }
         }
       }
@@ -113,9 +135,7 @@ EndpointsChangeTracker::ApplyResult EndpointsChangeTracker::Apply(EndpointsMap& 
       if (set.empty()) continue;
       EndpointList list;
       list.reserve(set.size());
-      for (auto& [key, endpoint] : set) {
-        list.push_back(std::make_shared<const Endpoint>(std::move(endpoint)));
-      }
+      for (auto& [key, endpoint] : set) list.push_back(std::move(endpoint));
       current.emplace(name, std::move(list));
     }
 

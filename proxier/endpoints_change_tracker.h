@@ -37,8 +37,18 @@ class EndpointsChangeTracker {
   size_t PendingCount() const;
 
  private:
-  // slice name -> slice, per Service.
-  using SliceSet = absl::btree_map<std::string, EndpointSlice>;
+  // What is kept of one slice: its endpoints already converted, per port, in slice order. The
+  // merged lists share these Endpoint objects, so 100k endpoints exist once, not three times
+  // (raw slice copy, converted copy, merged list).
+  struct PortEndpoints {
+    std::string port_name;
+    Protocol protocol = Protocol::kTCP;
+    EndpointList endpoints;
+  };
+  using ConvertedSlice = std::vector<PortEndpoints>;
+  ConvertedSlice Convert(const EndpointSlice& slice) const;
+  // slice name -> converted slice, per Service.
+  using SliceSet = absl::btree_map<std::string, ConvertedSlice>;
   const std::string node_name_;
   const IpFamily family_;
   mutable absl::Mutex mu_;
