@@ -2,6 +2,7 @@
 // runner calls Sync(); an implementation plans from ProxyState snapshots and writes the kernel.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct SyncReport {
   // When each change this sync applied was first queued (ProxyState::Taken::change_times of every
   // family); the sync runner turns them into network-programming latencies.
   std::vector<absl::Time> change_times;
+  // iptables mode, summed over families: rules ("-A" lines) per table ("filter", "nat") in the
+  // desired tables, and written by this sync (kubeproxy_sync_proxy_rules_iptables_total / _last).
+  std::map<std::string, size_t> iptables_rules_total;
+  std::map<std::string, size_t> iptables_rules_written;
 };
 
 class Proxier {

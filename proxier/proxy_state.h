@@ -43,6 +43,9 @@ class ProxyState final : public ServiceHandler, public EndpointSliceHandler {
   Taken TakeSnapshot();
 
   bool HasPendingChanges() const;
+  // Services / EndpointSlice-derived endpoint sets with changes not yet taken (metrics' _pending).
+  size_t PendingServiceChanges() const { return service_changes_.PendingCount(); }
+  size_t PendingEndpointChanges() const { return endpoint_changes_.PendingCount(); }
   // Both Services and EndpointSlices have been listed once.
   bool IsSynced() const;
   IpFamily family() const { return family_; }

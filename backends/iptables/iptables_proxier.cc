@@ -1,11 +1,14 @@
 #include "backends/iptables/iptables_proxier.h"
 
+#include <algorithm>
 #include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
 #include "backends/conntrack/stale_flow_cleaner.h"
 #include "logging/log.h"
 #include "proxier/iptables/chain_names.h"
@@ -87,6 +90,27 @@ bool IptablesProxier::CanaryMissing(IptablesRunner& runner) {
   return false;
 }
 
+namespace {
+
+size_t CountLines(absl::string_view rules) { return static_cast<size_t>(std::count(rules.begin(), rules.end(), '\n')); }
+
+}  // namespace
+
+void IptablesProxier::CountRules(const pi::IptablesPlan& plan, absl::string_view restore_input, FamilyResult& result) {
+  for (const pi::PlannedChain& c : plan.filter_chains) result.filter_rules += CountLines(c.rules);
+  for (const pi::PlannedChain& c : plan.nat_chains) result.nat_rules += CountLines(c.rules);
+  for (const auto& [name, fragment] : plan.fragments) {
+    for (const pi::PlannedChain& c : fragment->nat_chains) result.nat_rules += CountLines(c.rules);
+  }
+  // The restore input is "*filter ... COMMIT\n*nat ... COMMIT\n"; rules are its "-A" lines.
+  size_t* table = nullptr;
+  for (absl::string_view line : absl::StrSplit(restore_input, '\n')) {
+    if (line == "*filter") table = &result.filter_rules_written;
+    else if (line == "*nat") table = &result.nat_rules_written;
+    else if (table != nullptr && absl::StartsWith(line, "-A ")) ++*table;
+  }
+}
+
 absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
     Family& family, bool force_full, std::vector<absl::Time>& change_times) {
   FamilyResult result;
@@ -152,8 +176,13 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   result.chains_deleted = rendered.chains_deleted;
   result.bytes = rendered.input.size();
   if (!rendered.input.empty()) {
-    if (absl::Status s = runner.Restore(rendered.input); !s.ok()) return fail("iptables-restore", s);
+    if (absl::Status s = runner.Restore(rendered.input); !s.ok()) {
+      restore_failures_.fetch_add(1);
+      if (!full) partial_restore_failures_.fetch_add(1);
+      return fail("iptables-restore", s);
+    }
   }
+  CountRules(*plan, rendered.input, result);
   family.applied = plan;
   family.needs_full = false;
 
@@ -191,6 +220,10 @@ absl::StatusOr<proxier::SyncReport> IptablesProxier::Sync() {
     }
     report.full = report.full || result->full;
     report.changed_services += result->changed_services;
+    report.iptables_rules_total["filter"] += result->filter_rules;
+    report.iptables_rules_total["nat"] += result->nat_rules;
+    report.iptables_rules_written["filter"] += result->filter_rules_written;
+    report.iptables_rules_written["nat"] += result->nat_rules_written;
     details.push_back(absl::StrFormat("%s: %s, wrote %d chains, deleted %d, %.1f KiB", name,
                                       result->full ? "full" : "partial", result->chains_written,
                                       result->chains_deleted, result->bytes / 1024.0));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -65,6 +66,16 @@ class IptablesProxier final : public proxier::Proxier {
   absl::StatusOr<std::string> DryRun() override;
   void ForceFullSync() override;
 
+  // iptables-restore failures since creation (kubeproxy_sync_proxy_rules_iptables_restore_failures_total
+  // and _partial_restore_failures_total: a failed partial restore counts in both, as upstream).
+  struct RestoreFailures {
+    uint64_t total = 0;
+    uint64_t partial = 0;
+  };
+  RestoreFailures restore_failures() const {
+    return {restore_failures_.load(), partial_restore_failures_.load()};
+  }
+
  private:
   struct Family {
     IptablesFamilyConfig config;
@@ -87,10 +98,17 @@ class IptablesProxier final : public proxier::Proxier {
     size_t chains_written = 0;
     size_t chains_deleted = 0;
     size_t bytes = 0;
+    size_t filter_rules = 0;  // in the desired table
+    size_t nat_rules = 0;
+    size_t filter_rules_written = 0;
+    size_t nat_rules_written = 0;
   };
   absl::StatusOr<FamilyResult> SyncFamily(Family& family, bool force_full,
                                           std::vector<absl::Time>& change_times)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fills the rule counts of `result` from the plan and the restore input written.
+  static void CountRules(const proxier::iptables::IptablesPlan& plan, absl::string_view restore_input,
+                         FamilyResult& result);
   // Canary chains and jump rules from the built-in chains; only on full syncs.
   static absl::Status EnsureJumps(IptablesRunner& runner);
   // True when the canary is gone from any of mangle, nat and filter (someone flushed the tables).
@@ -98,6 +116,8 @@ class IptablesProxier final : public proxier::Proxier {
 
   const IptablesProxierOptions options_;
   std::atomic<bool> force_full_{false};
+  std::atomic<uint64_t> restore_failures_{0};
+  std::atomic<uint64_t> partial_restore_failures_{0};
   absl::Mutex mu_;
   std::vector<Family> families_ ABSL_GUARDED_BY(mu_);
 };

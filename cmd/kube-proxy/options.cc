@@ -1061,6 +1061,16 @@ std::string ConfigurationToJson(const KubeProxyConfiguration& config) {
   return out;
 }
 
+std::vector<std::string> IneffectiveSettingWarnings(const KubeProxyConfiguration& config) {
+  std::vector<std::string> out;
+  if (!config.logging.vmodule.empty()) {
+    out.push_back(absl::StrCat("--vmodule / logging.vmodule (", absl::StrJoin(config.logging.vmodule, ","),
+                               ") is accepted but not applied per file: verbosity ",
+                               config.logging.verbosity, " applies to every file"));
+  }
+  return out;
+}
+
 std::string HelpText() {
   Options o;
   FlagExtras x;

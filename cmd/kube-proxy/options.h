@@ -146,6 +146,10 @@ std::string ConfigurationToJson(const KubeProxyConfiguration& config);
 // Upstream's validation.go rules; the error lists every problem, each naming the field and flag.
 absl::Status ValidateConfiguration(const KubeProxyConfiguration& config);
 
+// Settings that are accepted for compatibility but have no effect in kproxy, one warning each
+// (e.g. --vmodule: verbosity is global).
+std::vector<std::string> IneffectiveSettingWarnings(const KubeProxyConfiguration& config);
+
 // --help text: usage line, then every flag with its default and help.
 std::string HelpText();
 

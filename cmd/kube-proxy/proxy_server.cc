@@ -3,10 +3,9 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <iostream>
-
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,10 +20,30 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "apiclient/api_source.h"
+#include "apiclient/event_recorder.h"
+#include "apiclient/kubeconfig.h"
+#include "apiclient/object_file_source.h"
+#include "apiclient/rest_client.h"
+#include "backends/conntrack/netlink_conntrack_client.h"
+#include "backends/iptables/iptables_proxier.h"
+#include "backends/iptables/iptables_restore_runner.h"
+#include "backends/iptables/iptables_variant.h"
+#include "backends/ipvs/ipvs_cleanup.h"
+#include "backends/ipvs/ipvs_proxier.h"
+#include "cmd/kube-proxy/cleanup.h"
 #include "cmd/kube-proxy/dry_run_summary.h"
+#include "cmd/kube-proxy/event_reporter.h"
+#include "cmd/kube-proxy/health_server.h"
+#include "cmd/kube-proxy/http_server.h"
+#include "cmd/kube-proxy/metrics.h"
+#include "cmd/kube-proxy/metrics_server.h"
 #include "cmd/kube-proxy/node_addresses.h"
 #include "cmd/kube-proxy/pass_through_reporter.h"
 #include "cmd/kube-proxy/process_setup.h"
+#include "cmd/kube-proxy/proxier_options.h"
+#include "cmd/kube-proxy/proxy_health.h"
+#include "cmd/kube-proxy/service_health_server.h"
 #include "cmd/kube-proxy/service_health_tracker.h"
 #include "logging/log.h"
 #include "proxier/clock.h"
@@ -33,44 +52,6 @@
 #include "proxier/proxier.h"
 #include "proxier/proxy_state.h"
 #include "proxier/sync_runner.h"
-
-#if KPROXY_HAVE_APICLIENT_FILE_SOURCE
-#include "apiclient/object_file_source.h"
-#endif
-#if KPROXY_HAVE_APISERVER_SOURCE
-#include "apiclient/api_source.h"
-#include "apiclient/kubeconfig.h"
-#include "apiclient/rest_client.h"
-#endif
-#if KPROXY_HAVE_IPTABLES_RUNNER
-#include "backends/iptables/iptables_restore_runner.h"
-#include "backends/iptables/iptables_variant.h"
-#endif
-#if KPROXY_HAVE_IPTABLES_CLEANUP
-#include "backends/iptables/iptables_cleanup.h"
-#endif
-#if KPROXY_HAVE_IPTABLES_PROXIER
-#include "backends/iptables/iptables_proxier.h"
-#endif
-#if KPROXY_HAVE_CONNTRACK_CLIENT
-#include "backends/conntrack/netlink_conntrack_client.h"
-#endif
-#if KPROXY_HAVE_IPVS_PROXIER
-#include "backends/ipvs/ipvs_proxier.h"
-#endif
-#if KPROXY_HAVE_IPVS_CLEANUP
-#include "backends/ipvs/ipvs_cleanup.h"
-#endif
-#if KPROXY_HAVE_HEALTH_SERVER
-#include "cmd/kube-proxy/health_server.h"
-#include "cmd/kube-proxy/http_server.h"
-#include "cmd/kube-proxy/proxy_health.h"
-#include "cmd/kube-proxy/service_health_server.h"
-#endif
-#if KPROXY_HAVE_METRICS
-#include "cmd/kube-proxy/metrics.h"
-#include "cmd/kube-proxy/metrics_server.h"
-#endif
 
 namespace kproxy::daemon {
 namespace {
@@ -119,27 +100,33 @@ struct ExitRequest {
   }
 };
 
-// Delivers Services and EndpointSlices to the ProxyState of each family, and logs each Service's
-// pass-through decision once when it changes (and a bad annotation value once, as a warning).
+// Delivers Services and EndpointSlices to the ProxyState of each family, counts the changes
+// (kubeproxy_sync_proxy_rules_{service,endpoint}_changes_total and _pending), and logs each
+// Service's pass-through decision once when it changes (and a bad annotation value once, as a
+// warning).
 class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSliceHandler {
  public:
-  Fanout(std::vector<proxier::ProxyState*> states, ServiceHealthTracker* health)
-      : states_(std::move(states)), health_(health) {}
+  // `metrics` points at the daemon's Metrics (null until the servers start).
+  Fanout(std::vector<proxier::ProxyState*> states, ServiceHealthTracker* health, const std::atomic<Metrics*>* metrics)
+      : states_(std::move(states)), health_(health), metrics_(metrics) {}
 
   void OnServiceAdd(const proxier::Service& s) override {
     LogPassThrough(s);
     health_->SetService(s);
     for (auto* st : states_) st->OnServiceAdd(s);
+    CountServiceChange();
   }
   void OnServiceUpdate(const proxier::Service& old_s, const proxier::Service& s) override {
     LogPassThrough(s);
     health_->SetService(s);
     for (auto* st : states_) st->OnServiceUpdate(old_s, s);
+    CountServiceChange();
   }
   void OnServiceDelete(const proxier::Service& s) override {
     reporter_.Forget(s);
     health_->DeleteService(s);
     for (auto* st : states_) st->OnServiceDelete(s);
+    CountServiceChange();
   }
   void OnServicesSynced() override {
     for (auto* st : states_) st->OnServicesSynced();
@@ -147,14 +134,17 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
   void OnEndpointSliceAdd(const proxier::EndpointSlice& s) override {
     health_->SetEndpointSlice(s);
     for (auto* st : states_) st->OnEndpointSliceAdd(s);
+    CountEndpointChange();
   }
   void OnEndpointSliceUpdate(const proxier::EndpointSlice& o, const proxier::EndpointSlice& s) override {
     health_->SetEndpointSlice(s);
     for (auto* st : states_) st->OnEndpointSliceUpdate(o, s);
+    CountEndpointChange();
   }
   void OnEndpointSliceDelete(const proxier::EndpointSlice& s) override {
     health_->DeleteEndpointSlice(s);
     for (auto* st : states_) st->OnEndpointSliceDelete(s);
+    CountEndpointChange();
   }
   void OnEndpointSlicesSynced() override {
     for (auto* st : states_) st->OnEndpointSlicesSynced();
@@ -163,7 +153,40 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
   // Services whose load-balancer IPs are (partly) left to the load balancer.
   size_t PassThroughServices() const { return reporter_.PassThroughServices(); }
 
+  // Sets the _pending gauges from the families' trackers (also after each sync, which takes them).
+  void UpdatePending() {
+    Metrics* m = metrics_->load();
+    if (m == nullptr) return;
+    size_t services = 0;
+    size_t endpoints = 0;
+    for (auto* st : states_) {
+      services = std::max(services, st->PendingServiceChanges());
+      endpoints = std::max(endpoints, st->PendingEndpointChanges());
+    }
+    m->SetServiceChangesPending(static_cast<double>(services));
+    m->SetEndpointChangesPending(static_cast<double>(endpoints));
+  }
+
+  // Adds the changes counted so far to the metrics (called once they exist, then on each change).
+  void Flush() {
+    Metrics* m = metrics_->load();
+    if (m == nullptr) return;
+    if (uint64_t n = pending_service_changes_.exchange(0); n > 0) m->AddServiceChanges(static_cast<double>(n));
+    if (uint64_t n = pending_endpoint_changes_.exchange(0); n > 0) m->AddEndpointChanges(static_cast<double>(n));
+    UpdatePending();
+  }
+
  private:
+  // Changes before the servers start (the initial list) are counted too, as upstream's trackers.
+  void CountServiceChange() {
+    pending_service_changes_.fetch_add(1);
+    Flush();
+  }
+  void CountEndpointChange() {
+    pending_endpoint_changes_.fetch_add(1);
+    Flush();
+  }
+
   void LogPassThrough(const proxier::Service& s) {
     PassThroughReporter::Report r = reporter_.Observe(s);
     if (r.info.has_value()) KLOG_V(2) << *r.info;
@@ -172,6 +195,9 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
 
   const std::vector<proxier::ProxyState*> states_;
   ServiceHealthTracker* const health_;
+  const std::atomic<Metrics*>* const metrics_;
+  std::atomic<uint64_t> pending_service_changes_{0};
+  std::atomic<uint64_t> pending_endpoint_changes_{0};
   PassThroughReporter reporter_;
 };
 
@@ -215,7 +241,6 @@ class NodeWatcher final : public proxier::NodeHandler {
   absl::Notification synced_;
 };
 
-#if KPROXY_HAVE_IPTABLES_PROXIER
 // The runner a --dry-run iptables proxier gets: it knows its family and refuses to touch anything.
 class DryRunIptablesRunner final : public backends::iptables::IptablesRunner {
  public:
@@ -233,7 +258,6 @@ class DryRunIptablesRunner final : public backends::iptables::IptablesRunner {
   static absl::Status Refuse() { return absl::FailedPreconditionError("--dry-run touches no iptables state"); }
   const IpFamily family_;
 };
-#endif
 
 class ProxyServer {
  public:
@@ -246,7 +270,7 @@ class ProxyServer {
         state_v6_(IpFamily::kIPv6, NodeName(options), [this] { return clock_->Now(); },
                   [this] { OnStateChange(IpFamily::kIPv6); }),
         service_health_(NodeName(options)),
-        fanout_({&state_v4_, &state_v6_}, &service_health_) {
+        fanout_({&state_v4_, &state_v6_}, &service_health_, &metrics_ptr_) {
     if (auto ip = proxier::IpAddress::Parse(o_.config.bind_address); ip.ok()) bind_address_ = *ip;
   }
 
@@ -271,6 +295,10 @@ class ProxyServer {
   void OnNodeChange(const proxier::Node& node);
   // Opens/closes health-check node ports and updates their local endpoint counts (after syncs).
   void SyncServiceHealth();
+  // Observes one sync's outcome in the metrics.
+  void RecordSync(const absl::StatusOr<proxier::SyncReport>& r, absl::Duration took);
+  // Retries healthz/metrics listeners that failed (every 5 s, as upstream); main thread.
+  void RetryListens();
   void Shutdown();
   proxier::ProxyState* State(IpFamily f) { return f == IpFamily::kIPv4 ? &state_v4_ : &state_v6_; }
   std::vector<proxier::NodeContext> NodeContexts(const proxier::Node* node) const {
@@ -300,84 +328,70 @@ class ProxyServer {
   std::vector<std::string> source_problems_;
   absl::Mutex problems_mu_;
 
-#if KPROXY_HAVE_APICLIENT_FILE_SOURCE
   std::unique_ptr<apiclient::ObjectFileSource> file_source_;
-#endif
-#if KPROXY_HAVE_APISERVER_SOURCE
   std::unique_ptr<apiclient::RestClient> rest_;
   std::unique_ptr<apiclient::ApiSource> api_source_;
-#endif
-#if KPROXY_HAVE_IPTABLES_RUNNER
+  std::unique_ptr<apiclient::EventRecorder> events_;  // only with an API server
+  std::unique_ptr<EventReporter> event_reporter_;
   absl::flat_hash_map<IpFamily, std::unique_ptr<backends::iptables::IptablesRestoreRunner>> runners_;
-#endif
-#if KPROXY_HAVE_IPVS_PROXIER
   backends::ipvs::IpvsProxier* ipvs_ = nullptr;  // proxier_ when in IPVS mode
-#endif
-#if KPROXY_HAVE_IPTABLES_PROXIER
+  backends::iptables::IptablesProxier* iptables_ = nullptr;  // proxier_ when in iptables mode
+  backends::iptables::IptablesProxier::RestoreFailures restore_failures_seen_;  // sync thread
   std::vector<std::unique_ptr<backends::iptables::IptablesRunner>> dry_run_runners_;
-#endif
-#if KPROXY_HAVE_CONNTRACK_CLIENT
   std::vector<std::unique_ptr<backends::conntrack::ConntrackClient>> conntrack_;
-#endif
   std::unique_ptr<proxier::Proxier> proxier_;
   std::atomic<proxier::SyncRunner*> runner_ptr_{nullptr};
   std::unique_ptr<proxier::SyncRunner> runner_;
   std::unique_ptr<ConfigFileWatcher> config_watcher_;
-#if KPROXY_HAVE_HEALTH_SERVER
   std::unique_ptr<ProxyHealth> health_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<HealthServer> health_server_;
   std::unique_ptr<ServiceHealthServer> service_health_server_;
-#endif
-#if KPROXY_HAVE_METRICS
   std::unique_ptr<Metrics> metrics_;
   std::atomic<Metrics*> metrics_ptr_{nullptr};  // metrics_, for the source's thread
   std::unique_ptr<MetricsServer> metrics_server_;
-#endif
   std::atomic<bool> health_ready_{false};
+  // healthz/metrics listeners that could not bind yet (bindAddressHardFail false); main thread.
+  struct PendingListen {
+    std::string what;
+    std::string address;
+    std::function<absl::Status()> listen;
+  };
+  std::vector<PendingListen> pending_listens_;
+  absl::Time next_listen_retry_ = absl::InfiniteFuture();
   bool shut_down_ = false;  // main thread only
 };
 
 void ProxyServer::OnStateChange(IpFamily family) {
-#if KPROXY_HAVE_HEALTH_SERVER
   if (health_ready_.load() && health_ != nullptr) health_->QueuedUpdate(family);
-#endif
-#if KPROXY_HAVE_METRICS
   if (Metrics* m = metrics_ptr_.load()) m->SetSyncProxyRulesLastQueuedTimestamp(absl::Now());
-#endif
   if (proxier::SyncRunner* r = runner_ptr_.load()) r->Kick();
 }
 
 absl::Status ProxyServer::StartSource() {
   if (!o_.objects.empty()) {
-#if KPROXY_HAVE_APICLIENT_FILE_SOURCE
     apiclient::ObjectFileSourceOptions fo;
     fo.path = o_.objects;
     fo.node_name = NodeName(o_);
     fo.on_rejected = [this](absl::string_view file, absl::string_view message) {
       KLOG_WARNING << "Skipped object in " << file << ": " << message;
-#if KPROXY_HAVE_METRICS
       // Messages start with the kind ("Service default/web: spec.ports[0]...").
       if (Metrics* m = metrics_ptr_.load()) {
         absl::string_view kind = message.substr(0, message.find(' '));
         if (kind == "Service" || kind == "EndpointSlice" || kind == "Node") m->IncObjectsRejected(kind);
       }
-#endif
       absl::MutexLock lock(&problems_mu_);
       source_problems_.push_back(absl::StrCat(file, ": ", message));
     };
     auto src = apiclient::ObjectFileSource::Create(fo, &fanout_, &fanout_, &node_watcher_);
     if (!src.ok()) return absl::Status(src.status().code(), absl::StrCat("--objects: ", src.status().message()));
     file_source_ = *std::move(src);
+    event_reporter_ = std::make_unique<EventReporter>(nullptr);  // no API server: log only
     if (absl::Status s = file_source_->LoadOnce(); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("--objects ", o_.objects, ": ", s.message()));
     }
     return absl::OkStatus();
-#else
-    return absl::UnimplementedError("--objects: the file source (apiclient/object_file_source.h) is not built yet");
-#endif
   }
-#if KPROXY_HAVE_APISERVER_SOURCE
   apiclient::ConnectionFlags flags;
   flags.kubeconfig = o_.config.client_connection.kubeconfig;
   flags.master = o_.master;
@@ -396,12 +410,20 @@ absl::Status ProxyServer::StartSource() {
   if (!src.ok()) return src.status();
   api_source_ = *std::move(src);
   api_source_->Start();
+  if (!o_.dry_run) {
+    events_ = std::make_unique<apiclient::EventRecorder>(rest_.get(),
+                                                         apiclient::EventRecorderOptions{.node_name = NodeName(o_)});
+    events_->Start();
+    event_reporter_ = std::make_unique<EventReporter>(
+        [this](const proxier::ServiceName& service, absl::string_view reason, absl::string_view action,
+               absl::string_view note) {
+          apiclient::ObjectReference ref;
+          ref.namespace_name = service.namespace_name;
+          ref.name = service.name;
+          events_->Warning(ref, reason, action, note);
+        });
+  }
   return absl::OkStatus();
-#else
-  return absl::UnimplementedError(
-      "no object source: the API client is not built yet; use --objects=PATH to read Services, "
-      "EndpointSlices and the Node from files");
-#endif
 }
 
 absl::Status ProxyServer::WaitForInitialSync() {
@@ -434,7 +456,6 @@ void ProxyServer::DecideFamilies() {
     bool used = !BuildNodeContext(NodeName(o_), secondary, node ? &*node : nullptr, bind_address_).node_ips.empty() || !State(secondary)->TakeSnapshot().snapshot->services.empty();
     if (used) families_.push_back(secondary);
   } else {
-#if KPROXY_HAVE_IPTABLES_RUNNER
     // Dual-stack when the secondary family's iptables tooling works, as upstream.
     auto variant = backends::iptables::ParseIptablesVariant(o_.iptables_variant);
     for (IpFamily f : {primary, secondary}) {
@@ -451,7 +472,6 @@ void ProxyServer::DecideFamilies() {
       runners_[f] = *std::move(runner);
       if (f == secondary) families_.push_back(secondary);
     }
-#endif
   }
   {
     absl::MutexLock lock(&node_mu_);
@@ -466,15 +486,7 @@ void ProxyServer::DecideFamilies() {
 absl::Status ProxyServer::CreateProxier(bool dry_run) {
   const std::string& mode = o_.config.mode;
   if (mode == "ipvs") {
-#if KPROXY_HAVE_IPVS_PROXIER
-    backends::ipvs::IpvsProxierOptions opts;
-    opts.planner.scheduler = o_.config.ipvs.scheduler.empty() ? "rr" : o_.config.ipvs.scheduler;
-    opts.planner.masquerade_all = o_.config.iptables.masquerade_all;
-    opts.planner.masquerade_bit = o_.config.iptables.masquerade_bit;
-    opts.strict_arp = o_.config.ipvs.strict_arp;
-    for (const std::string& c : o_.config.ipvs.exclude_cidrs) {
-      if (auto cidr = proxier::Cidr::Parse(c); cidr.ok()) opts.exclude_cidrs.push_back(*cidr);
-    }
+    backends::ipvs::IpvsProxierOptions opts = IpvsProxierOptionsFrom(o_.config);
     opts.dry_run = dry_run;
     backends::ipvs::IpvsKernel kernel;
     if (!dry_run) {
@@ -487,40 +499,24 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
       backends::ipvs::IpvsFamily f;
       f.state = State(families_[i]);
       f.node = StartupContexts()[i];
-#if KPROXY_HAVE_IPTABLES_RUNNER
       if (auto it = runners_.find(families_[i]); it != runners_.end()) f.iptables = it->second.get();
-#endif
       if (!dry_run && f.iptables == nullptr) {
         return absl::FailedPreconditionError(absl::StrCat("IPVS mode: no working ", IpFamilyName(families_[i]), " iptables"));
       }
-      std::vector<proxier::Cidr> cluster;
-      for (absl::string_view c : absl::StrSplit(o_.config.cluster_cidr, ',', absl::SkipEmpty())) {
-        if (auto cidr = proxier::Cidr::Parse(c); cidr.ok() && cidr->family() == families_[i]) cluster.push_back(*cidr);
-      }
-      if (i == 0) opts.planner.cluster_cidrs = cluster;  // the planner config is shared; primary family's
       fams.push_back(std::move(f));
     }
-#if KPROXY_HAVE_METRICS
-    opts.on_conflicts = [this](IpFamily, const std::vector<proxier::PassThroughConflict>& conflicts) {
-      for (const auto& c : conflicts) KLOG_WARNING << c.message;
-      if (metrics_) metrics_->IncPassThroughConflicts(static_cast<double>(conflicts.size()));
+    // The proxier logs each new conflict itself; here the metric and one Event per new conflict.
+    opts.on_conflicts = [this](IpFamily family, const std::vector<proxier::PassThroughConflict>& conflicts) {
+      const size_t fresh = event_reporter_ ? event_reporter_->OnConflicts(family, conflicts) : conflicts.size();
+      if (metrics_ && fresh > 0) metrics_->IncPassThroughConflicts(static_cast<double>(fresh));
     };
-#else
-    opts.on_conflicts = [](IpFamily, const std::vector<proxier::PassThroughConflict>& conflicts) {
-      for (const auto& c : conflicts) KLOG_WARNING << c.message;
-    };
-#endif
     auto p = backends::ipvs::IpvsProxier::Create(std::move(fams), std::move(kernel), std::move(opts));
     if (!p.ok()) return absl::Status(p.status().code(), absl::StrCat("IPVS mode: ", p.status().message()));
     ipvs_ = p->get();
     proxier_ = *std::move(p);
     return absl::OkStatus();
-#else
-    return absl::UnimplementedError("IPVS mode is not built yet (backends/ipvs/ipvs_proxier.h missing)");
-#endif
   }
   if (mode == "iptables") {
-#if KPROXY_HAVE_IPTABLES_PROXIER
     std::vector<backends::iptables::IptablesFamilyConfig> fams;
     const std::vector<proxier::IpAddress> local_addresses = LocalInterfaceAddresses();
     std::vector<proxier::NodeContext> contexts = StartupContexts();
@@ -556,8 +552,8 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
         KLOG_WARNING << "nodePortAddresses match no " << IpFamilyName(family) << " address of this node; "
                      << "NodePorts of that family are not reachable";
       }
-      for (absl::string_view c : absl::StrSplit(o_.config.cluster_cidr, ',', absl::SkipEmpty())) {
-        if (auto cidr = proxier::Cidr::Parse(c); cidr.ok() && cidr->family() == family) pc.cluster_cidrs.push_back(*cidr);
+      for (const proxier::Cidr& cidr : ClusterCidrs(o_.config.cluster_cidr)) {
+        if (cidr.family() == family) pc.cluster_cidrs.push_back(cidr);
       }
       const std::string& dlm = o_.config.detect_local_mode;
       if (dlm == "ClusterCIDR") {
@@ -578,14 +574,11 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
         dry_run_runners_.push_back(std::make_unique<DryRunIptablesRunner>(family));
         f.runner = dry_run_runners_.back().get();
       } else {
-#if KPROXY_HAVE_IPTABLES_RUNNER
         auto it = runners_.find(family);
         if (it == runners_.end()) {
           return absl::FailedPreconditionError(absl::StrCat("iptables mode: no working ", IpFamilyName(family), " iptables"));
         }
         f.runner = it->second.get();
-#endif
-#if KPROXY_HAVE_CONNTRACK_CLIENT
         auto ct = backends::conntrack::NetlinkConntrackClient::Create(family);
         if (ct.ok()) {
           conntrack_.push_back(*std::move(ct));
@@ -594,18 +587,15 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
           KLOG_WARNING << "No " << IpFamilyName(family) << " conntrack access (stale UDP flows will not be cleared): "
                        << ct.status().message();
         }
-#endif
       }
       fams.push_back(std::move(f));
     }
     backends::iptables::IptablesProxierOptions popts;
     popts.canary_check_interval = o_.config.SyncPeriod();  // upstream's canary monitor period
-    proxier_ = std::make_unique<backends::iptables::IptablesProxier>(std::move(fams), popts);
+    auto p = std::make_unique<backends::iptables::IptablesProxier>(std::move(fams), popts);
+    iptables_ = p.get();
+    proxier_ = std::move(p);
     return absl::OkStatus();
-#else
-    return absl::UnimplementedError(
-        "iptables mode is not built yet (backends/iptables/iptables_proxier.h missing): no rules can be written");
-#endif
   }
   return absl::InvalidArgumentError(absl::StrCat("proxy mode \"", mode, "\" is not supported"));
 }
@@ -659,11 +649,9 @@ int ProxyServer::Once() {
 }
 
 void ProxyServer::StartServers() {
-#if KPROXY_HAVE_METRICS
   metrics_ = std::make_unique<Metrics>(o_.config.mode);
   metrics_ptr_ = metrics_.get();
-#endif
-#if KPROXY_HAVE_HEALTH_SERVER
+  fanout_.Flush();  // the initial list's changes
   health_ = std::make_unique<ProxyHealth>(2 * o_.config.SyncPeriod());
   if (auto node = node_watcher_.Get(); node.has_value()) health_->SyncNode(*node);
   for (IpFamily f : families_) health_->Updated(f);  // the sync loop starts now, as upstream
@@ -675,32 +663,31 @@ void ProxyServer::StartServers() {
     return;
   }
   http_ = *std::move(http);
-  Metrics* metrics = nullptr;
-#if KPROXY_HAVE_METRICS
-  metrics = metrics_.get();
-#endif
+  // A listener that cannot bind is fatal with bindAddressHardFail, else retried every 5 s
+  // (upstream's serveHealthz / serveMetrics loops).
   auto listen = [this](absl::string_view what, const std::string& address,
                        const std::function<absl::StatusOr<int>(const std::string&, int)>& fn) {
     if (address.empty()) return;
     auto hp = SplitHostPort(address);
-    absl::Status s = hp.ok() ? fn(hp->first, hp->second).status() : hp.status();
-    if (!s.ok()) {
-      KLOG_ERROR << "Failed to start " << what << " server on " << address << ": " << s.message();
-      if (o_.config.bind_address_hard_fail) exit_.Request(1);
-    } else {
-      KLOG_INFO << "Serving " << what << " on " << address;
+    if (!hp.ok()) {
+      KLOG_ERROR << "Failed to start " << what << " server on " << address << ": " << hp.status().message();
+      exit_.Request(1);  // validation accepted it, so this cannot happen; never retry it
+      return;
     }
+    pending_listens_.push_back({std::string(what), address, [fn, host = hp->first, port = hp->second] {
+                                  return fn(host, port).status();
+                                }});
   };
-  health_server_ = std::make_unique<HealthServer>(http_.get(), health_.get(), metrics);
+  health_server_ = std::make_unique<HealthServer>(http_.get(), health_.get(), metrics_.get());
   listen("healthz", o_.config.healthz_bind_address,
          [this](const std::string& h, int p) { return health_server_->Listen(h, p); });
-#if KPROXY_HAVE_METRICS
   const std::string configz = absl::StrCat("{\"kubeproxy.config.k8s.io\":", ConfigurationToJson(o_.config), "}");
   metrics_server_ = std::make_unique<MetricsServer>(http_.get(), metrics_.get(), o_.config.mode,
                                                     [configz] { return configz; });
   listen("metrics", o_.config.metrics_bind_address,
          [this](const std::string& h, int p) { return metrics_server_->Listen(h, p); });
-#endif
+  next_listen_retry_ = absl::InfinitePast();
+  RetryListens();
   // Health-check node ports listen on the nodePortAddresses' node IPs when those are set, else on
   // every address (upstream).
   std::vector<std::string> bind_hosts;
@@ -714,28 +701,47 @@ void ProxyServer::StartServers() {
     }
   }
   service_health_server_ = std::make_unique<ServiceHealthServer>(
-      http_.get(), bind_hosts, [this] { return health_->IsHealthy(); }, NodeName(o_));
+      http_.get(), bind_hosts, [this] { return health_->IsHealthy(); }, NodeName(o_),
+      [this](const proxier::ServiceName& service, const std::string& message) {
+        if (event_reporter_) event_reporter_->OnHealthCheckListenFailure(service, message);
+      });
   if (absl::Status s = http_->Start(); !s.ok()) KLOG_ERROR << "HTTP server: " << s.message();
   SyncServiceHealth();
-#else
-  KLOG_INFO << "Health and metrics servers are not built yet; not serving " << o_.config.healthz_bind_address;
-#endif
+}
+
+void ProxyServer::RetryListens() {
+  if (pending_listens_.empty() || absl::Now() < next_listen_retry_) return;
+  std::vector<PendingListen> failed;
+  for (PendingListen& p : pending_listens_) {
+    absl::Status s = p.listen();
+    if (s.ok()) {
+      KLOG_INFO << "Serving " << p.what << " on " << p.address;
+      continue;
+    }
+    if (o_.config.bind_address_hard_fail) {
+      KLOG_ERROR << "Failed to start " << p.what << " server on " << p.address << ": " << s.message()
+                 << " (bindAddressHardFail: exiting)";
+      exit_.Request(1);
+      return;
+    }
+    KLOG_ERROR << "Failed to start " << p.what << " server on " << p.address << ": " << s.message()
+               << "; retrying in 5s";
+    failed.push_back(std::move(p));
+  }
+  pending_listens_ = std::move(failed);
+  next_listen_retry_ = absl::Now() + absl::Seconds(5);
 }
 
 void ProxyServer::SyncServiceHealth() {
-#if KPROXY_HAVE_HEALTH_SERVER
   if (service_health_server_ == nullptr) return;
   if (absl::Status s = service_health_server_->SyncServices(service_health_.HealthCheckPorts()); !s.ok()) {
     KLOG_ERROR << "Health-check node ports: " << s.message();
   }
   service_health_server_->SyncEndpoints(service_health_.LocalReadyEndpoints());
-#endif
 }
 
 void ProxyServer::OnNodeChange(const proxier::Node& node) {
-#if KPROXY_HAVE_HEALTH_SERVER
   if (health_ready_.load()) health_->SyncNode(node);
-#endif
   std::vector<proxier::NodeContext> now = NodeContexts(&node);
   std::vector<proxier::NodeContext> before = StartupContexts();
   for (size_t i = 0; i < now.size() && i < before.size(); ++i) {
@@ -762,17 +768,34 @@ void ProxyServer::OnNodeChange(const proxier::Node& node) {
   }
   if (!changed || proxier_ == nullptr) return;
   KLOG_INFO << "Node " << NodeName(o_) << " labels or pod CIDRs changed; forcing a full sync";
-#if KPROXY_HAVE_IPVS_PROXIER
   if (ipvs_ != nullptr) {
     for (const auto& ctx : now) ipvs_->SetNodeContext(ctx);
   }
-#endif
   {
     absl::MutexLock lock(&node_mu_);
     node_contexts_ = now;
   }
   proxier_->ForceFullSync();
   if (proxier::SyncRunner* r = runner_ptr_.load()) r->Kick();
+}
+
+void ProxyServer::RecordSync(const absl::StatusOr<proxier::SyncReport>& r, absl::Duration took) {
+  if (r.ok()) {
+    metrics_->ObserveSyncProxyRules(took, r->full);
+    metrics_->SetSyncProxyRulesLastTimestamp(absl::Now());
+    metrics_->SetPassThroughServices(static_cast<double>(fanout_.PassThroughServices()));
+    for (const auto& [table, n] : r->iptables_rules_total) metrics_->SetIptablesRulesTotal(table, static_cast<double>(n));
+    for (const auto& [table, n] : r->iptables_rules_written) metrics_->SetIptablesRulesLast(table, static_cast<double>(n));
+  } else {
+    metrics_->IncSyncProxyRulesFailures();
+  }
+  fanout_.UpdatePending();  // the sync took the pending changes
+  if (iptables_ != nullptr) {
+    const auto now = iptables_->restore_failures();
+    for (uint64_t i = restore_failures_seen_.total; i < now.total; ++i) metrics_->IncIptablesRestoreFailures();
+    for (uint64_t i = restore_failures_seen_.partial; i < now.partial; ++i) metrics_->IncIptablesPartialRestoreFailures();
+    restore_failures_seen_ = now;
+  }
 }
 
 int ProxyServer::Serve() {
@@ -787,25 +810,14 @@ int ProxyServer::Serve() {
     if (r.ok()) {
       KLOG_V(2) << "Synced proxy rules in " << absl::FormatDuration(took) << " (" << (r->full ? "full" : "partial")
                 << ", " << r->changed_services << " Services): " << r->detail;
-#if KPROXY_HAVE_HEALTH_SERVER
       for (IpFamily f : families_) health_->Updated(f);
       SyncServiceHealth();
-#endif
-#if KPROXY_HAVE_METRICS
-      metrics_->ObserveSyncProxyRules(took, r->full);
-      metrics_->SetSyncProxyRulesLastTimestamp(absl::Now());
-      metrics_->SetPassThroughServices(static_cast<double>(fanout_.PassThroughServices()));
-#endif
     } else {
       KLOG_ERROR << "Sync failed (previous rules left in place, retrying with backoff): " << r.status().message();
-#if KPROXY_HAVE_METRICS
-      metrics_->IncSyncProxyRulesFailures();
-#endif
     }
+    RecordSync(r, took);
   });
-#if KPROXY_HAVE_METRICS
   runner_->set_latency_observer([this](absl::Duration d) { metrics_->ObserveNetworkProgramming(d); });
-#endif
   runner_ptr_ = runner_.get();
   node_watcher_.set_on_change([this](const proxier::Node& n) { OnNodeChange(n); });
   if (!o_.config_file.empty()) {
@@ -815,11 +827,9 @@ int ProxyServer::Serve() {
     });
     config_watcher_->Start();
   }
-#if KPROXY_HAVE_APICLIENT_FILE_SOURCE
   if (file_source_ != nullptr) {
     if (absl::Status s = file_source_->Run(); !s.ok()) KLOG_ERROR << "--objects: " << s.message();
   }
-#endif
   runner_->Start();
   runner_->Kick();  // the first sync; the sources reported Services and EndpointSlices synced
   KLOG_INFO << "kube-proxy running in " << o_.config.mode << " mode; SIGTERM/SIGINT stop it and leave the rules in place";
@@ -830,6 +840,7 @@ int ProxyServer::Serve() {
       code = *c;
       break;
     }
+    RetryListens();
     int sig = WaitForTerminationSignal(absl::Milliseconds(200));
     if (sig != 0) {
       KLOG_INFO << "Received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; stopping (rules stay in place)";
@@ -846,30 +857,30 @@ void ProxyServer::Shutdown() {
   if (config_watcher_) config_watcher_->Stop();
   runner_ptr_ = nullptr;
   if (runner_) runner_->Stop();
-#if KPROXY_HAVE_APICLIENT_FILE_SOURCE
   if (file_source_) file_source_->Stop();
-#endif
-#if KPROXY_HAVE_APISERVER_SOURCE
   if (api_source_) api_source_->Stop();
-#endif
-#if KPROXY_HAVE_HEALTH_SERVER
+  if (events_) events_->Stop();
   service_health_server_.reset();
   if (health_server_) health_server_->Close();
-#if KPROXY_HAVE_METRICS
   if (metrics_server_) metrics_server_->Close();
-#endif
   if (http_) http_->Stop();
-#endif
 }
 
 int ProxyServer::Run() {
-  if (!o_.dry_run) ApplyProcessSetup(o_.config);
+  if (!o_.dry_run) {
+    ApplyProcessSetup(o_.config);
+    // Thousands of health-check ports need file descriptors; Go raises the soft limit at start-up.
+    if (auto limit = RaiseOpenFileLimit(); limit.ok()) {
+      KLOG_V(2) << "Open file limit: " << *limit;
+    } else {
+      KLOG_WARNING << "Could not raise the open file limit: " << limit.status().message();
+    }
+  }
   if (absl::Status s = StartSource(); !s.ok()) {
     KLOG_ERROR << s.message();
     std::cerr << "kube-proxy: " << s.message() << "\n";
     return 1;
   }
-#if KPROXY_HAVE_APISERVER_SOURCE
   if (api_source_ != nullptr) {
     // The first sync waits until Services and EndpointSlices were listed, as upstream.
     const absl::Duration timeout = (o_.once || o_.dry_run) ? absl::Seconds(60) : absl::InfiniteDuration();
@@ -883,7 +894,6 @@ int ProxyServer::Run() {
       return 1;
     }
   }
-#endif
   if (absl::Status s = WaitForInitialSync(); !s.ok()) {
     if (absl::IsCancelled(s)) return 0;
     std::cerr << "kube-proxy: " << s.message() << "\n";
@@ -911,9 +921,9 @@ int RunProxy(const Options& options, std::ostream& out) {
 }
 
 int RunCleanup(const Options& options) {
-#if KPROXY_HAVE_IPTABLES_RUNNER && KPROXY_HAVE_IPTABLES_CLEANUP
   auto variant = backends::iptables::ParseIptablesVariant(options.iptables_variant);
-  bool failed = false;
+  std::vector<std::unique_ptr<backends::iptables::IptablesRestoreRunner>> runners;
+  std::vector<backends::iptables::IptablesRunner*> families;
   for (IpFamily f : {IpFamily::kIPv4, IpFamily::kIPv6}) {
     auto runner = backends::iptables::IptablesRestoreRunner::Create(
         f, variant.ok() ? *variant : backends::iptables::IptablesVariant::kAuto);
@@ -921,28 +931,23 @@ int RunCleanup(const Options& options) {
       KLOG_INFO << "Cleanup: no " << IpFamilyName(f) << " iptables tools (" << runner.status().message() << "); skipped";
       continue;
     }
-    if (absl::Status s = backends::iptables::CleanupIptables(**runner); !s.ok()) {
-      KLOG_ERROR << "Cleanup of " << IpFamilyName(f) << " iptables rules failed: " << s.message();
-      failed = true;
-    }
-#if KPROXY_HAVE_IPVS_CLEANUP
-    if (f == IpFamily::kIPv4) {
-      if (absl::Status s = backends::ipvs::CleanupIpvs(runner->get()); !s.ok()) {
-        KLOG_WARNING << "Cleanup of IPVS state: " << s.message();
-      }
-    }
-#endif
+    runners.push_back(*std::move(runner));
+    families.push_back(runners.back().get());
   }
-  if (failed) {
+  absl::Status s = CleanupProxyRules(families, [] {
+    // Both families' rules are gone, so no ipset is in use any more. IPVS state that cannot be
+    // removed (no IPVS in this kernel, no ipset tool) is not a cleanup failure.
+    if (absl::Status ipvs = backends::ipvs::CleanupIpvs(nullptr); !ipvs.ok()) {
+      KLOG_WARNING << "Cleanup of IPVS state: " << ipvs.message();
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
     std::cerr << "kube-proxy --cleanup: some rules could not be removed (see the log)\n";
     return 1;
   }
   KLOG_INFO << "Cleanup done";
   return 0;
-#else
-  std::cerr << "kube-proxy --cleanup: the iptables backend is not built yet\n";
-  return 1;
-#endif
 }
 
 }  // namespace kproxy::daemon

@@ -96,6 +96,15 @@ class DaemonNetnsTest : public ::testing::Test {
   }
 
   std::string Save() { return Shell("ip netns exec " + ns_ + " iptables-save"); }
+  std::string Get(const std::string& url) { return Shell("ip netns exec " + ns_ + " curl -s " + url); }
+  std::string Log() { return Shell("cat " + ::testing::TempDir() + "/kp-daemon.log"); }
+
+  // The value of one sample line of /metrics ("name{labels} value"), or -1 when absent.
+  double Metric(const std::string& metrics, const std::string& sample) {
+    size_t at = metrics.find("\n" + sample + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(metrics.substr(at + sample.size() + 2));
+  }
 
   // /healthz is 200 from the start (as upstream); the first sync follows shortly.
   bool WaitForRules() {
@@ -133,6 +142,71 @@ TEST_F(DaemonNetnsTest, ExitsWhenTheConfigFileChanges) {
   std::ofstream(config, std::ios::app) << "# edited\n";
   EXPECT_EQ(WaitExit(std::chrono::seconds(15)), 1);
   EXPECT_THAT(Shell("cat " + ::testing::TempDir() + "/kp-daemon.log"), HasSubstr("changed"));
+}
+
+TEST_F(DaemonNetnsTest, MetricsMoveAndConfigzServesTheConfiguration) {
+  Start({});
+  ASSERT_TRUE(WaitHealthy()) << Log();
+  ASSERT_TRUE(WaitForRules()) << Log();
+  std::string metrics;
+  for (int i = 0; i < 50; ++i) {  // the sync's metrics are recorded right after the restore
+    metrics = Get("http://127.0.0.1:10249/metrics");
+    if (Metric(metrics, "kubeproxy_sync_full_proxy_rules_duration_seconds_count") >= 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(Metric(metrics, "kubeproxy_sync_proxy_rules_service_changes_total"), 1) << metrics;
+  EXPECT_GE(Metric(metrics, "kubeproxy_sync_proxy_rules_endpoint_changes_total"), 1) << metrics;
+  EXPECT_EQ(Metric(metrics, "kubeproxy_sync_proxy_rules_service_changes_pending"), 0) << metrics;
+  EXPECT_GE(Metric(metrics, "kubeproxy_sync_full_proxy_rules_duration_seconds_count"), 1) << metrics;
+  EXPECT_GT(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_total{table=\"nat\"}"), 0) << metrics;
+  EXPECT_GT(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_last{table=\"nat\"}"), 0) << metrics;
+  EXPECT_GT(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_total{table=\"filter\"}"), 0) << metrics;
+  EXPECT_EQ(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total"), 0) << metrics;
+  std::string configz = Get("http://127.0.0.1:10249/configz");
+  EXPECT_THAT(configz, HasSubstr("{\"kubeproxy.config.k8s.io\":{"));
+  EXPECT_THAT(configz, HasSubstr("\"mode\":\"iptables\""));
+}
+
+// Something else holds the healthz port for a while: without bindAddressHardFail the daemon keeps
+// proxying and binds it on a later retry (every 5 s); with it, the daemon exits non-zero.
+TEST_F(DaemonNetnsTest, BusyHealthzPortIsRetriedUnlessBindAddressHardFail) {
+  pid_t holder = fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    execlp("ip", "ip", "netns", "exec", ns_.c_str(), "python3", "-c",
+           "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+           "s.bind(('0.0.0.0',10256))\ns.listen()\ntime.sleep(4)",
+           nullptr);
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // the holder binds first
+  Start({});
+  ASSERT_TRUE(WaitForRules()) << Log();
+  EXPECT_THAT(Log(), HasSubstr("retrying in 5s"));
+  waitpid(holder, nullptr, 0);  // the holder lets go after 4 s
+  bool healthy = false;
+  for (int i = 0; i < 100 && !healthy; ++i) {
+    healthy = Shell("ip netns exec " + ns_ + " curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:10256/healthz") == "200";
+    if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(healthy) << Log();
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  EXPECT_EQ(WaitExit(std::chrono::seconds(10)), 0);
+
+  holder = fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    execlp("ip", "ip", "netns", "exec", ns_.c_str(), "python3", "-c",
+           "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+           "s.bind(('0.0.0.0',10256))\ns.listen()\ntime.sleep(8)",
+           nullptr);
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  Start({"--bind-address-hard-fail"});
+  EXPECT_EQ(WaitExit(std::chrono::seconds(10)), 1) << Log();
+  kill(holder, SIGKILL);
+  waitpid(holder, nullptr, 0);
 }
 
 }  // namespace

@@ -218,3 +218,41 @@ TEST_F(IptablesProxierTest, RemovedUdpEndpointFlowsAreCleaned) {
 
 }  // namespace
 }  // namespace kproxy::backends::iptables
+
+namespace kproxy::backends::iptables {
+namespace {
+
+TEST_F(IptablesProxierTest, ReportCountsRulesPerTableInTheTablesAndWritten) {
+  auto full = proxier_->Sync();
+  ASSERT_TRUE(full.ok()) << full.status();
+  const std::string input = runner_.last_restore_input();
+  // A full sync writes every rule of both tables.
+  EXPECT_GT(full->iptables_rules_total.at("nat"), 0u);
+  EXPECT_GT(full->iptables_rules_total.at("filter"), 0u);
+  EXPECT_EQ(full->iptables_rules_written.at("nat"), full->iptables_rules_total.at("nat"));
+  EXPECT_EQ(full->iptables_rules_written.at("filter"), full->iptables_rules_total.at("filter"));
+  SetEndpoints({"10.180.0.1", "10.180.0.2"});
+  auto partial = proxier_->Sync();
+  ASSERT_TRUE(partial.ok()) << partial.status();
+  ASSERT_FALSE(partial->full);
+  // One more endpoint: two more nat rules (the SEP chain's DNAT and masquerade) and its SVC jump.
+  EXPECT_EQ(partial->iptables_rules_total.at("nat"), full->iptables_rules_total.at("nat") + 3);
+  EXPECT_GT(partial->iptables_rules_written.at("nat"), 0u);
+  EXPECT_LT(partial->iptables_rules_written.at("nat"), partial->iptables_rules_total.at("nat"));
+}
+
+TEST_F(IptablesProxierTest, CountsRestoreFailuresAndPartialOnes) {
+  runner_.FailNextRestore();
+  ASSERT_FALSE(proxier_->Sync().ok());  // full
+  EXPECT_EQ(proxier_->restore_failures().total, 1u);
+  EXPECT_EQ(proxier_->restore_failures().partial, 0u);
+  ASSERT_TRUE(proxier_->Sync().ok());
+  SetEndpoints({"10.180.0.9"});
+  runner_.FailNextRestore();
+  ASSERT_FALSE(proxier_->Sync().ok());  // partial
+  EXPECT_EQ(proxier_->restore_failures().total, 2u);
+  EXPECT_EQ(proxier_->restore_failures().partial, 1u);
+}
+
+}  // namespace
+}  // namespace kproxy::backends::iptables

@@ -1,0 +1,29 @@
+#include "cmd/kube-proxy/proxier_options.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+
+namespace kproxy::daemon {
+
+std::vector<proxier::Cidr> ClusterCidrs(const std::string& cluster_cidr) {
+  std::vector<proxier::Cidr> out;
+  for (absl::string_view c : absl::StrSplit(cluster_cidr, ',', absl::SkipEmpty())) {
+    if (auto cidr = proxier::Cidr::Parse(absl::StripAsciiWhitespace(c)); cidr.ok()) out.push_back(*cidr);
+  }
+  return out;
+}
+
+backends::ipvs::IpvsProxierOptions IpvsProxierOptionsFrom(const KubeProxyConfiguration& config) {
+  backends::ipvs::IpvsProxierOptions opts;
+  opts.planner.scheduler = config.ipvs.scheduler.empty() ? "rr" : config.ipvs.scheduler;
+  opts.planner.masquerade_all = config.iptables.masquerade_all;
+  opts.planner.masquerade_bit = config.iptables.masquerade_bit;
+  opts.planner.cluster_cidrs = ClusterCidrs(config.cluster_cidr);
+  opts.strict_arp = config.ipvs.strict_arp;
+  for (const std::string& c : config.ipvs.exclude_cidrs) {
+    if (auto cidr = proxier::Cidr::Parse(c); cidr.ok()) opts.exclude_cidrs.push_back(*cidr);
+  }
+  return opts;
+}
+
+}  // namespace kproxy::daemon
