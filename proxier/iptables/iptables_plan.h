@@ -3,6 +3,8 @@
 // fragments and a renderer can write only chains whose content changed.
 #pragma once
 
+#include <cstdint>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -21,6 +23,46 @@ struct PlannedChain {
   friend bool operator==(const PlannedChain&, const PlannedChain&) = default;
 };
 
+// Top-level chains, each shared (not copied) between consecutive plans while its content is
+// unchanged: KUBE-SERVICES alone is megabytes at 10k Services. Iterates as `const PlannedChain&`.
+class SharedChainList {
+ public:
+  using Pointer = std::shared_ptr<const PlannedChain>;
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = PlannedChain;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const PlannedChain*;
+    using reference = const PlannedChain&;
+    const_iterator() = default;
+    explicit const_iterator(std::vector<Pointer>::const_iterator it) : it_(it) {}
+    reference operator*() const { return **it_; }
+    pointer operator->() const { return it_->get(); }
+    const_iterator& operator++() {
+      ++it_;
+      return *this;
+    }
+    const_iterator operator++(int) { return const_iterator(it_++); }
+    friend bool operator==(const const_iterator&, const const_iterator&) = default;
+
+   private:
+    std::vector<Pointer>::const_iterator it_;
+  };
+
+  void push_back(PlannedChain chain) { chains_.push_back(std::make_shared<const PlannedChain>(std::move(chain))); }
+  void push_back(Pointer chain) { chains_.push_back(std::move(chain)); }
+  size_t size() const { return chains_.size(); }
+  bool empty() const { return chains_.empty(); }
+  const PlannedChain& operator[](size_t i) const { return *chains_[i]; }
+  const Pointer& shared(size_t i) const { return chains_[i]; }
+  const_iterator begin() const { return const_iterator(chains_.begin()); }
+  const_iterator end() const { return const_iterator(chains_.end()); }
+
+ private:
+  std::vector<Pointer> chains_;
+};
+
 // Everything one ServicePort contributes: its own nat chains (SVC/SVL/EXT/FW/SEP) and its lines in
 // the shared top-level chains.
 struct ServicePortFragment {
@@ -35,6 +77,9 @@ struct ServicePortFragment {
   // endpoint is hashed once in its lifetime.
   std::vector<std::pair<std::string, std::string>> endpoint_chain_names;
   std::string port_proto_hash;  // shared by the SVC/SVL/EXT/FW names
+  // Endpoints the snapshot listed for this ServicePort (all of them, not only the selected ones):
+  // keeps the plan's total (large-cluster mode) up to date without walking every ServicePort.
+  size_t endpoint_count = 0;
 };
 
 using FragmentMap = absl::btree_map<ServicePortName, std::shared_ptr<const ServicePortFragment>>;
@@ -45,8 +90,18 @@ struct IptablesPlan {
   NodeContext node;  // the node context planned for; a different one invalidates every fragment
   FragmentMap fragments;
   // Top-level chains, in the order they are written.
-  std::vector<PlannedChain> filter_chains;
-  std::vector<PlannedChain> nat_chains;
+  SharedChainList filter_chains;
+  SharedChainList nat_chains;
+  // Endpoints of every ServicePort, as the snapshot listed them.
+  size_t total_endpoints = 0;
+
+  // Identity of this plan, and of the plan it was derived from (0: built from scratch). A plan
+  // derived from `base` shares every fragment with it except those named in `rebuilt` (sorted,
+  // unique; includes ServicePorts that were added or removed), so a renderer comparing against
+  // `base` needs to look at those only.
+  uint64_t id = 0;
+  uint64_t base_id = 0;
+  std::vector<ServicePortName> rebuilt;
 
   // Number of chains (top-level and per-ServicePort) of the nat table.
   size_t NatChainCount() const;

@@ -1,6 +1,8 @@
 #include "proxier/iptables/iptables_planner.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstdio>
 #include <utility>
 
@@ -60,6 +62,27 @@ std::string Quoted(absl::string_view a, absl::string_view b = {}, absl::string_v
                    absl::string_view d = {}) {
   return absl::StrCat("\"", a, b, c, d, "\"");
 }
+
+// The ServicePorts of `service` in a map ordered by ServicePortName: they are contiguous, and
+// {service, "", kTCP} sorts before all of them.
+template <typename Map>
+auto ServiceRange(const Map& map, const ServiceName& service) {
+  auto first = map.lower_bound(ServicePortName{service, std::string(), Protocol::kTCP});
+  auto last = first;
+  while (last != map.end() && last->first.service == service) ++last;
+  return std::pair(first, last);
+}
+
+std::atomic<uint64_t> next_plan_id{1};
+
+// The fragment members concatenated into top-level chains; the index is the one of
+// BuildTopLevelChains' member_changed.
+constexpr std::array<std::string ServicePortFragment::*, 6> kTopLevelMembers = {
+    &ServicePortFragment::filter_nodeports,         &ServicePortFragment::filter_services,
+    &ServicePortFragment::filter_external_services, &ServicePortFragment::filter_proxy_firewall,
+    &ServicePortFragment::nat_nodeports,            &ServicePortFragment::nat_services};
+constexpr size_t kFilterNodePorts = 0, kFilterServices = 1, kFilterExternalServices = 2,
+                 kFilterProxyFirewall = 3, kNatNodePorts = 4, kNatServices = 5;
 
 }  // namespace
 
@@ -134,32 +157,92 @@ std::shared_ptr<const IptablesPlan> IptablesPlanner::Plan(const ProxySnapshot& s
   auto plan = std::make_shared<IptablesPlan>();
   plan->family = config_.family;
   plan->node = node;
-
-  size_t total_endpoints = 0;
-  for (const auto& [name, service] : snapshot.services) total_endpoints += snapshot.EndpointsOf(name).size();
-  plan->large_cluster_mode = total_endpoints > config_.large_cluster_endpoints_threshold;
-
-  const bool reuse = previous != nullptr && previous->family == config_.family &&
-                     previous->large_cluster_mode == plan->large_cluster_mode &&
-                     SameNode(previous->node, node);
+  plan->id = next_plan_id.fetch_add(1, std::memory_order_relaxed);
   const LocalDetector detector = MakeLocalDetector(node);
+  const bool same_context =
+      previous != nullptr && previous->family == config_.family && SameNode(previous->node, node);
 
+  if (same_context) {
+    // Incremental: only the changed Services' ServicePorts are looked at, so one endpoint change
+    // costs the same at 1k and 30k Services.
+    std::vector<ServicePortName> names;
+    size_t total = previous->total_endpoints;
+    for (const ServiceName& service : changed) {
+      for (auto [it, last] = ServiceRange(previous->fragments, service); it != last; ++it) {
+        total -= it->second->endpoint_count;
+        names.push_back(it->first);
+      }
+      for (auto [it, last] = ServiceRange(snapshot.services, service); it != last; ++it) {
+        total += snapshot.EndpointsOf(it->first).size();
+        names.push_back(it->first);
+      }
+    }
+    const bool large_cluster_mode = total > config_.large_cluster_endpoints_threshold;
+    if (large_cluster_mode == previous->large_cluster_mode) {
+      std::sort(names.begin(), names.end());
+      names.erase(std::unique(names.begin(), names.end()), names.end());
+      plan->large_cluster_mode = large_cluster_mode;
+      plan->total_endpoints = total;
+      plan->base_id = previous->id;
+      plan->fragments = previous->fragments;
+      std::array<bool, kTopLevelMembers.size()> member_changed{};
+      static const std::string kEmpty;
+      for (const ServicePortName& name : names) {
+        auto old_it = previous->fragments.find(name);
+        const ServicePortFragment* old = old_it == previous->fragments.end() ? nullptr : old_it->second.get();
+        std::shared_ptr<const ServicePortFragment> fresh;
+        if (auto it = snapshot.services.find(name); it != snapshot.services.end()) {
+          fresh = BuildFragment(*it->second, snapshot.EndpointsOf(name), node, detector, large_cluster_mode, old);
+        }
+        for (size_t i = 0; i < kTopLevelMembers.size(); ++i) {
+          const std::string& before = old != nullptr ? old->*kTopLevelMembers[i] : kEmpty;
+          const std::string& after = fresh != nullptr ? (*fresh).*kTopLevelMembers[i] : kEmpty;
+          if (before != after) member_changed[i] = true;
+        }
+        if (fresh != nullptr) {
+          plan->fragments.insert_or_assign(name, std::move(fresh));
+        } else {
+          plan->fragments.erase(name);
+        }
+      }
+      plan->rebuilt = std::move(names);
+      BuildTopLevelChains(*plan, previous, member_changed);
+      return plan;
+    }
+  }
+
+  // From scratch (first sync, new node context, large-cluster mode flipped): every fragment is
+  // rebuilt, reusing only the previous chain-name hashes. Services and endpoints are walked in
+  // lockstep (both maps are ordered by ServicePortName) instead of looked up one by one.
+  static const EndpointList kNoEndpoints;
+  std::vector<const EndpointList*> lists;
+  lists.reserve(snapshot.services.size());
+  size_t total = 0;
+  {
+    auto eit = snapshot.endpoints.begin();
+    for (const auto& [name, service] : snapshot.services) {
+      while (eit != snapshot.endpoints.end() && eit->first < name) ++eit;
+      const EndpointList* list =
+          eit != snapshot.endpoints.end() && eit->first == name ? &eit->second : &kNoEndpoints;
+      lists.push_back(list);
+      total += list->size();
+    }
+  }
+  plan->total_endpoints = total;
+  plan->large_cluster_mode = total > config_.large_cluster_endpoints_threshold;
+  size_t i = 0;
+  auto pit = previous != nullptr ? previous->fragments.begin() : FragmentMap::const_iterator();
   for (const auto& [name, service] : snapshot.services) {
     const ServicePortFragment* old_fragment = nullptr;
     if (previous != nullptr) {
-      auto it = previous->fragments.find(name);
-      if (it != previous->fragments.end()) old_fragment = it->second.get();
+      while (pit != previous->fragments.end() && pit->first < name) ++pit;
+      if (pit != previous->fragments.end() && pit->first == name) old_fragment = pit->second.get();
     }
-    if (reuse && old_fragment != nullptr && !changed.contains(name.service)) {
-      plan->fragments.emplace_hint(plan->fragments.end(), name, previous->fragments.find(name)->second);
-      continue;
-    }
-    plan->fragments.emplace_hint(
-        plan->fragments.end(), name,
-        BuildFragment(*service, snapshot.EndpointsOf(name), node, detector, plan->large_cluster_mode,
-                      old_fragment));
+    plan->fragments.emplace_hint(plan->fragments.end(), name,
+                                 BuildFragment(*service, *lists[i++], node, detector,
+                                               plan->large_cluster_mode, old_fragment));
   }
-  BuildTopLevelChains(*plan);
+  BuildTopLevelChains(*plan, nullptr, {});
   return plan;
 }
 
@@ -167,6 +250,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     const ServicePort& svc, const EndpointList& endpoints, const NodeContext& node,
     const LocalDetector& detector, bool large_cluster_mode, const ServicePortFragment* previous) const {
   auto fragment = std::make_shared<ServicePortFragment>();
+  fragment->endpoint_count = endpoints.size();
   fragment->nat_services.reserve(256);
   const std::string name = svc.name.ToString();
   const absl::string_view proto = ProtocolLowerName(svc.protocol);
@@ -504,10 +588,27 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   return fragment;
 }
 
-void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan) const {
+void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan, const IptablesPlan* base,
+                                          const std::array<bool, kTopLevelMemberCount>& member_changed) const {
+  static_assert(kTopLevelMembers.size() == kTopLevelMemberCount);
   const bool v6 = config_.family == IpFamily::kIPv6;
+  // Appends the chain named `name` to `list`: `base`'s copy at the same position when it may be
+  // reused (member < 0: a static chain), else a new one from `build`.
+  auto add = [&](SharedChainList& list, const SharedChainList* base_list, absl::string_view name, int member,
+                 auto build) {
+    const size_t i = list.size();
+    if (base_list != nullptr && i < base_list->size() && (*base_list)[i].name == name &&
+        (member < 0 || !member_changed[member])) {
+      list.push_back(base_list->shared(i));
+      return;
+    }
+    list.push_back(PlannedChain{std::string(name), build()});
+  };
+  const SharedChainList* base_filter = base != nullptr ? &base->filter_chains : nullptr;
+  const SharedChainList* base_nat = base != nullptr ? &base->nat_chains : nullptr;
   // Concatenate each ServicePort's lines of one top-level chain, in ServicePortName order.
-  auto gather = [&](std::string ServicePortFragment::*member) {
+  auto gather = [&](size_t index) {
+    std::string ServicePortFragment::*member = kTopLevelMembers[index];
     size_t size = 0;
     for (const auto& [name, fragment] : plan.fragments) size += ((*fragment).*member).size();
     std::string out;
@@ -518,19 +619,19 @@ void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan) const {
   const std::string mark_match = absl::StrCat(masquerade_mark_, "/", masquerade_mark_);
 
   // filter
-  plan.filter_chains.push_back({kNodePortsChain, gather(&ServicePortFragment::filter_nodeports)});
-  plan.filter_chains.push_back({kServicesChain, gather(&ServicePortFragment::filter_services)});
-  plan.filter_chains.push_back(
-      {kExternalServicesChain, gather(&ServicePortFragment::filter_external_services)});
+  add(plan.filter_chains, base_filter, kNodePortsChain, kFilterNodePorts, [&] { return gather(kFilterNodePorts); });
+  add(plan.filter_chains, base_filter, kServicesChain, kFilterServices, [&] { return gather(kFilterServices); });
+  add(plan.filter_chains, base_filter, kExternalServicesChain, kFilterExternalServices,
+      [&] { return gather(kFilterExternalServices); });
   if (localhost_node_ports_) {
     // route_localnet opens a hole (kubernetes#90259) which this rule, identical to kubelet's, closes.
-    plan.filter_chains.push_back(
-        {kKubeletFirewallChain,
-         absl::StrCat("-A ", kKubeletFirewallChain,
-                      " -m comment --comment \"block incoming localnet connections\" -d 127.0.0.0/8 "
-                      "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n")});
+    add(plan.filter_chains, base_filter, kKubeletFirewallChain, -1, [&] {
+      return absl::StrCat("-A ", kKubeletFirewallChain,
+                          " -m comment --comment \"block incoming localnet connections\" -d 127.0.0.0/8 "
+                          "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n");
+    });
   }
-  {
+  add(plan.filter_chains, base_filter, kForwardChain, -1, [&] {
     std::string out;
     if (!config_.conntrack_tcp_be_liberal) {
       absl::StrAppend(&out, "-A ", kForwardChain, " -m conntrack --ctstate INVALID");
@@ -543,14 +644,15 @@ void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan) const {
     absl::StrAppend(&out, "-A ", kForwardChain,
                     " -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack "
                     "--ctstate RELATED,ESTABLISHED -j ACCEPT\n");
-    plan.filter_chains.push_back({kForwardChain, std::move(out)});
-  }
-  plan.filter_chains.push_back({kProxyFirewallChain, gather(&ServicePortFragment::filter_proxy_firewall)});
+    return out;
+  });
+  add(plan.filter_chains, base_filter, kProxyFirewallChain, kFilterProxyFirewall,
+      [&] { return gather(kFilterProxyFirewall); });
 
   // nat
-  plan.nat_chains.push_back({kNodePortsChain, gather(&ServicePortFragment::nat_nodeports)});
-  {
-    std::string out = gather(&ServicePortFragment::nat_services);
+  add(plan.nat_chains, base_nat, kNodePortsChain, kNatNodePorts, [&] { return gather(kNatNodePorts); });
+  add(plan.nat_chains, base_nat, kServicesChain, kNatServices, [&] {
+    std::string out = gather(kNatServices);
     constexpr absl::string_view kNodePortsComment =
         " -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in "
         "this chain\"";
@@ -571,11 +673,11 @@ void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan) const {
                         kNodePortsChain, "\n");
       }
     }
-    plan.nat_chains.push_back({kServicesChain, std::move(out)});
-  }
-  plan.nat_chains.push_back(
-      {kMarkMasqChain, absl::StrCat("-A ", kMarkMasqChain, " -j MARK --or-mark ", masquerade_mark_, "\n")});
-  {
+    return out;
+  });
+  add(plan.nat_chains, base_nat, kMarkMasqChain, -1,
+      [&] { return absl::StrCat("-A ", kMarkMasqChain, " -j MARK --or-mark ", masquerade_mark_, "\n"); });
+  add(plan.nat_chains, base_nat, kPostroutingChain, -1, [&] {
     std::string out;
     absl::StrAppend(&out, "-A ", kPostroutingChain, " -m mark ! --mark ", mark_match, " -j RETURN\n");
     // Clear the mark so a packet that re-traverses the stack is not masqueraded twice.
@@ -583,8 +685,8 @@ void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan) const {
     absl::StrAppend(&out, "-A ", kPostroutingChain,
                     " -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE",
                     config_.masquerade_random_fully ? " --random-fully" : "", "\n");
-    plan.nat_chains.push_back({kPostroutingChain, std::move(out)});
-  }
+    return out;
+  });
 }
 
 }  // namespace kproxy::proxier::iptables

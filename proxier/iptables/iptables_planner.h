@@ -2,6 +2,7 @@
 // tables of one IP family, rule for rule as upstream kube-proxy's iptables mode writes them. Pure.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -66,7 +67,12 @@ class IptablesPlanner {
       const ServicePort& service, const EndpointList& endpoints, const NodeContext& node,
       const LocalDetector& detector, bool large_cluster_mode,
       const ServicePortFragment* previous) const;
-  void BuildTopLevelChains(IptablesPlan& plan) const;
+  // Lines of the top-level chains a fragment contributes, one index per chain (see the .cc).
+  static constexpr size_t kTopLevelMemberCount = 6;
+  // With `base` (same planner), its chains are shared wherever `member_changed` says no fragment's
+  // lines in that chain changed; static chains are always shared.
+  void BuildTopLevelChains(IptablesPlan& plan, const IptablesPlan* base,
+                           const std::array<bool, kTopLevelMemberCount>& member_changed) const;
 
   IptablesPlannerConfig config_;
   std::string masquerade_mark_;

@@ -36,19 +36,20 @@ struct TableWriter {
   }
 };
 
-const PlannedChain* FindChain(const std::vector<PlannedChain>& chains, absl::string_view name) {
+template <typename Chains>
+const PlannedChain* FindChain(const Chains& chains, absl::string_view name) {
   for (const PlannedChain& chain : chains) {
     if (chain.name == name) return &chain;
   }
   return nullptr;
 }
 
-// Top-level chains: written when new or different.
-void DiffTopLevel(const std::vector<PlannedChain>& desired, const std::vector<PlannedChain>& applied,
-                  TableWriter& writer) {
+// Top-level chains: written when new or different. A chain the planner carried over from the
+// applied plan is the same object and is not compared.
+void DiffTopLevel(const SharedChainList& desired, const SharedChainList& applied, TableWriter& writer) {
   for (const PlannedChain& chain : desired) {
     const PlannedChain* old = FindChain(applied, chain.name);
-    if (old == nullptr || old->rules != chain.rules) writer.written.push_back(&chain);
+    if (old == nullptr || (old != &chain && old->rules != chain.rules)) writer.written.push_back(&chain);
   }
   for (const PlannedChain& chain : applied) {
     if (FindChain(desired, chain.name) == nullptr) writer.deleted.push_back(chain.name);
@@ -133,6 +134,19 @@ RenderedRestore RenderRestore(const IptablesPlan& desired, const RenderOptions& 
     const IptablesPlan& applied = *options.applied;
     DiffTopLevel(desired.filter_chains, applied.filter_chains, filter);
     DiffTopLevel(desired.nat_chains, applied.nat_chains, nat);
+    if (desired.base_id != 0 && desired.base_id == applied.id) {
+      // `desired` was derived from `applied`: only the rebuilt fragments can differ. They are
+      // sorted, so the output is the same as the walk below would produce.
+      for (const ServicePortName& name : desired.rebuilt) {
+        auto it_new = desired.fragments.find(name);
+        auto it_old = applied.fragments.find(name);
+        const ServicePortFragment* new_fragment =
+            it_new == desired.fragments.end() ? nullptr : it_new->second.get();
+        const ServicePortFragment* old_fragment =
+            it_old == applied.fragments.end() ? nullptr : it_old->second.get();
+        if (new_fragment != old_fragment) DiffFragment(new_fragment, old_fragment, nat);
+      }
+    } else {
     // Walk both fragment maps in key order; shared fragments (same pointer) are unchanged.
     auto it_new = desired.fragments.begin();
     auto it_old = applied.fragments.begin();
@@ -149,6 +163,7 @@ RenderedRestore RenderRestore(const IptablesPlan& desired, const RenderOptions& 
         ++it_new;
         ++it_old;
       }
+    }
     }
   }
 
