@@ -20,7 +20,7 @@ rc=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # TSan: report, then exit non-zero at the end (exitcode 66) so one run shows every race.
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:exitcode=66:second_deadlock_stack=1:history_size=4}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:exitcode=66:second_deadlock_stack=1:history_size=4:suppressions=$PWD/test/robustness/tsan/suppressions.txt}
 
 configure() {  # dir sanitizer
   cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKPROXY_SANITIZE="$2" >/dev/null
@@ -29,7 +29,9 @@ configure() {  # dir sanitizer
 # The executables the unit/api tiers need: every *_test(s) binary plus kube-proxy (binary tests and
 # the kubeconfig e2e run it) and the backends probe.
 test_targets() {
-  ninja -C "$1" -t targets all | sed -n 's/^\([A-Za-z0-9_-]*_tests\?\|kube-proxy\|kproxy_backends_probe\): phony$/\1/p' | sort -u
+  local all
+  all=$(ninja -C "$1" -t targets all)
+  sed -n 's/^\([A-Za-z0-9_-]*_tests\?\|kube-proxy\|kproxy_backends_probe\): phony$/\1/p' <<<"$all" | sort -u
 }
 
 run_asan() {
@@ -51,12 +53,13 @@ run_tsan() {
   configure build-tsan thread
   local shim=build-tsan/lib/libabsl_mutex_tsan.so
   mkdir -p build-tsan/lib
-  c++ -O1 -g -fPIC -shared -o "$shim" test/robustness/tsan/absl_mutex_tsan.cc -ldl
+  c++ -std=c++20 -O1 -g -fPIC -shared -o "$shim" test/robustness/tsan/absl_mutex_tsan.cc -ldl
   c++ -std=c++20 -O1 -g -fsanitize=thread -o build-tsan/lib/absl_mutex_tsan_selfcheck \
     test/robustness/tsan/absl_mutex_tsan_selfcheck.cc -labsl_synchronization
-  local bins=()
+  local bins=() all_targets
+  all_targets=$(ninja -C build-tsan -t targets all)
   for b in "${TSAN_BINARIES[@]}"; do
-    if ninja -C build-tsan -t targets all | grep -q "^$b: phony"; then bins+=("$b"); fi
+    if grep -q "^$b: phony" <<<"$all_targets"; then bins+=("$b"); fi
   done
   ninja -C build-tsan -j"$jobs" "${bins[@]}"
 

@@ -5,14 +5,18 @@
 // real one (dlsym RTLD_NEXT) and tells TSan "acquire" after taking the lock and "release" before
 // dropping it, so guarded accesses are ordered exactly as the mutex orders them.
 //
-// Limits (documented in SECURITY.md's testing notes): reader locks are modelled as full
-// acquire/release, so a race between two *readers* that both write would be hidden; lock-order
-// (deadlock) detection is not provided; Conditions evaluated by absl inside Unlock on another
-// thread's behalf are covered by a second release after the real Unlock.
+// absl evaluates a waiter's Condition under the mutex's internal lock, in the waiter's thread or in
+// whichever thread is unlocking; the conditional entry points therefore pass absl a wrapping
+// Condition that acquires before and releases after evaluating the caller's.
+//
+// Limits: reader locks are modelled as full acquire/release, so a race between two *readers* that
+// both write would be hidden; lock-order (deadlock) detection is not provided.
 //
 // Built without -fsanitize (it must not be instrumented itself); the __tsan_* hooks are weak, so the
 // library is inert in a process without the TSan runtime.
 #include <dlfcn.h>
+
+#include "absl/synchronization/mutex.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -49,7 +53,25 @@ Fn Real(const char* symbol) {
   return reinterpret_cast<Fn>(p);
 }
 
+// A Condition evaluated with the mutex's happens-before edges around it.
+struct Wrapped {
+  void* mu;
+  const absl::Condition* cond;
+  static bool Eval(Wrapped* w) {
+    Acquire(w->mu);
+    const bool r = w->cond->Eval();
+    Release(w->mu);
+    return r;
+  }
+};
+
 }  // namespace
+
+// Declares the wrapped form `wc` of `cond` for mutex `mu`.
+#define KPROXY_WRAP(mu, cond)                                                            \
+  Wrapped w{mu, static_cast<const absl::Condition*>(cond)};                              \
+  absl::Condition wc_storage(+[](Wrapped* x) { return Wrapped::Eval(x); }, &w);          \
+  const void* wc = &wc_storage
 
 // The real entry point, resolved once (thread-safe static initialisation).
 #define KPROXY_REAL(sym, ...)   \
@@ -112,14 +134,16 @@ bool MutexReaderTryLock(void* mu) {
 void MutexLockWhen(void* mu, const void* cond) EXPORT("_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
 void MutexLockWhen(void* mu, const void* cond) {
   KPROXY_REAL("_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE", void (*)(void*, const void*));
-  real(mu, cond);
+  KPROXY_WRAP(mu, cond);
+  real(mu, wc);
   Acquire(mu);
 }
 
 void MutexReaderLockWhen(void* mu, const void* cond) EXPORT("_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
 void MutexReaderLockWhen(void* mu, const void* cond) {
   KPROXY_REAL("_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE", void (*)(void*, const void*));
-  real(mu, cond);
+  KPROXY_WRAP(mu, cond);
+  real(mu, wc);
   Acquire(mu);
 }
 
@@ -127,7 +151,8 @@ bool MutexLockWhenWithTimeout(void* mu, const void* cond, Value16 d)
     EXPORT("_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
 bool MutexLockWhenWithTimeout(void* mu, const void* cond, Value16 d) {
   KPROXY_REAL("_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE", bool (*)(void*, const void*, Value16));
-  bool r = real(mu, cond, d);
+  KPROXY_WRAP(mu, cond);
+  bool r = real(mu, wc, d);
   Acquire(mu);  // held on return whatever the result
   return r;
 }
@@ -136,7 +161,8 @@ bool MutexLockWhenWithDeadline(void* mu, const void* cond, Value16 t)
     EXPORT("_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
 bool MutexLockWhenWithDeadline(void* mu, const void* cond, Value16 t) {
   KPROXY_REAL("_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE", bool (*)(void*, const void*, Value16));
-  bool r = real(mu, cond, t);
+  KPROXY_WRAP(mu, cond);
+  bool r = real(mu, wc, t);
   Acquire(mu);
   return r;
 }
@@ -145,7 +171,8 @@ bool MutexReaderLockWhenWithTimeout(void* mu, const void* cond, Value16 d)
     EXPORT("_ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
 bool MutexReaderLockWhenWithTimeout(void* mu, const void* cond, Value16 d) {
   KPROXY_REAL("_ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE", bool (*)(void*, const void*, Value16));
-  bool r = real(mu, cond, d);
+  KPROXY_WRAP(mu, cond);
+  bool r = real(mu, wc, d);
   Acquire(mu);
   return r;
 }
@@ -154,7 +181,8 @@ bool MutexReaderLockWhenWithDeadline(void* mu, const void* cond, Value16 t)
     EXPORT("_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
 bool MutexReaderLockWhenWithDeadline(void* mu, const void* cond, Value16 t) {
   KPROXY_REAL("_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE", bool (*)(void*, const void*, Value16));
-  bool r = real(mu, cond, t);
+  KPROXY_WRAP(mu, cond);
+  bool r = real(mu, wc, t);
   Acquire(mu);
   return r;
 }
@@ -164,7 +192,8 @@ void MutexAwait(void* mu, const void* cond) EXPORT("_ZN4absl7debian35Mutex5Await
 void MutexAwait(void* mu, const void* cond) {
   KPROXY_REAL("_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE", void (*)(void*, const void*));
   Release(mu);
-  real(mu, cond);
+  KPROXY_WRAP(mu, cond);
+  real(mu, wc);
   Acquire(mu);
 }
 
@@ -173,7 +202,8 @@ bool MutexAwaitWithTimeout(void* mu, const void* cond, Value16 d)
 bool MutexAwaitWithTimeout(void* mu, const void* cond, Value16 d) {
   KPROXY_REAL("_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE", bool (*)(void*, const void*, Value16));
   Release(mu);
-  bool r = real(mu, cond, d);
+  KPROXY_WRAP(mu, cond);
+  bool r = real(mu, wc, d);
   Acquire(mu);
   return r;
 }
@@ -183,7 +213,8 @@ bool MutexAwaitWithDeadline(void* mu, const void* cond, Value16 t)
 bool MutexAwaitWithDeadline(void* mu, const void* cond, Value16 t) {
   KPROXY_REAL("_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE", bool (*)(void*, const void*, Value16));
   Release(mu);
-  bool r = real(mu, cond, t);
+  KPROXY_WRAP(mu, cond);
+  bool r = real(mu, wc, t);
   Acquire(mu);
   return r;
 }
