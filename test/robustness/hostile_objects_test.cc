@@ -1,6 +1,8 @@
 // Hostile and odd API objects through the real pipeline (JSON decoder -> ProxyState -> iptables
 // planner -> iptables-restore rendering): each is handled as upstream does or rejected clearly, and
 // never changes another Service's rules (the "good" Service's chains stay byte-identical).
+// WORK IN PROGRESS (built only with -DKPROXY_ROBUST_HOSTILE=ON): under ASan every case crashes in
+// ~ProxyState, and some expectations (e.g. "-d IP/32", the KUBE-FW drop) do not match the renderer yet.
 #include <map>
 #include <memory>
 #include <string>
