@@ -86,6 +86,85 @@ constexpr size_t kFilterNodePorts = 0, kFilterServices = 1, kFilterExternalServi
 
 }  // namespace
 
+size_t FragmentMap::ChunkFor(const ServicePortName& key) const {
+  return static_cast<size_t>(
+      std::partition_point(chunks_.begin(), chunks_.end(),
+                           [&](const std::shared_ptr<Chunk>& chunk) { return chunk->back().first < key; }) -
+      chunks_.begin());
+}
+
+FragmentMap::const_iterator FragmentMap::lower_bound(const ServicePortName& key) const {
+  const size_t c = ChunkFor(key);
+  if (c == chunks_.size()) return end();
+  const Chunk& chunk = *chunks_[c];
+  auto it = std::partition_point(chunk.begin(), chunk.end(), [&](const value_type& e) { return e.first < key; });
+  return const_iterator(this, c, static_cast<size_t>(it - chunk.begin()));
+}
+
+FragmentMap::const_iterator FragmentMap::find(const ServicePortName& key) const {
+  const_iterator it = lower_bound(key);
+  return it != end() && it->first == key ? it : end();
+}
+
+const FragmentMap::mapped_type& FragmentMap::at(const ServicePortName& key) const {
+  const_iterator it = find(key);
+  if (it == end()) {
+    static const mapped_type kNone;
+    return kNone;
+  }
+  return it->second;
+}
+
+FragmentMap::Chunk& FragmentMap::Writable(size_t i) {
+  if (chunks_[i].use_count() != 1) chunks_[i] = std::make_shared<Chunk>(*chunks_[i]);
+  return *chunks_[i];
+}
+
+FragmentMap::const_iterator FragmentMap::emplace_hint(const_iterator, const ServicePortName& key,
+                                                      mapped_type fragment) {
+  if (chunks_.empty() || chunks_.back()->size() >= kChunkSize) {
+    chunks_.push_back(std::make_shared<Chunk>());
+    chunks_.back()->reserve(kChunkSize);
+  }
+  Chunk& chunk = Writable(chunks_.size() - 1);
+  chunk.emplace_back(key, std::move(fragment));
+  ++size_;
+  return const_iterator(this, chunks_.size() - 1, chunk.size() - 1);
+}
+
+void FragmentMap::insert_or_assign(const ServicePortName& key, mapped_type fragment) {
+  size_t c = ChunkFor(key);
+  if (c == chunks_.size()) {
+    emplace_hint(end(), key, std::move(fragment));
+    return;
+  }
+  Chunk& chunk = Writable(c);
+  auto it = std::partition_point(chunk.begin(), chunk.end(), [&](const value_type& e) { return e.first < key; });
+  if (it != chunk.end() && it->first == key) {
+    it->second = std::move(fragment);
+    return;
+  }
+  chunk.emplace(it, key, std::move(fragment));
+  ++size_;
+  if (chunk.size() >= 2 * kChunkSize) {
+    auto tail = std::make_shared<Chunk>(std::make_move_iterator(chunk.begin() + kChunkSize),
+                                        std::make_move_iterator(chunk.end()));
+    chunk.resize(kChunkSize);
+    chunks_.insert(chunks_.begin() + static_cast<std::ptrdiff_t>(c) + 1, std::move(tail));
+  }
+}
+
+size_t FragmentMap::erase(const ServicePortName& key) {
+  const_iterator found = find(key);
+  if (found == end()) return 0;
+  const size_t c = found.chunk_;
+  Chunk& chunk = Writable(c);
+  chunk.erase(chunk.begin() + static_cast<std::ptrdiff_t>(found.entry_));
+  if (chunk.empty()) chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(c));
+  --size_;
+  return 1;
+}
+
 size_t IptablesPlan::NatChainCount() const {
   size_t count = nat_chains.size();
   for (const auto& [name, fragment] : fragments) count += fragment->nat_chains.size();
