@@ -6,6 +6,8 @@
   lab_agent.py tcp HOST PORT [--timeout S] [--sport N]   connect, print the reply line
   lab_agent.py udp HOST PORT [--timeout S] [--sport N]   send one datagram, print the reply
 Exit status 0 when a reply came, 1 on timeout/refusal, with the error on stderr.
+With --count N (N > 1) the client tries N times (one interpreter start for all) and prints one line
+per try: the reply, or "ERR <error>"; the exit status is then 0.
 """
 import argparse
 import select
@@ -55,7 +57,25 @@ def serve(name, ports):
                     pass
 
 
+def client_many(kind, host, port, timeout, sport, count):
+    for _ in range(count):
+        ok, text = _one(kind, host, port, timeout, sport)
+        sys.stdout.write(text if ok else f"ERR {text}\n")
+    sys.stdout.flush()
+    return 0
+
+
 def client(kind, host, port, timeout, sport):
+    ok, text = _one(kind, host, port, timeout, sport)
+    if not ok:
+        print(text, file=sys.stderr)
+        return 1
+    sys.stdout.write(text)
+    return 0
+
+
+def _one(kind, host, port, timeout, sport):
+    """(True, reply line) or (False, error)."""
     fam = _family(host)
     s = socket.socket(fam, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
     s.settimeout(timeout)
@@ -75,15 +95,13 @@ def client(kind, host, port, timeout, sport):
             s.sendto(b"ping", (host, port))
             data, _ = s.recvfrom(2048)
     except OSError as e:
-        print(f"{kind} {host}:{port}: {e}", file=sys.stderr)
-        return 1
+        return False, f"{kind} {host}:{port}: {e}"
     finally:
         s.close()
     if not data:
-        print(f"{kind} {host}:{port}: empty reply", file=sys.stderr)
-        return 1
-    sys.stdout.write(data.decode())
-    return 0
+        return False, f"{kind} {host}:{port}: empty reply"
+    text = data.decode()
+    return True, text if text.endswith("\n") else text + "\n"
 
 
 def main():
@@ -98,10 +116,13 @@ def main():
         cp.add_argument("port", type=int)
         cp.add_argument("--timeout", type=float, default=2.0)
         cp.add_argument("--sport", type=int, default=0)
+        cp.add_argument("--count", type=int, default=1)
     a = p.parse_args()
     if a.cmd == "serve":
         serve(a.name, a.ports)
         return 0
+    if a.count > 1:
+        return client_many(a.cmd, a.host, a.port, a.timeout, a.sport, a.count)
     return client(a.cmd, a.host, a.port, a.timeout, a.sport)
 
 
