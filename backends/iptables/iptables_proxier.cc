@@ -94,20 +94,49 @@ namespace {
 
 size_t CountLines(absl::string_view rules) { return static_cast<size_t>(std::count(rules.begin(), rules.end(), '\n')); }
 
+// Rules of `service`'s own nat chains (SVC/SVL/EXT/FW/SEP) in `plan`.
+size_t FragmentNatRules(const pi::IptablesPlan& plan, const proxier::ServiceName& service) {
+  size_t n = 0;
+  proxier::ServicePortName first;
+  first.service = service;
+  first.protocol = static_cast<proxier::Protocol>(0);
+  for (auto it = plan.fragments.lower_bound(first); it != plan.fragments.end() && it->first.service == service; ++it) {
+    for (const pi::PlannedChain& c : it->second->nat_chains) n += CountLines(c.rules);
+  }
+  return n;
+}
+
 }  // namespace
 
-void IptablesProxier::CountRules(const pi::IptablesPlan& plan, absl::string_view restore_input, FamilyResult& result) {
+void IptablesProxier::CountRules(Family& family, const pi::IptablesPlan& plan, const pi::IptablesPlan* previous,
+                                 const proxier::ChangedServices& changed, absl::string_view restore_input,
+                                 FamilyResult& result) {
+  if (previous == nullptr) {
+    family.fragment_nat_rules = 0;
+    for (const auto& [name, fragment] : plan.fragments) {
+      for (const pi::PlannedChain& c : fragment->nat_chains) family.fragment_nat_rules += CountLines(c.rules);
+    }
+  } else {
+    for (const proxier::ServiceName& service : changed) {
+      const size_t before = FragmentNatRules(*previous, service);
+      family.fragment_nat_rules -= std::min(before, family.fragment_nat_rules);
+      family.fragment_nat_rules += FragmentNatRules(plan, service);
+    }
+  }
+  // The top-level chains (one line per ServicePort at most) are counted each time.
   for (const pi::PlannedChain& c : plan.filter_chains) result.filter_rules += CountLines(c.rules);
   for (const pi::PlannedChain& c : plan.nat_chains) result.nat_rules += CountLines(c.rules);
-  for (const auto& [name, fragment] : plan.fragments) {
-    for (const pi::PlannedChain& c : fragment->nat_chains) result.nat_rules += CountLines(c.rules);
-  }
+  result.nat_rules += family.fragment_nat_rules;
   // The restore input is "*filter ... COMMIT\n*nat ... COMMIT\n"; rules are its "-A" lines.
   size_t* table = nullptr;
   for (absl::string_view line : absl::StrSplit(restore_input, '\n')) {
-    if (line == "*filter") table = &result.filter_rules_written;
-    else if (line == "*nat") table = &result.nat_rules_written;
-    else if (table != nullptr && absl::StartsWith(line, "-A ")) ++*table;
+    if (line == "*filter") {
+      table = &result.filter_rules_written;
+    } else if (line == "*nat") {
+      table = &result.nat_rules_written;
+    } else if (table != nullptr && absl::StartsWith(line, "-A ")) {
+      ++*table;
+    }
   }
 }
 
@@ -182,7 +211,7 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
       return fail("iptables-restore", s);
     }
   }
-  CountRules(*plan, rendered.input, result);
+  CountRules(family, *plan, full ? nullptr : family.applied.get(), changed, rendered.input, result);
   family.applied = plan;
   family.needs_full = false;
 

@@ -90,6 +90,9 @@ class IptablesProxier final : public proxier::Proxier {
     std::vector<absl::Time> pending_change_times;
     bool needs_full = true;
     absl::Time last_canary_check = absl::InfinitePast();
+    // Rules of the per-ServicePort nat chains of `applied`, kept up to date from the changed
+    // Services on partial syncs so counting stays O(changed).
+    size_t fragment_nat_rules = 0;
   };
   struct FamilyResult {
     bool full = false;
@@ -107,8 +110,10 @@ class IptablesProxier final : public proxier::Proxier {
                                           std::vector<absl::Time>& change_times)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fills the rule counts of `result` from the plan and the restore input written.
-  static void CountRules(const proxier::iptables::IptablesPlan& plan, absl::string_view restore_input,
-                         FamilyResult& result);
+  // `previous` is the plan applied before this one (null on full syncs: everything is counted).
+  static void CountRules(Family& family, const proxier::iptables::IptablesPlan& plan,
+                         const proxier::iptables::IptablesPlan* previous, const proxier::ChangedServices& changed,
+                         absl::string_view restore_input, FamilyResult& result);
   // Canary chains and jump rules from the built-in chains; only on full syncs.
   static absl::Status EnsureJumps(IptablesRunner& runner);
   // True when the canary is gone from any of mangle, nat and filter (someone flushed the tables).

@@ -11,9 +11,11 @@ absl::Status CleanupProxyRules(const std::vector<backends::iptables::IptablesRun
   absl::Status first;
   for (backends::iptables::IptablesRunner* runner : runners) {
     if (absl::Status s = backends::iptables::CleanupIptables(*runner); !s.ok()) {
-      KLOG_ERROR << "Cleanup of " << proxier::IpFamilyName(runner->family()) << " iptables rules failed: " << s.message();
+      KLOG_ERROR << "Cleanup of " << proxier::IpFamilyName(runner->family())
+                 << " iptables rules failed: " << s.message();
       if (first.ok()) {
-        first = absl::Status(s.code(), absl::StrCat(proxier::IpFamilyName(runner->family()), " iptables: ", s.message()));
+        first = absl::Status(s.code(), absl::StrCat(proxier::IpFamilyName(runner->family()),
+                                                    " iptables: ", s.message()));
       }
     }
   }

@@ -5,7 +5,7 @@
 namespace kproxy::daemon {
 
 size_t EventReporter::OnConflicts(proxier::IpFamily family,
-                                const std::vector<proxier::PassThroughConflict>& conflicts) {
+                                  const std::vector<proxier::PassThroughConflict>& conflicts) {
   std::vector<proxier::PassThroughConflict> fresh;
   {
     absl::MutexLock lock(&mu_);
@@ -17,12 +17,14 @@ size_t EventReporter::OnConflicts(proxier::IpFamily family,
   }
   // The proxier already logs each new conflict; here only the Event.
   if (post_) {
-    for (const auto& c : fresh) post_(c.service, "PassThroughConflict", "SyncProxyRules", c.message);
+    for (const auto& c : fresh)
+      post_(c.service, "PassThroughConflict", "SyncProxyRules", c.message);
   }
   return fresh.size();
 }
 
-void EventReporter::OnHealthCheckListenFailure(const proxier::ServiceName& service, const std::string& message) {
+void EventReporter::OnHealthCheckListenFailure(const proxier::ServiceName& service,
+                                               const std::string& message) {
   // ServiceHealthServer logged it already.
   if (post_) post_(service, "FailedToStartServiceHealthcheck", "Listen", message);
 }

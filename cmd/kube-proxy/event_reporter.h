@@ -29,7 +29,8 @@ class EventReporter {
   // The IPVS proxier's on_conflicts callback: the family's full, current list. Posts a
   // PassThroughConflict Event for each conflict not in that family's previous list, so a conflict
   // is reported once per change, not on every sync. Returns the number of new conflicts.
-  size_t OnConflicts(proxier::IpFamily family, const std::vector<proxier::PassThroughConflict>& conflicts);
+  size_t OnConflicts(proxier::IpFamily family,
+                     const std::vector<proxier::PassThroughConflict>& conflicts);
   // ServiceHealthServer's ListenFailureFn: upstream's FailedToStartServiceHealthcheck.
   void OnHealthCheckListenFailure(const proxier::ServiceName& service, const std::string& message);
 

@@ -8,7 +8,8 @@ namespace kproxy::daemon {
 std::vector<proxier::Cidr> ClusterCidrs(const std::string& cluster_cidr) {
   std::vector<proxier::Cidr> out;
   for (absl::string_view c : absl::StrSplit(cluster_cidr, ',', absl::SkipEmpty())) {
-    if (auto cidr = proxier::Cidr::Parse(absl::StripAsciiWhitespace(c)); cidr.ok()) out.push_back(*cidr);
+    if (auto cidr = proxier::Cidr::Parse(absl::StripAsciiWhitespace(c)); cidr.ok())
+      out.push_back(*cidr);
   }
   return out;
 }

@@ -15,7 +15,9 @@ constexpr char kIpvsModeNat[] =
     "-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT\n"
     "COMMIT\n";
 
-bool HasServicesChain(FakeIptablesRunner& r) { return *r.ChainExists(Table::kNat, "KUBE-SERVICES"); }
+bool HasServicesChain(FakeIptablesRunner& r) {
+  return *r.ChainExists(Table::kNat, "KUBE-SERVICES");
+}
 
 TEST(CleanupTest, BothFamiliesRulesAreGoneBeforeIpvsStateIsRemoved) {
   FakeIptablesRunner v4(proxier::IpFamily::kIPv4);

@@ -96,7 +96,7 @@ winkernel:
 TEST(ConfigCompatTest, FullUpstreamConfigurationWithNullsLoadsWithDefaults) {
   auto c = ParseConfiguration(kFullConfig);
   ASSERT_TRUE(c.ok()) << c.status();
-  const KubeProxyConfiguration d;  // upstream's defaults
+  const KubeProxyConfiguration d;                                  // upstream's defaults
   EXPECT_EQ(c->conntrack.max_per_core, d.conntrack.max_per_core);  // maxPerCore: null
   EXPECT_EQ(c->conntrack.min, d.conntrack.min);
   EXPECT_EQ(c->conntrack.tcp_established_timeout, d.conntrack.tcp_established_timeout);
@@ -140,7 +140,8 @@ TEST(ConfigCompatTest, UnknownFieldsStayErrors) {
 
 TEST(ConfigCompatTest, VmoduleIsAcceptedAndWarnedAbout) {
   std::string text = std::string(kFullConfig);
-  text.replace(text.find("  verbosity: 0"), 14, "  verbosity: 2\n  vmodule:\n  - filePattern: proxier*\n    verbosity: 5");
+  text.replace(text.find("  verbosity: 0"), 14,
+               "  verbosity: 2\n  vmodule:\n  - filePattern: proxier*\n    verbosity: 5");
   auto c = ParseConfiguration(text);
   ASSERT_TRUE(c.ok()) << c.status();
   std::vector<std::string> warnings = IneffectiveSettingWarnings(*c);
@@ -158,9 +159,11 @@ std::vector<YAML::Node> ManifestDocuments() {
   return YAML::LoadAll(ss.str());
 }
 
-YAML::Node Find(const std::vector<YAML::Node>& docs, const std::string& kind, const std::string& name) {
+YAML::Node Find(const std::vector<YAML::Node>& docs, const std::string& kind,
+                const std::string& name) {
   for (const YAML::Node& d : docs) {
-    if (d["kind"].as<std::string>("") == kind && d["metadata"]["name"].as<std::string>("") == name) return d;
+    if (d["kind"].as<std::string>("") == kind && d["metadata"]["name"].as<std::string>("") == name)
+      return d;
   }
   return YAML::Node();
 }
@@ -192,18 +195,21 @@ TEST(ManifestTest, DaemonSetMatchesKubeadmsAddon) {
   YAML::Node container = pod["containers"][0];
   EXPECT_EQ(container["name"].as<std::string>(""), "kube-proxy");
   EXPECT_TRUE(container["securityContext"]["privileged"].as<bool>(false));
-  std::vector<std::string> command = container["command"].as<std::vector<std::string>>(std::vector<std::string>{});
+  std::vector<std::string> command =
+      container["command"].as<std::vector<std::string>>(std::vector<std::string>{});
   EXPECT_THAT(command, Contains("--config=/var/lib/kube-proxy/config.conf"));
   EXPECT_THAT(command, Contains("--hostname-override=$(NODE_NAME)"));
   std::map<std::string, int> ports;
-  for (const YAML::Node& p : container["ports"]) ports[p["name"].as<std::string>("")] = p["containerPort"].as<int>(0);
+  for (const YAML::Node& p : container["ports"])
+    ports[p["name"].as<std::string>("")] = p["containerPort"].as<int>(0);
   EXPECT_EQ(ports["healthz"], 10256);
   EXPECT_EQ(ports["metrics"], 10249);
   EXPECT_EQ(container["livenessProbe"]["httpGet"]["path"].as<std::string>(""), "/livez");
   EXPECT_EQ(container["livenessProbe"]["httpGet"]["port"].as<int>(0), 10256);
   EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"].as<std::string>(""), "/healthz");
   std::map<std::string, std::string> mounts;
-  for (const YAML::Node& m : container["volumeMounts"]) mounts[m["name"].as<std::string>("")] = m["mountPath"].as<std::string>("");
+  for (const YAML::Node& m : container["volumeMounts"])
+    mounts[m["name"].as<std::string>("")] = m["mountPath"].as<std::string>("");
   EXPECT_EQ(mounts["kube-proxy"], "/var/lib/kube-proxy");
   EXPECT_EQ(mounts["xtables-lock"], "/run/xtables.lock");
   EXPECT_EQ(mounts["lib-modules"], "/lib/modules");

@@ -9,8 +9,8 @@
 namespace kproxy::daemon {
 namespace {
 
-using ::testing::ElementsAre;
 using proxier::IpFamily;
+using ::testing::ElementsAre;
 
 proxier::PassThroughConflict Conflict(const std::string& name) {
   proxier::PassThroughConflict c;
@@ -26,7 +26,8 @@ struct Posted {
   EventReporter::PostFn Fn() {
     return [this](const proxier::ServiceName& s, absl::string_view reason, absl::string_view action,
                   absl::string_view note) {
-      events.push_back(s.ToString() + " " + std::string(reason) + " " + std::string(action) + " " + std::string(note));
+      events.push_back(s.ToString() + " " + std::string(reason) + " " + std::string(action) + " " +
+                       std::string(note));
     };
   }
 };
@@ -35,10 +36,12 @@ TEST(EventReporterTest, PostsEachConflictOncePerChangeNotEverySync) {
   Posted posted;
   EventReporter reporter(posted.Fn());
   EXPECT_EQ(reporter.OnConflicts(IpFamily::kIPv4, {Conflict("a")}), 1u);
-  EXPECT_EQ(reporter.OnConflicts(IpFamily::kIPv4, {Conflict("a")}), 0u);  // the same list again: nothing new
+  EXPECT_EQ(reporter.OnConflicts(IpFamily::kIPv4, {Conflict("a")}),
+            0u);  // the same list again: nothing new
   EXPECT_EQ(reporter.OnConflicts(IpFamily::kIPv4, {Conflict("a"), Conflict("b")}), 1u);
-  EXPECT_THAT(posted.events, ElementsAre("default/a PassThroughConflict SyncProxyRules conflict of a",
-                                         "default/b PassThroughConflict SyncProxyRules conflict of b"));
+  EXPECT_THAT(posted.events,
+              ElementsAre("default/a PassThroughConflict SyncProxyRules conflict of a",
+                          "default/b PassThroughConflict SyncProxyRules conflict of b"));
 }
 
 TEST(EventReporterTest, ResolvedConflictIsPostedAgainWhenItComesBack) {
@@ -63,8 +66,10 @@ TEST(EventReporterTest, HealthCheckListenFailureIsUpstreamsEvent) {
   Posted posted;
   EventReporter reporter(posted.Fn());
   reporter.OnHealthCheckListenFailure({"ns", "web"}, "node n failed to start healthcheck");
-  EXPECT_THAT(posted.events,
-              ElementsAre("ns/web FailedToStartServiceHealthcheck Listen node n failed to start healthcheck"));
+  EXPECT_THAT(
+      posted.events,
+      ElementsAre(
+          "ns/web FailedToStartServiceHealthcheck Listen node n failed to start healthcheck"));
 }
 
 TEST(EventReporterTest, WithoutAnApiServerNothingIsPosted) {

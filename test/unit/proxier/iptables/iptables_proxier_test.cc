@@ -239,6 +239,19 @@ TEST_F(IptablesProxierTest, ReportCountsRulesPerTableInTheTablesAndWritten) {
   EXPECT_EQ(partial->iptables_rules_total.at("nat"), full->iptables_rules_total.at("nat") + 3);
   EXPECT_GT(partial->iptables_rules_written.at("nat"), 0u);
   EXPECT_LT(partial->iptables_rules_written.at("nat"), partial->iptables_rules_total.at("nat"));
+  // Partial syncs keep the total O(changed); it must agree with a full recount, also after a
+  // Service is deleted.
+  state_.OnServiceDelete(Service("dns", "172.30.0.10", proxier::Protocol::kUDP, 53));
+  state_.OnEndpointSliceDelete(dns_slice_);
+  auto deleted = proxier_->Sync();
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  ASSERT_FALSE(deleted->full);
+  EXPECT_LT(deleted->iptables_rules_total.at("nat"), partial->iptables_rules_total.at("nat"));
+  proxier_->ForceFullSync();
+  auto recount = proxier_->Sync();
+  ASSERT_TRUE(recount.ok()) << recount.status();
+  ASSERT_TRUE(recount->full);
+  EXPECT_EQ(recount->iptables_rules_total, deleted->iptables_rules_total);
 }
 
 TEST_F(IptablesProxierTest, CountsRestoreFailuresAndPartialOnes) {
