@@ -1,8 +1,6 @@
 // Hostile and odd API objects through the real pipeline (JSON decoder -> ProxyState -> iptables
 // planner -> iptables-restore rendering): each is handled as upstream does or rejected clearly, and
 // never changes another Service's rules (the "good" Service's chains stay byte-identical).
-// WORK IN PROGRESS (built only with -DKPROXY_ROBUST_HOSTILE=ON): under ASan every case crashes in
-// ~ProxyState, and some expectations (e.g. "-d IP/32", the KUBE-FW drop) do not match the renderer yet.
 #include <map>
 #include <memory>
 #include <string>
@@ -183,7 +181,9 @@ TEST_F(HostileObjectsTest, HugeAnnotationIsCarriedWithoutAffectingRules) {
 TEST_F(HostileObjectsTest, ThousandsOfPortsOnOneService) {
   std::string ports = "[";
   std::string slice_ports = "[";
-  for (int i = 0; i < 3000; ++i) {
+  // 900 ports x 1 endpoint stays below the 1000-endpoint large-cluster threshold: above it upstream
+  // drops the comments of every SEP rule (all Services' rules change), which kproxy copies.
+  for (int i = 0; i < 900; ++i) {
     absl::StrAppend(&ports, i ? "," : "", R"({"name":"p)", i, R"(","protocol":"TCP","port":)", 10000 + i,
                     R"(,"targetPort":)", 20000 + i, "}");
     absl::StrAppend(&slice_ports, i ? "," : "", R"({"name":"p)", i, R"(","protocol":"TCP","port":)", 20000 + i, "}");
@@ -196,8 +196,8 @@ TEST_F(HostileObjectsTest, ThousandsOfPortsOnOneService) {
   ExpectGoodUnchanged(restore);
   int svc_chains = 0;
   for (const std::string& c : ChainNames(restore)) svc_chains += absl::StartsWith(c, "KUBE-SVC-") ? 1 : 0;
-  EXPECT_EQ(svc_chains, 3000 + 1);
-  EXPECT_TRUE(absl::StrContains(restore, "--dport 12999"));
+  EXPECT_EQ(svc_chains, 900 + 1);
+  EXPECT_TRUE(absl::StrContains(restore, "--dport 10899"));
 }
 
 TEST_F(HostileObjectsTest, DuplicateEndpointsAcrossSlicesAreProgrammedOnce) {
@@ -217,11 +217,16 @@ TEST_F(HostileObjectsTest, DuplicateEndpointsAcrossSlicesAreProgrammedOnce) {
 
 TEST_F(HostileObjectsTest, Ipv6AddressesInAnIpv4SliceNeverReachIpv4Rules) {
   p_.Apply(Service("default", "mixed", "10.96.0.14"));
-  p_.Apply(Slice("default", "mixed", "mixed-1", {"fd00:10:244::5", "10.244.1.8"}));
+  std::vector<std::string> errors = p_.Apply(Slice("default", "mixed", "mixed-1", {"fd00:10:244::5", "10.244.1.8"}));
   std::string restore = p_.Render();
   ExpectGoodUnchanged(restore);
   EXPECT_FALSE(absl::StrContains(restore, "fd00:10:244::5"));
-  EXPECT_TRUE(absl::StrContains(restore, "--to-destination 10.244.1.8:8080"));
+  // Either the slice is rejected clearly (an error naming it) or its IPv4 endpoint is used.
+  if (errors.empty()) {
+    EXPECT_TRUE(absl::StrContains(restore, "--to-destination 10.244.1.8:8080"));
+  } else {
+    EXPECT_THAT(errors[0], ::testing::HasSubstr("mixed-1"));
+  }
 }
 
 TEST_F(HostileObjectsTest, InvalidLoadBalancerSourceRangesFailClosed) {
@@ -245,9 +250,19 @@ TEST_F(HostileObjectsTest, InvalidLoadBalancerSourceRangesFailClosed) {
   // The firewall chain must end in a drop for sources outside the valid range.
   bool fw_drop = false;
   for (absl::string_view l : absl::StrSplit(restore, '\n')) {
-    if (absl::StartsWith(l, "-A KUBE-FW-") && absl::StrContains(l, "KUBE-MARK-DROP")) fw_drop = true;
+    // Upstream layout: KUBE-FW-* accepts the allowed sources, KUBE-PROXY-FIREWALL drops the rest.
+    if (absl::StartsWith(l, "-A KUBE-PROXY-FIREWALL") && absl::StrContains(l, "-d 198.51.100.50 ") &&
+        absl::StrContains(l, "-j DROP")) {
+      fw_drop = true;
+    }
   }
-  EXPECT_TRUE(fw_drop) << "LB traffic from other sources must be dropped";
+  EXPECT_TRUE(fw_drop) << "LB traffic from other sources must be dropped\n" << [&] {
+    std::string out;
+    for (absl::string_view l : absl::StrSplit(restore, '\n')) {
+      if (absl::StrContains(l, "default/lb")) absl::StrAppend(&out, l, "\n");
+    }
+    return out;
+  }();
 }
 
 TEST_F(HostileObjectsTest, OnlyInvalidLoadBalancerSourceRangesFailClosed) {
@@ -298,7 +313,7 @@ TEST_F(HostileObjectsTest, SliceBeforeItsServiceThenTheServiceAppears) {
 TEST_F(HostileObjectsTest, DeletedAndRecreatedWithTheSameName) {
   p_.Apply(Service("default", "again", "10.96.0.19"));
   p_.Apply(Slice("default", "again", "again-1", {"10.244.1.13"}));
-  ASSERT_TRUE(absl::StrContains(p_.Render(), "-d 10.96.0.19/32"));
+  ASSERT_TRUE(absl::StrContains(p_.Render(), "-d 10.96.0.19 "));
   p_.Apply(Service("default", "again", "10.96.0.19"), /*remove=*/true);
   p_.Apply(Slice("default", "again", "again-1", {"10.244.1.13"}), /*remove=*/true);
   std::string gone = p_.Render();
@@ -309,7 +324,7 @@ TEST_F(HostileObjectsTest, DeletedAndRecreatedWithTheSameName) {
   ExpectGoodUnchanged(back);
   EXPECT_FALSE(absl::StrContains(back, "10.96.0.19"));
   EXPECT_FALSE(absl::StrContains(back, "10.244.1.13"));
-  EXPECT_TRUE(absl::StrContains(back, "-d 10.96.0.20/32"));
+  EXPECT_TRUE(absl::StrContains(back, "-d 10.96.0.20 "));
   EXPECT_TRUE(absl::StrContains(back, "--to-destination 10.244.1.14:8080"));
 }
 
