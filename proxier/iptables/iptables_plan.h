@@ -73,9 +73,6 @@ struct ServicePortFragment {
   std::string filter_external_services;  // filter KUBE-EXTERNAL-SERVICES
   std::string filter_nodeports;          // filter KUBE-NODEPORTS (health-check node port)
   std::string filter_proxy_firewall;     // filter KUBE-PROXY-FIREWALL
-  // "ip:port" -> KUBE-SEP name, sorted by endpoint: reused when the fragment is rebuilt, so an
-  // endpoint is hashed once in its lifetime.
-  std::vector<std::pair<std::string, std::string>> endpoint_chain_names;
   std::string port_proto_hash;  // shared by the SVC/SVL/EXT/FW names
   // Endpoints the snapshot listed for this ServicePort (all of them, not only the selected ones):
   // keeps the plan's total (large-cluster mode) up to date without walking every ServicePort.

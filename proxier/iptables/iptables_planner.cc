@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proxier/endpoint_selector.h"
@@ -569,6 +570,22 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
 
   // Endpoint strings and chain names, reusing the previous fragment's hashes.
   const EndpointList& reachable = categorized.all_reachable_endpoints;
+  // The previous fragment's KUBE-SEP names by "ip:port" (the DNAT target ending each SEP chain),
+  // so an endpoint's chain name is hashed once in its lifetime.
+  std::vector<std::pair<absl::string_view, absl::string_view>> previous_names;
+  if (previous != nullptr) {
+    constexpr absl::string_view kTarget = "--to-destination ";
+    for (const PlannedChain& chain : previous->nat_chains) {
+      if (!absl::StartsWith(chain.name, "KUBE-SEP-")) continue;
+      const absl::string_view rules = chain.rules;
+      const size_t pos = rules.rfind(kTarget);
+      if (pos == absl::string_view::npos) continue;
+      absl::string_view ip_port = rules.substr(pos + kTarget.size());
+      if (absl::EndsWith(ip_port, "\n")) ip_port.remove_suffix(1);
+      previous_names.emplace_back(ip_port, chain.name);
+    }
+    std::sort(previous_names.begin(), previous_names.end());
+  }
   std::vector<EndpointStrings> endpoint_strings;
   endpoint_strings.reserve(reachable.size());
   for (const auto& endpoint : reachable) {
@@ -579,12 +596,9 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     } else {
       strings.ip_port = absl::StrCat("[", strings.ip, "]:", endpoint->port);
     }
-    if (previous != nullptr) {
-      auto it = std::lower_bound(previous->endpoint_chain_names.begin(),
-                                 previous->endpoint_chain_names.end(), strings.ip_port,
-                                 [](const auto& entry, const std::string& key) { return entry.first < key; });
-      if (it != previous->endpoint_chain_names.end() && it->first == strings.ip_port) strings.chain = it->second;
-    }
+    auto it = std::lower_bound(previous_names.begin(), previous_names.end(), strings.ip_port,
+                               [](const auto& entry, const std::string& key) { return entry.first < key; });
+    if (it != previous_names.end() && it->first == strings.ip_port) strings.chain = std::string(it->second);
     if (strings.chain.empty()) strings.chain = EndpointChainName(name, proto, strings.ip_port);
     endpoint_strings.push_back(std::move(strings));
   }
@@ -641,9 +655,10 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   // The internal masquerade rule belongs to the internal chain even when it has no endpoint rules
   // of its own (cannot happen upstream either: has_internal_endpoints implies the chain is used).
 
-  for (const EndpointStrings& strings : endpoint_strings) {
-    const std::string& sep = strings.chain;
-    PlannedChain chain{sep, {}};
+  // The SEP chains come last: their names can be moved out of endpoint_strings.
+  for (EndpointStrings& strings : endpoint_strings) {
+    PlannedChain chain{std::move(strings.chain), {}};
+    const std::string& sep = chain.name;
     std::string& out = chain.rules;
     out.reserve(large_cluster_mode ? 160 : 240);
     const std::string& ip = strings.ip;
@@ -657,13 +672,6 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     absl::StrAppend(&out, " -j DNAT --to-destination ", strings.ip_port, "\n");
     chains.push_back(std::move(chain));
   }
-  // Keep the names for the next rebuild of this fragment (the strings are not needed any more).
-  auto& names = fragment->endpoint_chain_names;
-  names.reserve(endpoint_strings.size());
-  for (EndpointStrings& strings : endpoint_strings) {
-    names.emplace_back(std::move(strings.ip_port), std::move(strings.chain));
-  }
-  if (!std::is_sorted(names.begin(), names.end())) std::sort(names.begin(), names.end());
   return fragment;
 }
 
