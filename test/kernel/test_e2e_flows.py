@@ -284,9 +284,12 @@ class UpstreamFlowTablesTest(FlowTestBase):
 
     def test_cluster_ip_general(self):  # TestClusterIPGeneral
         self.apply([
-            svc("svc1", "10.96.0.41", [P("http", "TCP", 80, 8080), P("dns", "UDP", 53, 5353)]),
-            slice_("svc1", [("http", "TCP", 8080)], [("pod1", "ready"), ("remote", "ready")], suffix="h"),
-            slice_("svc1", [("dns", "UDP", 5353)], [("remote", "ready")], suffix="d"),
+            svc("svc1", "10.96.0.41", [P("http", "TCP", 80, 8080), P("dns-udp", "UDP", 53, 5353),
+                                       P("dns-tcp", "TCP", 53, 80)]),
+            slice_("svc1", [("http", "TCP", 8080), ("dns-udp", "UDP", 5353), ("dns-tcp", "TCP", 80)],
+                   [("pod1", "ready"), ("remote", "ready")], suffix="h"),
+            svc("single", "10.96.0.40", [P("http", "TCP", 80, 80)]),
+            slice_("single", [("http", "TCP", 80)], [("pod2", "ready")]),
             svc("empty", "10.96.0.42", [P("http", "TCP", 80, 80)]),
         ])
         self.run_flows([
@@ -298,9 +301,13 @@ class UpstreamFlowTablesTest(FlowTestBase):
             flow("off-cluster source to cluster IP", "ext", "10.96.0.41", 80, to("pod1", "remote", masq=True)),
             flow("node to cluster IP", "node", "10.96.0.41", 80, to("pod1", "remote", masq={"pod1": True,
                                                                                               "remote": None})),
-            flow("udp port", "client", "10.96.0.41", 53, to("remote"), proto="udp"),
-            flow("udp port over tcp: not intercepted", "client", "10.96.0.41", 53, to("outside")),
-            flow("unknown port: not intercepted", "client", "10.96.0.41", 81, to("outside")),
+            flow("single endpoint", "client", "10.96.0.40", 80, to("pod2")),
+            flow("TCP and UDP on the same port (UDP)", "client", "10.96.0.41", 53, to("pod1", "remote"), proto="udp"),
+            flow("TCP and UDP on the same port (TCP)", "client", "10.96.0.41", 53, to("pod1", "remote")),
+            flow("TCP-only port does not match UDP: not intercepted", "client", "10.96.0.41", 80, to("outside"),
+                 proto="udp"),
+            flow("svc1 does not accept other ports: not intercepted", "client", "10.96.0.41", 81, to("outside")),
+            flow("no match: another service's port", "client", "10.96.0.40", 81, to("outside")),
             flow("no endpoints: REJECT", "client", "10.96.0.42", 80, REJECT),
             flow("no endpoints from the node: REJECT", "node", "10.96.0.42", 80, REJECT),
         ])
@@ -353,10 +360,22 @@ class UpstreamFlowTablesTest(FlowTestBase):
             flow("pod gateway address not listed: not intercepted", "client", POD_GW, 30001, to("node")),
         ])
 
+    def test_node_port_addresses_with_localhost_listed(self):  # TestNodePorts: localhost-nodeports disabled,
+        # localhost in nodeport-addresses: still ignored
+        self.apply(self._node_port_objects(), extra=["--iptables-localhost-nodeports=false",
+                                                     "--nodeport-addresses=192.0.2.128/25,127.0.0.1/32"])
+        self.run_flows([
+            flow("external to node port", "ext", NODE_IP, 30001, to("pod1", "remote", masq=True)),
+            flow("node to node port", "node", NODE_IP, 30001, to("pod1", "remote", masq={"pod1": True,
+                                                                                        "remote": None})),
+            flow("localhost to node port is ignored", "node", "127.0.0.1", 30001, to("node")),
+            flow("secondary node IP ignores node ports", "client", POD_GW, 30001, to("node")),
+        ])
+
     def test_load_balancer_source_ranges(self):  # TestLoadBalancer, TestLoadBalancerSourceRanges/FW
         self.apply([
-            svc("svc1", "10.96.0.45", [P("http", "TCP", 80, 80, 30004)], "LoadBalancer", lb=["192.0.2.10"],
-                ranges=["203.0.113.0/24", "192.0.2.128/25"]),
+            svc("svc1", "10.96.0.45", [P("http", "TCP", 80, 80, 30004)], "LoadBalancer",
+                lb=["192.0.2.10", "192.0.2.13"], ranges=["203.0.113.0/24", " 192.0.2.128/25"]),
             slice_("svc1", [("http", "TCP", 80)], [("pod1", "ready"), ("pod2", "ready")]),
             svc("open", "10.96.0.46", [P("http", "TCP", 80, 80, 30005)], "LoadBalancer", lb=["192.0.2.11"]),
             slice_("open", [("http", "TCP", 80)], [("pod1", "ready"), ("remote", "ready")]),
@@ -365,7 +384,9 @@ class UpstreamFlowTablesTest(FlowTestBase):
         pods = ("pod1", "pod2")
         self.run_flows([
             flow("allowed source (the LB's range)", "elb", "192.0.2.10", 80, to(*pods, masq=True)),
+            flow("allowed source to the second LB IP", "elb", "192.0.2.13", 80, to(*pods, masq=True)),
             flow("denied source: DROP", "ext", "192.0.2.10", 80, DROP),
+            flow("denied source to the second LB IP: DROP", "ext", "192.0.2.13", 80, DROP),
             flow("node (range holds the node IP)", "node", "192.0.2.10", 80, to(*pods, masq=True)),
             flow("pod to LB IP (not in the ranges): DROP", "client", "192.0.2.10", 80, DROP),
             flow("node port ignores source ranges", "ext", NODE_IP, 30004, to(*pods, masq=True)),
@@ -411,14 +432,21 @@ class UpstreamFlowTablesTest(FlowTestBase):
             flow("LB from the node: all endpoints, masqueraded", "node", "192.0.2.20", 80,
                  to("pod1", "remote", masq={"pod1": True, "remote": None})),
             flow("cluster IP unaffected", "client", "10.96.0.48", 80, to("pod1", "remote")),
+            flow("pod to external IP: all endpoints, unmasqueraded", "client", "192.0.2.60", 80,
+                 to("pod1", "remote")),
+            flow("pod to node port: all endpoints, unmasqueraded", "client", NODE_IP, 30007, to("pod1", "remote")),
             flow("no local endpoint: LB from outside DROP", "ext", "192.0.2.21", 80, DROP),
             flow("no local endpoint: node port DROP", "ext", NODE_IP, 30008, DROP),
             flow("no local endpoint: external IP DROP", "ext", "192.0.2.61", 80, DROP),
             flow("no local endpoint: a pod still reaches", "client", "192.0.2.21", 80, to("remote")),
             flow("no local endpoint: the node still reaches", "node", "192.0.2.21", 80, to("remote", masq=None)),
+            flow("no local endpoint: the node reaches the external IP", "node", "192.0.2.61", 80,
+                 to("remote", masq=None)),
+            flow("no local endpoint: a pod reaches the external IP", "client", "192.0.2.61", 80, to("remote")),
             flow("no endpoints at all: LB REJECT", "ext", "192.0.2.22", 80, REJECT),
             flow("no endpoints at all: node port REJECT", "ext", NODE_IP, 30009, REJECT),
             flow("health check node port: not intercepted", "ext", NODE_IP, 30100, to("node")),
+            flow("health check node port from the node: not intercepted", "node", NODE_IP, 30101, to("node")),
         ])
 
     def test_external_traffic_policy_cluster(self):  # TestExternalTrafficPolicyCluster
@@ -433,6 +461,9 @@ class UpstreamFlowTablesTest(FlowTestBase):
             flow("node port from outside", "ext", NODE_IP, 30010, to(*both, masq=True)),
             flow("external IP from outside", "ext", "192.0.2.63", 80, to(*both, masq=True)),
             flow("LB from a pod", "client", "192.0.2.23", 80, to(*both, masq=True)),
+            flow("pod to cluster IP: unmasqueraded", "client", "10.96.0.51", 80, to(*both)),
+            flow("pod to external IP: masqueraded", "client", "192.0.2.63", 80, to(*both, masq=True)),
+            flow("pod to node port: masqueraded", "client", NODE_IP, 30010, to(*both, masq=True)),
         ])
 
     def test_internal_traffic_policy(self):  # TestInternalTrafficPolicy
