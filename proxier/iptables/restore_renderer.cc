@@ -24,11 +24,11 @@ struct TableWriter {
     for (const PlannedChain* chain : written) size += chain->name.size() + 10 + chain->rules.size();
     for (absl::string_view name : deleted) size += 2 * name.size() + 16;
     out.reserve(out.size() + size);
-    absl::StrAppend(&out, "*", table, "\n");
+    out.append("*").append(table.data(), table.size()).append("\n");
     // Every header first: a jump may only name a chain that is already declared.
-    for (const PlannedChain* chain : written) absl::StrAppend(&out, ":", chain->name, " - [0:0]\n");
+    for (const PlannedChain* chain : written) out.append(":").append(chain->name).append(" - [0:0]\n");
     // A header line flushes the chain, so a deleted chain is empty before -X.
-    for (absl::string_view name : deleted) absl::StrAppend(&out, ":", name, " - [0:0]\n");
+    for (absl::string_view name : deleted) out.append(":").append(name.data(), name.size()).append(" - [0:0]\n");
     for (const PlannedChain* chain : written) out.append(chain->rules);
     // Deletions come after the rules that referenced these chains were rewritten.
     for (absl::string_view name : deleted) absl::StrAppend(&out, "-X ", name, "\n");
