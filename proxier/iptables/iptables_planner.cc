@@ -4,10 +4,12 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proxier/endpoint_selector.h"
@@ -61,7 +63,10 @@ void AppendIp(std::string& out, const IpAddress& ip) {
 struct EndpointStrings {
   const Endpoint* endpoint;
   std::string ip;       // "10.0.0.1" / "fd00::1"
-  std::string ip_port;  // "10.0.0.1:80" / "[fd00::1]:80"
+  // "10.0.0.1:80" / "[fd00::1]:80", kept inline: one heap string less per endpoint.
+  std::array<char, 64> ip_port_buffer;
+  size_t ip_port_size = 0;
+  absl::string_view ip_port() const { return absl::string_view(ip_port_buffer.data(), ip_port_size); }
   std::string chain;    // KUBE-SEP-...
 };
 
@@ -596,17 +601,23 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   std::vector<EndpointStrings> endpoint_strings;
   endpoint_strings.reserve(reachable.size());
   for (const auto& endpoint : reachable) {
-    EndpointStrings strings{endpoint.get(), {}, {}, {}};
+    EndpointStrings strings{endpoint.get(), {}, {}, 0, {}};
     AppendIp(strings.ip, endpoint->ip);
-    if (endpoint->ip.is_v4()) {
-      strings.ip_port = absl::StrCat(strings.ip, ":", endpoint->port);
-    } else {
-      strings.ip_port = absl::StrCat("[", strings.ip, "]:", endpoint->port);
+    {
+      const bool v4 = endpoint->ip.is_v4();
+      char* p = strings.ip_port_buffer.data();
+      if (!v4) *p++ = '[';
+      std::memcpy(p, strings.ip.data(), std::min<size_t>(strings.ip.size(), 45));
+      p += std::min<size_t>(strings.ip.size(), 45);
+      if (!v4) *p++ = ']';
+      *p++ = ':';
+      p = absl::numbers_internal::FastIntToBuffer(static_cast<int32_t>(endpoint->port), p);
+      strings.ip_port_size = static_cast<size_t>(p - strings.ip_port_buffer.data());
     }
-    auto it = std::lower_bound(previous_names.begin(), previous_names.end(), strings.ip_port,
-                               [](const auto& entry, const std::string& key) { return entry.first < key; });
-    if (it != previous_names.end() && it->first == strings.ip_port) strings.chain = std::string(it->second);
-    if (strings.chain.empty()) strings.chain = EndpointChainName(name, proto, strings.ip_port);
+    auto it = std::lower_bound(previous_names.begin(), previous_names.end(), strings.ip_port(),
+                               [](const auto& entry, absl::string_view key) { return entry.first < key; });
+    if (it != previous_names.end() && it->first == strings.ip_port()) strings.chain = std::string(it->second);
+    if (strings.chain.empty()) strings.chain = EndpointChainName(name, proto, strings.ip_port());
     endpoint_strings.push_back(std::move(strings));
   }
   // cluster_endpoints and local_endpoints are subsets of all_reachable_endpoints.
@@ -634,7 +645,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
         const EndpointStrings& strings = strings_of(*endpoint);
         const std::string& sep = strings.chain;
         Append(out, "-A ", svc_chain);
-        if (!large_cluster_mode) AppendComment(out, Quoted(name, " -> ", strings.ip_port));
+        if (!large_cluster_mode) AppendComment(out, Quoted(name, " -> ", strings.ip_port()));
         Append(out, " -m recent --name ", sep, " --rcheck --seconds ", svc.sticky_max_age_seconds,
                         " --reap -j ", sep, "\n");
       }
@@ -643,7 +654,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     for (size_t i = 0; i < n; ++i) {
       const EndpointStrings& strings = strings_of(*targets[i]);
       Append(out, "-A ", svc_chain);
-      if (!large_cluster_mode) AppendComment(out, Quoted(name, " -> ", strings.ip_port));
+      if (!large_cluster_mode) AppendComment(out, Quoted(name, " -> ", strings.ip_port()));
       if (i + 1 < n) {
         out.append(" -m statistic --mode random --probability ");
         const size_t remaining = n - i;
@@ -676,7 +687,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     if (!large_cluster_mode) AppendComment(out, name);
     if (svc.session_affinity_client_ip) Append(out, " -m recent --name ", sep, " --set");
     AppendProtocol(out, proto);
-    Append(out, " -j DNAT --to-destination ", strings.ip_port, "\n");
+    Append(out, " -j DNAT --to-destination ", strings.ip_port(), "\n");
     chains.push_back(std::move(chain));
   }
   return fragment;
