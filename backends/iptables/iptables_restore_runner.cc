@@ -17,7 +17,12 @@
 namespace kproxy::backends::iptables {
 namespace {
 
-constexpr absl::Duration kRestoreTimeout = absl::Seconds(120);
+// A restore is only killed when it is wedged, never because the input is large: iptables-nft needs
+// minutes for a 10k-Service full sync on a small node, and a killed full sync would be retried from
+// scratch forever (upstream sets no deadline at all). So the deadline grows with the input.
+absl::Duration RestoreTimeout(size_t input_bytes) {
+  return absl::Seconds(120) + absl::Seconds(60) * static_cast<int64_t>(input_bytes >> 20);
+}
 constexpr absl::Duration kCommandTimeout = absl::Seconds(30);
 
 // The digits that follow `marker` in `text`, or 0.
@@ -106,7 +111,7 @@ absl::StatusOr<SubprocessResult> IptablesRestoreRunner::Run(std::vector<std::str
 absl::Status IptablesRestoreRunner::Restore(absl::string_view input) {
   std::vector<std::string> argv = {ToolName("-restore"), "--noflush", "--counters"};
   for (std::string& a : LockArgs()) argv.push_back(std::move(a));
-  absl::StatusOr<SubprocessResult> r = RunSubprocess(argv, input, kRestoreTimeout);
+  absl::StatusOr<SubprocessResult> r = RunSubprocess(argv, input, RestoreTimeout(input.size()));
   if (!r.ok()) return r.status();
   if (r->exit_code == 0) return absl::OkStatus();
   std::string where;

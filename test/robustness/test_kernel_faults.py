@@ -110,8 +110,7 @@ class KernelFaultsTest(unittest.TestCase):
                              f"{failed} failed syncs in {elapsed:.1f}s: retries do not back off")
         self.assertTrue(self.daemon.alive(), "kube-proxy must not exit on restore failures")
         self.metric_counted = self.failures() > base_metric
-        if os.environ.get("KPROXY_ROBUST_KNOWN_BUGS") == "1":
-            self.assertTrue(self.metric_counted, f"{RESTORE_FAILURES} did not count the failed restores")
+        self.assertTrue(self.metric_counted, f"{RESTORE_FAILURES} did not count the failed restores")
 
         repair()
         wait_for("/healthz 200 after repair", lambda: self.healthz() == 200, 20)
@@ -148,15 +147,6 @@ class KernelFaultsTest(unittest.TestCase):
         self.assertTrue(self.web_answers())
         self.assertEqual(self.healthz(), 200)
 
-
-    @unittest.skipUnless(os.environ.get("KPROXY_ROBUST_KNOWN_BUGS") == "1",
-                         "KNOWN BUG (reported): Metrics::IncIptablesRestoreFailures() has no caller, so "
-                         "kubeproxy_sync_proxy_rules_iptables_restore_failures_total stays 0; "
-                         "set KPROXY_ROBUST_KNOWN_BUGS=1 to run")
-    def test_restore_failures_are_counted_in_metrics(self):
-        self.fault_cycle(lambda: self.tools.remove("iptables-restore"),
-                         lambda: self.tools.restore("iptables-restore"))
-        self.assertTrue(self.metric_counted)
 
 
 class KernelFaultsLegacyTest(KernelFaultsTest):
