@@ -30,30 +30,32 @@ IpvsOperation AddressOp(Kind kind, const IpAddress& address) {
 void DiffDestinations(const IpvsService& want, const IpvsService* have, std::vector<IpvsOperation>& ops) {
   // The observed server's identity is the one the kernel knows; edits keep the desired settings.
   const VirtualServer& server = want.server;
-  if (have != nullptr) {
-    for (const auto& [key, rs] : have->destinations) {
-      if (want.destinations.contains(key)) continue;
-      if (server.key.protocol != Protocol::kTCP) {
-        ops.push_back(DestinationOp(Kind::kDeleteDestination, server, rs));
-      } else if (rs.weight != 0) {
-        RealServer drained = rs;
-        drained.weight = 0;
-        ops.push_back(DestinationOp(Kind::kEditDestination, server, drained));
-      } else if (rs.active_connections + rs.inactive_connections == 0) {
-        ops.push_back(DestinationOp(Kind::kDeleteDestination, server, rs));
-      }
-      // else: still draining; a later diff deletes it.
+  static const absl::btree_map<RealServerKey, RealServer> kNone;
+  const auto& wanted = want.destinations;
+  const auto& present = have != nullptr ? have->destinations : kNone;
+  // Both maps are ordered by key: one merge walk instead of a lookup per destination. Removals
+  // first, then additions and edits, as before.
+  for (auto w = wanted.begin(), p = present.begin(); p != present.end(); ++p) {
+    while (w != wanted.end() && w->first < p->first) ++w;
+    if (w != wanted.end() && w->first == p->first) continue;
+    const RealServer& rs = p->second;
+    if (server.key.protocol != Protocol::kTCP) {
+      ops.push_back(DestinationOp(Kind::kDeleteDestination, server, rs));
+    } else if (rs.weight != 0) {
+      RealServer drained = rs;
+      drained.weight = 0;
+      ops.push_back(DestinationOp(Kind::kEditDestination, server, drained));
+    } else if (rs.active_connections + rs.inactive_connections == 0) {
+      ops.push_back(DestinationOp(Kind::kDeleteDestination, server, rs));
     }
+    // else: still draining; a later diff deletes it.
   }
-  for (const auto& [key, rs] : want.destinations) {
-    const RealServer* current = nullptr;
-    if (have != nullptr) {
-      auto it = have->destinations.find(key);
-      if (it != have->destinations.end()) current = &it->second;
-    }
-    if (current == nullptr) {
+  for (auto w = wanted.begin(), p = present.begin(); w != wanted.end(); ++w) {
+    while (p != present.end() && p->first < w->first) ++p;
+    const RealServer& rs = w->second;
+    if (p == present.end() || !(p->first == w->first)) {
       ops.push_back(DestinationOp(Kind::kAddDestination, server, rs));
-    } else if (current->weight != rs.weight) {
+    } else if (p->second.weight != rs.weight) {
       ops.push_back(DestinationOp(Kind::kEditDestination, server, rs));
     }
   }
@@ -72,9 +74,11 @@ std::vector<IpvsOperation> DiffIpvs(const DesiredIpvsState& desired, const Obser
   for (const IpAddress& ip : desired.bound_addresses) {
     if (!observed.bound_addresses.contains(ip)) ops.push_back(AddressOp(Kind::kBindAddress, ip));
   }
-  for (const auto& [key, want] : desired.services) {
-    auto it = observed.services.find(key);
-    const IpvsService* have = it == observed.services.end() ? nullptr : &it->second;
+  // Ordered maps on both sides: merge walks instead of a lookup per service.
+  for (auto w = desired.services.begin(), h = observed.services.begin(); w != desired.services.end(); ++w) {
+    while (h != observed.services.end() && h->first < w->first) ++h;
+    const IpvsService& want = w->second;
+    const IpvsService* have = h != observed.services.end() && h->first == w->first ? &h->second : nullptr;
     if (have == nullptr) {
       ops.push_back(ServerOp(Kind::kAddService, want.server));
     } else if (ServerNeedsEdit(want.server, have->server)) {
@@ -82,8 +86,11 @@ std::vector<IpvsOperation> DiffIpvs(const DesiredIpvsState& desired, const Obser
     }
     DiffDestinations(want, have, ops);
   }
-  for (const auto& [key, have] : observed.services) {
-    if (!desired.services.contains(key)) ops.push_back(ServerOp(Kind::kDeleteService, have.server));
+  for (auto h = observed.services.begin(), w = desired.services.begin(); h != observed.services.end(); ++h) {
+    while (w != desired.services.end() && w->first < h->first) ++w;
+    if (w == desired.services.end() || !(w->first == h->first)) {
+      ops.push_back(ServerOp(Kind::kDeleteService, h->second.server));
+    }
   }
   for (const IpAddress& ip : observed.bound_addresses) {
     if (!desired.bound_addresses.contains(ip)) ops.push_back(AddressOp(Kind::kUnbindAddress, ip));

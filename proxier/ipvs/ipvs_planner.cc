@@ -76,16 +76,17 @@ class Builder {
       PlanServicePort(*port);
     }
     for (const IpAddress& ip : state_.bound_addresses) entries_[kIpvsIpsSet].insert(ip.ToString());
+    // Rendered while entries_ is intact (it asks which sets are empty): the sets are moved below.
+    state_.iptables_restore = RenderIptables();
     for (const auto& info : kIpsets) {
       IpsetSpec spec;
       spec.name = IpsetName(info.name, snapshot_.family);
       spec.type = info.type;
       spec.family = snapshot_.family;
       spec.comment = info.comment;
-      spec.entries = entries_[info.name];
+      spec.entries = std::move(entries_[info.name]);
       state_.ipsets.push_back(std::move(spec));
     }
-    state_.iptables_restore = RenderIptables();
     return std::move(state_);
   }
 
@@ -120,7 +121,8 @@ class Builder {
       rs.key.address = ep->ip;
       rs.key.port = static_cast<uint16_t>(ep->port);
       rs.weight = 1;
-      svc.destinations[rs.key] = rs;
+      // Endpoints come sorted by IP and port, the destinations' order: appending is the common case.
+      svc.destinations.insert_or_assign(svc.destinations.end(), rs.key, rs);
     }
   }
 
