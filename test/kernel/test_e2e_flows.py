@@ -510,6 +510,8 @@ class UpstreamFlowTablesTest(FlowTestBase):
             flow("pod to external IP: all endpoints, unmasqueraded", "client", "192.0.2.60", 80,
                  to("pod1", "remote")),
             flow("pod to node port: all endpoints, unmasqueraded", "client", NODE_IP, 30007, to("pod1", "remote")),
+            flow("pod on another node to node port: short-circuit too", "remote", NODE_IP, 30007,
+                 to("pod1", "remote", masq={"pod1": False, "remote": True})),
             flow("no local endpoint: LB from outside DROP", "ext", "192.0.2.21", 80, DROP),
             flow("no local endpoint: node port DROP", "ext", NODE_IP, 30008, DROP),
             flow("no local endpoint: external IP DROP", "ext", "192.0.2.61", 80, DROP),
@@ -582,6 +584,42 @@ class UpstreamFlowTablesTest(FlowTestBase):
             flow("Local: cluster IP uses the ready remote", "client", "10.96.0.58", 80, to("remote")),
         ])
 
+    def _terminating_table(self, etp, cases):
+        for label, endpoints, pod_want, ext_want in cases:
+            with self.subTest(f"eTP:{etp}: {label}"):
+                objs = [svc("svc1", "10.96.0.81", [P("p80", "TCP", 80, 80, 30005)], "LoadBalancer", etp=etp,
+                            lb=["192.0.2.81"], hc_port=30100 if etp == "Local" else None)]
+                if endpoints:
+                    objs.append(slice_("svc1", [("p80", "TCP", 80)], endpoints))
+                self.apply(objs)
+                self.run_flows([flow(f"eTP:{etp}: {label}: pod to cluster IP", "client", "10.96.0.81", 80, pod_want),
+                                flow(f"eTP:{etp}: {label}: external to LB", "ext", "192.0.2.81", 80, ext_want)])
+
+    def test_terminating_endpoints_traffic_policy_local(self):  # TestTerminatingEndpointsTrafficPolicyLocal
+        self._terminating_table("Local", [
+            ("ready endpoints exist", [("pod1", "ready"), ("pod2", "serving-terminating"), ("remote", "ready")],
+             to("pod1", "remote"), to("pod1")),
+            ("only terminating endpoints exist (locally)",
+             [("pod1", "serving-terminating"), ("pod2", "terminating"), ("remote", "ready")],
+             to("remote"), to("pod1")),
+            ("terminating endpoints on remote node", [("remote", "serving-terminating")], to("remote"), DROP),
+            ("no usable endpoints on any node", [("pod1", "terminating"), ("remote", "terminating")], REJECT, REJECT),
+            ("endpoints deleted", [], REJECT, REJECT),
+        ])
+
+    def test_terminating_endpoints_traffic_policy_cluster(self):  # TestTerminatingEndpointsTrafficPolicyCluster
+        self._terminating_table("Cluster", [
+            ("ready endpoints exist", [("pod1", "ready"), ("pod2", "serving-terminating"), ("remote", "ready")],
+             to("pod1", "remote"), to("pod1", "remote", masq=True)),
+            ("only terminating endpoints exist",
+             [("pod1", "serving-terminating"), ("pod2", "terminating"), ("remote", "serving-terminating")],
+             to("pod1", "remote"), to("pod1", "remote", masq=True)),
+            ("terminating endpoints on remote node", [("remote", "serving-terminating")], to("remote"),
+             to("remote", masq=True)),
+            ("no usable endpoints on any node", [("pod1", "terminating"), ("remote", "terminating")], REJECT, REJECT),
+            ("endpoints deleted", [], REJECT, REJECT),
+        ])
+
     def test_session_affinity(self):  # TestSessionAffinity / ClientIP affinity
         self.apply([
             svc("svc1", "10.96.0.59", [P("http", "TCP", 80, 80, 30003)], "NodePort", affinity=True),
@@ -601,7 +639,7 @@ class UpstreamFlowTablesTest(FlowTestBase):
                 ranges=["203.0.113.0/24"], annotations={"kubernetes.io/elb.pass-through": "true"}),
             slice_("annotated", [("http", "TCP", 80)], [("pod1", "ready")]),
             svc("proxy-mode", "10.96.0.61", [P("http", "TCP", 80, 80, 30005)], "LoadBalancer", etp="Local",
-                lb=[("192.0.2.27", "Proxy"), "192.0.2.28"]),
+                lb=[("192.0.2.27", "Proxy"), "192.0.2.28", ("192.0.2.30", "VIP")]),
             slice_("proxy-mode", [("http", "TCP", 80)], [("remote", "ready")]),
             svc("no-endpoints", "10.96.0.62", [P("http", "TCP", 80, 80, 30006)], "LoadBalancer",
                 lb=["192.0.2.29"], annotations={"kubernetes.io/elb.pass-through": "onlyLocal"}),
@@ -614,6 +652,7 @@ class UpstreamFlowTablesTest(FlowTestBase):
             flow("ipMode Proxy VIP from a pod: not intercepted", "client", "192.0.2.27", 80, to("outside")),
             flow("VIP-mode ingress of the same Service from a pod", "client", "192.0.2.28", 80, to("remote")),
             flow("VIP-mode ingress from outside, Local, none local: DROP", "ext", "192.0.2.28", 80, DROP),
+            flow("explicit ipMode VIP from a pod: intercepted", "client", "192.0.2.30", 80, to("remote")),
             flow("ipMode Proxy: node port still programmed (Local: DROP)", "ext", NODE_IP, 30005, DROP),
             flow("pass-through without endpoints: VIP not intercepted", "client", "192.0.2.29", 80, to("outside")),
             flow("pass-through without endpoints: cluster IP REJECT", "client", "10.96.0.62", 80, REJECT),
