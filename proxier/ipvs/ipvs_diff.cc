@@ -36,7 +36,7 @@ void DiffDestinations(const IpvsService& want, const IpvsService* have, std::vec
   // Both maps are ordered by key: one merge walk instead of a lookup per destination. Removals
   // first, then additions and edits, as before.
   for (auto w = wanted.begin(), p = present.begin(); p != present.end(); ++p) {
-    while (w != wanted.end() && w->first < p->first) ++w;
+    while (w != wanted.end() && std::less<RealServerKey>()(w->first, p->first)) ++w;
     if (w != wanted.end() && w->first == p->first) continue;
     const RealServer& rs = p->second;
     if (server.key.protocol != Protocol::kTCP) {
@@ -51,7 +51,7 @@ void DiffDestinations(const IpvsService& want, const IpvsService* have, std::vec
     // else: still draining; a later diff deletes it.
   }
   for (auto w = wanted.begin(), p = present.begin(); w != wanted.end(); ++w) {
-    while (p != present.end() && p->first < w->first) ++p;
+    while (p != present.end() && std::less<RealServerKey>()(p->first, w->first)) ++p;
     const RealServer& rs = w->second;
     if (p == present.end() || !(p->first == w->first)) {
       ops.push_back(DestinationOp(Kind::kAddDestination, server, rs));
@@ -76,7 +76,7 @@ std::vector<IpvsOperation> DiffIpvs(const DesiredIpvsState& desired, const Obser
   }
   // Ordered maps on both sides: merge walks instead of a lookup per service.
   for (auto w = desired.services.begin(), h = observed.services.begin(); w != desired.services.end(); ++w) {
-    while (h != observed.services.end() && h->first < w->first) ++h;
+    while (h != observed.services.end() && std::less<VirtualServerKey>()(h->first, w->first)) ++h;
     const IpvsService& want = w->second;
     const IpvsService* have = h != observed.services.end() && h->first == w->first ? &h->second : nullptr;
     if (have == nullptr) {
@@ -87,7 +87,7 @@ std::vector<IpvsOperation> DiffIpvs(const DesiredIpvsState& desired, const Obser
     DiffDestinations(want, have, ops);
   }
   for (auto h = observed.services.begin(), w = desired.services.begin(); h != observed.services.end(); ++h) {
-    while (w != desired.services.end() && w->first < h->first) ++w;
+    while (w != desired.services.end() && std::less<VirtualServerKey>()(w->first, h->first)) ++w;
     if (w == desired.services.end() || !(w->first == h->first)) {
       ops.push_back(ServerOp(Kind::kDeleteService, h->second.server));
     }

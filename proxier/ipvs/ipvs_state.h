@@ -4,6 +4,8 @@
 
 #include <compare>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,47 @@ struct RealServer {
   uint32_t inactive_connections = 0;
   friend bool operator==(const RealServer&, const RealServer&) = default;
 };
+
+namespace internal {
+// IpAddress's ordering (family, then the 16 bytes in order) without the out-of-line memcmp its
+// defaulted <=> compiles to: the key comparisons of the maps below dominate planning and diffing.
+inline int CompareAddresses(const IpAddress& a, const IpAddress& b) {
+  if (a.family() != b.family()) return a.family() < b.family() ? -1 : 1;
+  uint64_t x[2];
+  uint64_t y[2];
+  std::memcpy(x, a.bytes().data(), sizeof(x));
+  std::memcpy(y, b.bytes().data(), sizeof(y));
+  for (int i = 0; i < 2; ++i) {
+    const uint64_t p = __builtin_bswap64(x[i]);
+    const uint64_t q = __builtin_bswap64(y[i]);
+    if (p != q) return p < q ? -1 : 1;
+  }
+  return 0;
+}
+}  // namespace internal
+
+}  // namespace kproxy::proxier::ipvs
+
+// The same order as the keys' operator<, only faster (see CompareAddresses).
+template <>
+struct std::less<kproxy::proxier::ipvs::VirtualServerKey> {
+  bool operator()(const kproxy::proxier::ipvs::VirtualServerKey& a,
+                  const kproxy::proxier::ipvs::VirtualServerKey& b) const {
+    if (const int c = kproxy::proxier::ipvs::internal::CompareAddresses(a.address, b.address); c != 0) return c < 0;
+    if (a.protocol != b.protocol) return a.protocol < b.protocol;
+    return a.port < b.port;
+  }
+};
+template <>
+struct std::less<kproxy::proxier::ipvs::RealServerKey> {
+  bool operator()(const kproxy::proxier::ipvs::RealServerKey& a,
+                  const kproxy::proxier::ipvs::RealServerKey& b) const {
+    if (const int c = kproxy::proxier::ipvs::internal::CompareAddresses(a.address, b.address); c != 0) return c < 0;
+    return a.port < b.port;
+  }
+};
+
+namespace kproxy::proxier::ipvs {
 
 // A virtual server with its real servers.
 struct IpvsService {
