@@ -101,7 +101,7 @@ size_t FragmentNatRules(const pi::IptablesPlan& plan, const proxier::ServiceName
   first.service = service;
   first.protocol = static_cast<proxier::Protocol>(0);
   for (auto it = plan.fragments.lower_bound(first); it != plan.fragments.end() && it->first.service == service; ++it) {
-    for (const pi::PlannedChain& c : it->second->nat_chains) n += CountLines(c.rules);
+    for (const pi::ChainView c : it->second->nat_chains) n += CountLines(c.rules);
   }
   return n;
 }
@@ -114,7 +114,7 @@ void IptablesProxier::CountRules(Family& family, const pi::IptablesPlan& plan, c
   if (previous == nullptr) {
     family.fragment_nat_rules = 0;
     for (const auto& [name, fragment] : plan.fragments) {
-      for (const pi::PlannedChain& c : fragment->nat_chains) family.fragment_nat_rules += CountLines(c.rules);
+      for (const pi::ChainView c : fragment->nat_chains) family.fragment_nat_rules += CountLines(c.rules);
     }
   } else {
     for (const proxier::ServiceName& service : changed) {

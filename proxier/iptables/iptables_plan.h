@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/strings/string_view.h"
 #include "proxier/node_context.h"
 #include "proxier/service_port.h"
 
@@ -63,10 +64,85 @@ class SharedChainList {
   std::vector<Pointer> chains_;
 };
 
+// One chain of a fragment, viewing the fragment's text.
+struct ChainView {
+  absl::string_view name;
+  absl::string_view rules;
+};
+
+// A ServicePort's own chains (SVC/SVL/EXT/FW/SEP), names and rules back to back in one buffer:
+// two allocations per ServicePort instead of two per chain (130k chains at 10k Services, whose
+// allocation and freeing was a quarter of a full plan). Iterates as ChainView values.
+class FragmentChains {
+ public:
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = ChainView;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = ChainView;
+    const_iterator() = default;
+    ChainView operator*() const { return (*chains_)[i_]; }
+    const_iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator old = *this;
+      ++i_;
+      return old;
+    }
+    friend bool operator==(const const_iterator& a, const const_iterator& b) { return a.i_ == b.i_; }
+
+   private:
+    friend class FragmentChains;
+    const_iterator(const FragmentChains* chains, size_t i) : chains_(chains), i_(i) {}
+    const FragmentChains* chains_ = nullptr;
+    size_t i_ = 0;
+  };
+
+  // Starts chain `name`; its rules are appended to the returned buffer until End(). Views of
+  // earlier chains may be invalidated meanwhile: keep names being written elsewhere.
+  std::string& Begin(absl::string_view name) {
+    spans_.push_back({text_.size(), name.size(), 0, 0});
+    text_.append(name.data(), name.size());
+    spans_.back().rules_offset = text_.size();
+    return text_;
+  }
+  void End() { spans_.back().rules_size = text_.size() - spans_.back().rules_offset; }
+  void Reserve(size_t chains, size_t bytes) {
+    spans_.reserve(chains);
+    text_.reserve(bytes);
+  }
+  // Gives back the estimate's slack once everything is written.
+  void Trim() {
+    if (text_.capacity() > text_.size() + text_.size() / 4 + 64) text_.shrink_to_fit();
+    if (spans_.capacity() > spans_.size()) spans_.shrink_to_fit();
+  }
+
+  size_t size() const { return spans_.size(); }
+  bool empty() const { return spans_.empty(); }
+  ChainView operator[](size_t i) const {
+    const Span& span = spans_[i];
+    const absl::string_view text(text_);
+    return {text.substr(span.name_offset, span.name_size), text.substr(span.rules_offset, span.rules_size)};
+  }
+  const_iterator begin() const { return const_iterator(this, 0); }
+  const_iterator end() const { return const_iterator(this, spans_.size()); }
+
+ private:
+  struct Span {
+    size_t name_offset, name_size, rules_offset, rules_size;
+  };
+  std::string text_;
+  std::vector<Span> spans_;
+};
+
 // Everything one ServicePort contributes: its own nat chains (SVC/SVL/EXT/FW/SEP) and its lines in
 // the shared top-level chains.
 struct ServicePortFragment {
-  std::vector<PlannedChain> nat_chains;
+  FragmentChains nat_chains;
   std::string nat_services;              // nat KUBE-SERVICES
   std::string nat_nodeports;             // nat KUBE-NODEPORTS
   std::string filter_services;           // filter KUBE-SERVICES (no endpoints)

@@ -528,10 +528,14 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   }
 
   auto& chains = fragment->nat_chains;
-  chains.reserve(categorized.all_reachable_endpoints.size() + 4);
+  {
+    // Measured sizes per endpoint (its SEP chain and its SVC rule), with comments or without.
+    const size_t reachable = categorized.all_reachable_endpoints.size();
+    const size_t per_endpoint = (large_cluster_mode ? 280 : 460) * (svc.session_affinity_client_ip ? 2 : 1);
+    chains.Reserve(reachable + 4, per_endpoint * reachable + 1024);
+  }
   if (uses_external_chain) {
-    PlannedChain chain{external_chain, {}};
-    std::string& out = chain.rules;
+    std::string& out = chains.Begin(external_chain);
     if (!svc.external_policy_local) {
       Append(out, "-A ", external_chain);
       AppendComment(out, Quoted("masquerade traffic for ", name, " external destinations"));
@@ -550,12 +554,11 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
       Append(out, " -m addrtype --src-type LOCAL -j ", cluster_chain, "\n");
     }
     if (has_external_endpoints) Append(out, "-A ", external_chain, " -j ", *external_policy_chain, "\n");
-    chains.push_back(std::move(chain));
+    chains.End();
   }
 
   if (uses_firewall_chain) {
-    PlannedChain chain{firewall_chain, {}};
-    std::string& out = chain.rules;
+    std::string& out = chains.Begin(firewall_chain);
     const std::string comment = Quoted(name, " loadbalancer IP");
     const IpAddress* node_ip = node.node_ips.empty() ? nullptr : &node.node_ips.front();
     bool allow_from_node = false;
@@ -577,7 +580,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     Append(out, "-A ", firewall_chain);
     AppendComment(out, Quoted("other traffic to ", name, " will be dropped by KUBE-PROXY-FIREWALL"));
     out.push_back('\n');
-    chains.push_back(std::move(chain));
+    chains.End();
   }
 
   // Endpoint strings and chain names, reusing the previous fragment's hashes.
@@ -587,7 +590,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   std::vector<std::pair<absl::string_view, absl::string_view>> previous_names;
   if (previous != nullptr) {
     constexpr absl::string_view kTarget = "--to-destination ";
-    for (const PlannedChain& chain : previous->nat_chains) {
+    for (const ChainView chain : previous->nat_chains) {
       if (!absl::StartsWith(chain.name, "KUBE-SEP-")) continue;
       const absl::string_view rules = chain.rules;
       const size_t pos = rules.rfind(kTarget);
@@ -636,9 +639,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   };
 
   auto write_service_to_endpoints = [&](const std::string& svc_chain, const EndpointList& targets) {
-    PlannedChain chain{svc_chain, {}};
-    std::string& out = chain.rules;
-    out.reserve((large_cluster_mode ? 110 : 180) * targets.size() * (svc.session_affinity_client_ip ? 2 : 1) + 200);
+    std::string& out = chains.Begin(svc_chain);
     if (&svc_chain == internal_chain) out.append(internal_masquerade);
     if (svc.session_affinity_client_ip) {
       for (const auto& endpoint : targets) {
@@ -666,19 +667,16 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
       }
       Append(out, " -j ", strings.chain, "\n");
     }
-    chains.push_back(std::move(chain));
+    chains.End();
   };
   if (uses_cluster_chain) write_service_to_endpoints(cluster_chain, categorized.cluster_endpoints);
   if (uses_local_chain) write_service_to_endpoints(local_chain, categorized.local_endpoints);
   // The internal masquerade rule belongs to the internal chain even when it has no endpoint rules
   // of its own (cannot happen upstream either: has_internal_endpoints implies the chain is used).
 
-  // The SEP chains come last: their names can be moved out of endpoint_strings.
-  for (EndpointStrings& strings : endpoint_strings) {
-    PlannedChain chain{std::move(strings.chain), {}};
-    const std::string& sep = chain.name;
-    std::string& out = chain.rules;
-    out.reserve(large_cluster_mode ? 160 : 240);
+  for (const EndpointStrings& strings : endpoint_strings) {
+    const std::string& sep = strings.chain;
+    std::string& out = chains.Begin(sep);
     const std::string& ip = strings.ip;
     Append(out, "-A ", sep);
     if (!large_cluster_mode) AppendComment(out, name);
@@ -688,8 +686,9 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     if (svc.session_affinity_client_ip) Append(out, " -m recent --name ", sep, " --set");
     AppendProtocol(out, proto);
     Append(out, " -j DNAT --to-destination ", strings.ip_port(), "\n");
-    chains.push_back(std::move(chain));
+    chains.End();
   }
+  chains.Trim();
   return fragment;
 }
 

@@ -11,9 +11,11 @@
 namespace kproxy::proxier::iptables {
 namespace {
 
+ChainView ViewOf(const PlannedChain& chain) { return {chain.name, chain.rules}; }
+
 // One table's output being collected: chain headers, rule lines and deletions.
 struct TableWriter {
-  std::vector<const PlannedChain*> written;
+  std::vector<ChainView> written;
   std::vector<absl::string_view> deleted;
 
   bool empty() const { return written.empty() && deleted.empty(); }
@@ -21,23 +23,24 @@ struct TableWriter {
   void Render(absl::string_view table, std::string& out) const {
     if (empty()) return;
     size_t size = table.size() + 16;
-    for (const PlannedChain* chain : written) size += chain->name.size() + 10 + chain->rules.size();
+    for (const ChainView& chain : written) size += chain.name.size() + 10 + chain.rules.size();
     for (absl::string_view name : deleted) size += 2 * name.size() + 16;
     out.reserve(out.size() + size);
     out.append("*").append(table.data(), table.size()).append("\n");
     // Every header first: a jump may only name a chain that is already declared.
-    for (const PlannedChain* chain : written) out.append(":").append(chain->name).append(" - [0:0]\n");
+    for (const ChainView& chain : written) {
+      out.append(":").append(chain.name.data(), chain.name.size()).append(" - [0:0]\n");
+    }
     // A header line flushes the chain, so a deleted chain is empty before -X.
     for (absl::string_view name : deleted) out.append(":").append(name.data(), name.size()).append(" - [0:0]\n");
-    for (const PlannedChain* chain : written) out.append(chain->rules);
+    for (const ChainView& chain : written) out.append(chain.rules.data(), chain.rules.size());
     // Deletions come after the rules that referenced these chains were rewritten.
     for (absl::string_view name : deleted) absl::StrAppend(&out, "-X ", name, "\n");
     out.append("COMMIT\n");
   }
 };
 
-template <typename Chains>
-const PlannedChain* FindChain(const Chains& chains, absl::string_view name) {
+const PlannedChain* FindChain(const SharedChainList& chains, absl::string_view name) {
   for (const PlannedChain& chain : chains) {
     if (chain.name == name) return &chain;
   }
@@ -49,42 +52,50 @@ const PlannedChain* FindChain(const Chains& chains, absl::string_view name) {
 void DiffTopLevel(const SharedChainList& desired, const SharedChainList& applied, TableWriter& writer) {
   for (const PlannedChain& chain : desired) {
     const PlannedChain* old = FindChain(applied, chain.name);
-    if (old == nullptr || (old != &chain && old->rules != chain.rules)) writer.written.push_back(&chain);
+    if (old == nullptr || (old != &chain && old->rules != chain.rules)) writer.written.push_back(ViewOf(chain));
   }
   for (const PlannedChain& chain : applied) {
     if (FindChain(desired, chain.name) == nullptr) writer.deleted.push_back(chain.name);
   }
 }
 
+// The index of the chain named `name` in `chains`, or -1.
+int FindIn(const FragmentChains& chains, absl::string_view name) {
+  for (size_t i = 0; i < chains.size(); ++i) {
+    if (chains[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 // One ServicePort's chains: the new ones and changed ones are written; vanished ones deleted.
 void DiffFragment(const ServicePortFragment* desired, const ServicePortFragment* applied,
                   TableWriter& writer) {
-  static const std::vector<PlannedChain> kNone;
-  const std::vector<PlannedChain>& new_chains = desired ? desired->nat_chains : kNone;
-  const std::vector<PlannedChain>& old_chains = applied ? applied->nat_chains : kNone;
+  static const FragmentChains kNone;
+  const FragmentChains& new_chains = desired ? desired->nat_chains : kNone;
+  const FragmentChains& old_chains = applied ? applied->nat_chains : kNone;
   // Small fragments are compared by scanning; large ones (many endpoints) through an index.
   constexpr size_t kIndexThreshold = 16;
   if (new_chains.size() <= kIndexThreshold && old_chains.size() <= kIndexThreshold) {
-    for (const PlannedChain& chain : new_chains) {
-      const PlannedChain* old = FindChain(old_chains, chain.name);
-      if (old == nullptr || old->rules != chain.rules) writer.written.push_back(&chain);
+    for (const ChainView chain : new_chains) {
+      const int old = FindIn(old_chains, chain.name);
+      if (old < 0 || old_chains[static_cast<size_t>(old)].rules != chain.rules) writer.written.push_back(chain);
     }
-    for (const PlannedChain& chain : old_chains) {
-      if (FindChain(new_chains, chain.name) == nullptr) writer.deleted.push_back(chain.name);
+    for (const ChainView chain : old_chains) {
+      if (FindIn(new_chains, chain.name) < 0) writer.deleted.push_back(chain.name);
     }
     return;
   }
-  absl::flat_hash_map<absl::string_view, const PlannedChain*> old_index;
+  absl::flat_hash_map<absl::string_view, absl::string_view> old_index;  // name -> rules
   old_index.reserve(old_chains.size());
-  for (const PlannedChain& chain : old_chains) old_index.emplace(chain.name, &chain);
+  for (const ChainView chain : old_chains) old_index.emplace(chain.name, chain.rules);
   absl::flat_hash_set<absl::string_view> new_names;
   new_names.reserve(new_chains.size());
-  for (const PlannedChain& chain : new_chains) {
+  for (const ChainView chain : new_chains) {
     new_names.insert(chain.name);
     auto it = old_index.find(chain.name);
-    if (it == old_index.end() || it->second->rules != chain.rules) writer.written.push_back(&chain);
+    if (it == old_index.end() || it->second != chain.rules) writer.written.push_back(chain);
   }
-  for (const PlannedChain& chain : old_chains) {
+  for (const ChainView chain : old_chains) {
     if (!new_names.contains(chain.name)) writer.deleted.push_back(chain.name);
   }
 }
@@ -96,10 +107,13 @@ RenderedRestore RenderRestore(const IptablesPlan& desired, const RenderOptions& 
   TableWriter nat;
   const bool full = options.full || options.applied == nullptr;
   if (full) {
-    for (const PlannedChain& chain : desired.filter_chains) filter.written.push_back(&chain);
-    for (const PlannedChain& chain : desired.nat_chains) nat.written.push_back(&chain);
+    for (const PlannedChain& chain : desired.filter_chains) filter.written.push_back(ViewOf(chain));
+    for (const PlannedChain& chain : desired.nat_chains) nat.written.push_back(ViewOf(chain));
+    size_t fragment_chains = 0;
+    for (const auto& [name, fragment] : desired.fragments) fragment_chains += fragment->nat_chains.size();
+    nat.written.reserve(nat.written.size() + fragment_chains);
     for (const auto& [name, fragment] : desired.fragments) {
-      for (const PlannedChain& chain : fragment->nat_chains) nat.written.push_back(&chain);
+      for (const ChainView chain : fragment->nat_chains) nat.written.push_back(chain);
     }
     if (options.existing_filter_chains != nullptr) {
       for (const std::string& name : *options.existing_filter_chains) {
@@ -116,13 +130,13 @@ RenderedRestore RenderRestore(const IptablesPlan& desired, const RenderOptions& 
     }
     if (options.applied != nullptr) {
       for (const auto& [name, fragment] : options.applied->fragments) {
-        for (const PlannedChain& chain : fragment->nat_chains) candidates.push_back(chain.name);
+        for (const ChainView chain : fragment->nat_chains) candidates.push_back(chain.name);
       }
     }
     if (!candidates.empty()) {
       absl::flat_hash_set<absl::string_view> wanted;
       wanted.reserve(nat.written.size());
-      for (const PlannedChain* chain : nat.written) wanted.insert(chain->name);
+      for (const ChainView& chain : nat.written) wanted.insert(chain.name);
       absl::flat_hash_set<absl::string_view> seen;
       for (absl::string_view name : candidates) {
         if (!wanted.contains(name) && seen.insert(name).second) nat.deleted.push_back(name);

@@ -88,7 +88,7 @@ TEST_F(PartialSyncSizeTest, OneEndpointChangeWritesOnlyThatServicesChainsUnder4K
       cluster_.services[index].ports[0].name, cluster_.services[index].ports[0].protocol};
   const auto& fragment = applied_->fragments.at(port_name);
   std::vector<std::string> allowed;
-  for (const auto& chain : fragment->nat_chains) allowed.push_back(chain.name);
+  for (const auto& chain : fragment->nat_chains) allowed.emplace_back(chain.name);
   for (const std::string& chain : ChainsIn(rendered.input)) {
     EXPECT_THAT(chain, ::testing::Not(::testing::AnyOf("KUBE-SERVICES", "KUBE-NODEPORTS",
                                                        "KUBE-EXTERNAL-SERVICES", "KUBE-POSTROUTING",
