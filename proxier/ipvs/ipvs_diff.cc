@@ -5,6 +5,14 @@ namespace {
 
 using Kind = IpvsOperation::Kind;
 
+// Key equality without the out-of-line memcmp of IpAddress's defaulted ==.
+bool SameKey(const RealServerKey& a, const RealServerKey& b) {
+  return a.port == b.port && internal::CompareAddresses(a.address, b.address) == 0;
+}
+bool SameKey(const VirtualServerKey& a, const VirtualServerKey& b) {
+  return a.port == b.port && a.protocol == b.protocol && internal::CompareAddresses(a.address, b.address) == 0;
+}
+
 IpvsOperation ServerOp(Kind kind, const VirtualServer& server) {
   IpvsOperation op;
   op.kind = kind;
@@ -37,7 +45,7 @@ void DiffDestinations(const IpvsService& want, const IpvsService* have, std::vec
   // first, then additions and edits, as before.
   for (auto w = wanted.begin(), p = present.begin(); p != present.end(); ++p) {
     while (w != wanted.end() && std::less<RealServerKey>()(w->first, p->first)) ++w;
-    if (w != wanted.end() && w->first == p->first) continue;
+    if (w != wanted.end() && SameKey(w->first, p->first)) continue;
     const RealServer& rs = p->second;
     if (server.key.protocol != Protocol::kTCP) {
       ops.push_back(DestinationOp(Kind::kDeleteDestination, server, rs));
@@ -53,7 +61,7 @@ void DiffDestinations(const IpvsService& want, const IpvsService* have, std::vec
   for (auto w = wanted.begin(), p = present.begin(); w != wanted.end(); ++w) {
     while (p != present.end() && std::less<RealServerKey>()(p->first, w->first)) ++p;
     const RealServer& rs = w->second;
-    if (p == present.end() || !(p->first == w->first)) {
+    if (p == present.end() || !SameKey(p->first, w->first)) {
       ops.push_back(DestinationOp(Kind::kAddDestination, server, rs));
     } else if (p->second.weight != rs.weight) {
       ops.push_back(DestinationOp(Kind::kEditDestination, server, rs));
@@ -78,7 +86,8 @@ std::vector<IpvsOperation> DiffIpvs(const DesiredIpvsState& desired, const Obser
   for (auto w = desired.services.begin(), h = observed.services.begin(); w != desired.services.end(); ++w) {
     while (h != observed.services.end() && std::less<VirtualServerKey>()(h->first, w->first)) ++h;
     const IpvsService& want = w->second;
-    const IpvsService* have = h != observed.services.end() && h->first == w->first ? &h->second : nullptr;
+    const IpvsService* have =
+        h != observed.services.end() && SameKey(h->first, w->first) ? &h->second : nullptr;
     if (have == nullptr) {
       ops.push_back(ServerOp(Kind::kAddService, want.server));
     } else if (ServerNeedsEdit(want.server, have->server)) {
@@ -88,7 +97,7 @@ std::vector<IpvsOperation> DiffIpvs(const DesiredIpvsState& desired, const Obser
   }
   for (auto h = observed.services.begin(), w = desired.services.begin(); h != observed.services.end(); ++h) {
     while (w != desired.services.end() && std::less<VirtualServerKey>()(w->first, h->first)) ++w;
-    if (w == desired.services.end() || !(w->first == h->first)) {
+    if (w == desired.services.end() || !SameKey(w->first, h->first)) {
       ops.push_back(ServerOp(Kind::kDeleteService, h->second.server));
     }
   }
