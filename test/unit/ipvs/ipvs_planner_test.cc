@@ -269,3 +269,35 @@ TEST(IpvsPlannerTest, ClusterCidrOfThePlannedFamilyMasqueradesOffClusterTraffic)
 
 }  // namespace
 }  // namespace kproxy::proxier::ipvs
+
+namespace kproxy::proxier::ipvs {
+namespace {
+
+using namespace ::kproxy::proxier::ipvs::testing;  // NOLINT
+
+// Two Services naming the same externalIP and port plan one virtual server: the destinations of
+// both, as when the map was updated in place per ServicePort.
+TEST(IpvsPlannerTest, VirtualServerSharedByTwoServicesGetsBothServicesDestinations) {
+  auto with_external_ip = [](absl::string_view name, absl::string_view cluster_ip) {
+    return MakeService("web", name, [&](Service& s) {
+      s.cluster_ips = {Ip(cluster_ip)};
+      s.external_ips = {Ip("198.51.100.50")};
+      AddPort(s, "", Protocol::kTCP, 80);
+    });
+  };
+  DesiredIpvsState state =
+      PlanIpvs(MakeSnapshot({with_external_ip("a", "10.96.0.20"), with_external_ip("b", "10.96.0.21")},
+                            {{MakeServicePortName("web", "a", ""), {MakeEndpoint("10.0.1.5", 8080)}},
+                             {MakeServicePortName("web", "b", ""), {MakeEndpoint("10.0.2.6", 8080)}}}),
+               MakeNode(), {});
+  ASSERT_EQ(state.services.size(), 3u);
+  const IpvsService& shared = state.services.at(Key("198.51.100.50", 80));
+  EXPECT_EQ(shared.destinations.size(), 2u);
+  EXPECT_TRUE(shared.destinations.contains(Dest("10.0.1.5", 8080)));
+  EXPECT_TRUE(shared.destinations.contains(Dest("10.0.2.6", 8080)));
+  EXPECT_EQ(state.services.at(Key("10.96.0.20", 80)).destinations.size(), 1u);
+  EXPECT_EQ(state.services.begin()->first, Key("10.96.0.20", 80));  // address order
+}
+
+}  // namespace
+}  // namespace kproxy::proxier::ipvs
