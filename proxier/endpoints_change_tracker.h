@@ -3,6 +3,7 @@
 // drops changes that leave a Service's endpoints as they were.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,9 @@ class EndpointsChangeTracker {
   using ConvertedSlice = std::vector<PortEndpoints>;
   ConvertedSlice Convert(const EndpointSlice& slice) const;
   // slice name -> converted slice, per Service.
-  using SliceSet = absl::btree_map<std::string, ConvertedSlice>;
+  // std::map, not absl::btree_map: Debian's Abseil 20220623 btree crashes destroying vector values
+  // when built with AddressSanitizer (its ASan-only node generations); a Service has few slices anyway.
+  using SliceSet = std::map<std::string, ConvertedSlice>;
   const std::string node_name_;
   const IpFamily family_;
   mutable absl::Mutex mu_;
