@@ -40,9 +40,7 @@ run_asan() {
   # shellcheck disable=SC2046
   ninja -C build-asan -j"$jobs" $(test_targets build-asan)
   echo "sanitize: ASan+UBSan: ctest -L 'unit|api'"
-  # HostileObjectsTest crashes in ~ProxyState under ASan only (passes in normal and TSan builds);
-  # excluded here until diagnosed, see test/robustness/CMakeLists.txt.
-  if ! (cd build-asan && ctest -L 'unit|api' -E '^HostileObjectsTest\.' --output-on-failure --timeout 900 -j"$jobs"); then
+  if ! (cd build-asan && ctest -L 'unit|api' --output-on-failure --timeout 900 -j"$jobs"); then
     echo "sanitize: ASan+UBSan FAILED"; rc=1
   fi
 }
