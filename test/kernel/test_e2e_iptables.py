@@ -186,6 +186,52 @@ class KubeProxyE2ETest(unittest.TestCase):
         self.assertTrue({r[0] for r in got} <= {"pod1", "pod2"})
         self.assertEqual({r[1] for r in got}, {CLIENT_IP})
 
+    def kube_state(self):
+        """Every chain and rule of the nat and filter tables, counters dropped: what must be identical
+        however the node got there. Rule order matters inside KUBE-* chains; the jumps from built-in
+        chains are compared as a set (their relative order depends on which were already there,
+        e.g. kubelet's KUBE-FIREWALL jump, which --cleanup leaves, as upstream)."""
+        state = {}
+        for table in ("nat", "filter"):
+            chains, rules, jumps = set(), [], []
+            for line in self.lab.iptables_save(self.variant, 4, table).splitlines():
+                if line.startswith(":"):
+                    chains.add(line.split()[0])
+                elif line.startswith("-A KUBE-"):
+                    rules.append(line)
+                elif line.startswith("-A"):
+                    jumps.append(line)
+            state[table] = (sorted(chains), rules, sorted(jumps))
+        return state
+
+    def test_once_twice_and_a_removed_service_leave_exactly_the_expected_rules(self):
+        extra = [service("extra", "10.96.128.20", [port("http", "TCP", 80, 80)]),
+                 endpoint_slice("extra", [("http", "TCP", 80)], [(POD2, "node-a")])]
+        self.write_objects([node_a()] + nginx() + extra)
+        self.run_kube_proxy()
+        with_extra = self.kube_state()
+        self.run_kube_proxy()
+        self.assertEqual(self.kube_state(), with_extra, "a second --once changes nothing (no duplicates)")
+        for table, (_, rules, jumps) in with_extra.items():
+            self.assertEqual(len(rules), len(set(rules)), f"{table}: duplicate rules")
+            self.assertEqual(len(jumps), len(set(jumps)), f"{table}: duplicate jump rules")
+        self.assertIn("default/extra:http", "\n".join(with_extra["nat"][1]))
+
+        # Service A (extra) goes away: the result must equal a fresh node that never had it.
+        shutil.rmtree(self.objects)
+        os.mkdir(self.objects)
+        self.write_objects([node_a()] + nginx())
+        self.run_kube_proxy()
+        after_removal = self.kube_state()
+        p = self.lab.exec("node", [KPROXY, "--cleanup", f"--iptables-variant={self.variant}"], check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.run_kube_proxy()
+        fresh = self.kube_state()
+        self.assertNotIn("default/extra", "\n".join(after_removal["nat"][1]))
+        self.assertEqual(after_removal, fresh, "no stale chain or rule of the removed Service is left")
+        ok, _ = self.lab.request("client", "tcp", "10.96.128.20", 80, timeout=1)
+        self.assertFalse(ok, "the removed Service's ClusterIP no longer answers")
+
     def test_cleanup_removes_every_kube_chain(self):
         self.run_kube_proxy(objects_dir=EXAMPLES)
         self.assertIn("KUBE-SERVICES", self.nat_rules())

@@ -44,6 +44,52 @@ print(json.dumps({"ok": ok, "failed": failed, "errors": errors}))
 """
 
 
+# A long-lived connection: an echo server in a pod, and a client that keeps one TCP connection to
+# the echo Service's ClusterIP open and sends a line every 50 ms until the stop file appears. Prints
+# {"echoes": n, "error": "..."}; a restart must not break the connection (conntrack keeps its NAT).
+ECHO_PORT = 9000
+ECHO_VIP = "10.96.200.11"
+ECHO_SERVER = r"""
+import socket, threading
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", %d)); srv.listen(8)
+def echo(c):
+    with c:
+        while True:
+            data = c.recv(4096)
+            if not data:
+                return
+            c.sendall(data)
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=echo, args=(c,), daemon=True).start()
+""" % ECHO_PORT
+ECHO_CLIENT = r"""
+import json, os, socket, sys, time
+host, port, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+echoes, error = 0, ""
+try:
+    s = socket.create_connection((host, port), timeout=2)
+    s.settimeout(2)
+    while not os.path.exists(stop):
+        line = f"ping {echoes}\n".encode()
+        s.sendall(line)
+        got = b""
+        while len(got) < len(line):
+            chunk = s.recv(len(line) - len(got))
+            if not chunk:
+                raise OSError("connection closed")
+            got += chunk
+        if got != line:
+            raise OSError(f"echo mismatch: {got!r}")
+        echoes += 1
+        time.sleep(0.05)
+except OSError as e:
+    error = repr(e)
+print(json.dumps({"echoes": echoes, "error": error}))
+"""
+
+
 def setUpModule():
     global KPROXY
     KPROXY = ru.kube_proxy_or_skip()
@@ -71,15 +117,21 @@ class NoTrafficLostTest(unittest.TestCase):
         self.assertTrue(d.alive(), d.log()[-3000:])
         return d
 
-    def start_client(self):
+    def start_in(self, role, args, stop_file=False):
+        """Runs python3 ARGS in the role's namespace (+ a stop file as last argument); returns what
+        stop_client() takes."""
         stop = os.path.join(self.lab.tmp, f"stop-{time.time_ns()}")
-        out = os.path.join(self.lab.tmp, f"client-{time.time_ns()}.json")
+        out = os.path.join(self.lab.tmp, f"{role}-{time.time_ns()}.json")
         f = open(out, "w")
-        p = subprocess.Popen(["ip", "netns", "exec", self.lab.ns("client"), ru.netns_lab.PYTHON, "-c", CLIENT_LOOP,
-                              VIP, "80", stop], stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        argv = ["ip", "netns", "exec", self.lab.ns(role), ru.netns_lab.PYTHON] + args + ([stop] if stop_file else [])
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         f.close()
         self.lab.procs.append(p)
+        time.sleep(0.3)
         return p, stop, out
+
+    def start_client(self):
+        return self.start_in("client", ["-c", CLIENT_LOOP, VIP, "80"], stop_file=True)
 
     def stop_client(self, client):
         p, stop, out = client
@@ -99,8 +151,12 @@ class NoTrafficLostTest(unittest.TestCase):
         self.objects.write("node", ru.node_a())
         self.objects.write("svc", ru.service("web", VIP))
         self.objects.write("slice", ru.endpoint_slice("web", [POD1, POD2]))
+        self.objects.write("echo-svc", ru.service("echo", ECHO_VIP, port=ECHO_PORT, target=ECHO_PORT))
+        self.objects.write("echo-slice", ru.endpoint_slice("echo", [POD1], port=ECHO_PORT))
+        self.start_in("pod1", ["-c", ECHO_SERVER])
         first = self.start_daemon()
         self.wait_answering()
+        long_lived = self.start_in("client", ["-c", ECHO_CLIENT, ECHO_VIP, str(ECHO_PORT)], stop_file=True)
         client = self.start_client()
         time.sleep(1.5)
         self.assertEqual(first.stop(), 0, "SIGTERM is a clean exit")
@@ -108,9 +164,12 @@ class NoTrafficLostTest(unittest.TestCase):
         self.start_daemon()
         time.sleep(2.5)  # the new process's first (full) sync and a periodic one
         result = self.stop_client(client)
-        print(f"NO-TRAFFIC-LOST(a): {result}")
+        echo = self.stop_client(long_lived)
+        print(f"NO-TRAFFIC-LOST(a): {result}; long-lived connection: {echo}")
         self.assertGreater(result["ok"], 20, result)
         self.assertEqual(result["failed"], 0, result)
+        self.assertEqual(echo["error"], "", f"the long-lived connection broke across the restart: {echo}")
+        self.assertGreater(echo["echoes"], 40, echo)
 
     def test_b_rolling_endpoint_change_loses_no_connection(self):
         self.objects.write("node", ru.node_a())
