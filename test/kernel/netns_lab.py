@@ -247,11 +247,23 @@ class Lab:
                 self._route(role, POD_GW6, "dev", "eth0")
                 self._route(role, "default", "via", POD_GW6, "dev", "eth0")
                 self._route("node", ip6 + "/128", "dev", node_if)
+        if self.ipv6:
+            self.wait_ipv6_ready()
         if self.want_listeners:
             for role in ("pod1", "pod2"):
                 self.start_listener(role, role, POD_PORTS)
         if self.want_haproxy:
             self.start_haproxy()
+
+    def wait_ipv6_ready(self, timeout=10):
+        """IPv6 link-local addresses stay tentative (DAD) for a second or two after the links come up;
+        until then neighbour discovery cannot run and the first IPv6 flows time out."""
+        deadline = time.time() + timeout
+        for ns in list(self.namespaces):
+            while self.exec(ns[len(self.prefix):], ["ip", "-6", "addr", "show", "tentative"]).stdout.strip():
+                if time.time() > deadline:
+                    raise RuntimeError(f"IPv6 addresses still tentative in {ns}")
+                time.sleep(0.1)
 
     def start_listener(self, role, name, ports):
         _, log = self.start(role, [PYTHON, AGENT, "serve", name] + [str(p) for p in ports], f"{role}-listener.log")

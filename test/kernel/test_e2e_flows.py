@@ -180,14 +180,7 @@ class FlowTestBase(unittest.TestCase):
         lab.start_listener("remote", "remote", netns_lab.POD_PORTS)
         lab.start_listener("outside", "outside", WITNESS_PORTS)
         lab.start_listener("node", "node", NODE_PORTS)
-        # IPv6 link-local addresses stay tentative (DAD) for a second or two after the links come up;
-        # until then neighbour discovery cannot run and the first IPv6 flows would time out.
-        deadline = time.time() + 10
-        for ns in list(lab.namespaces):
-            while lab.exec(ns[len(lab.prefix):], ["ip", "-6", "addr", "show", "tentative"]).stdout.strip():
-                if time.time() > deadline:
-                    raise RuntimeError(f"IPv6 addresses still tentative in {ns}")
-                time.sleep(0.1)
+        lab.wait_ipv6_ready()  # again: the links added above
         for src, dst in (("client", POD1_6), ("client", REMOTE_IP6), ("ext", NODE_IP6), ("client", REMOTE_IP)):
             for _ in range(20):
                 if lab.request(src, "tcp", dst, 80 if dst != NODE_IP6 else 30001, timeout=1)[0]:
