@@ -1,5 +1,7 @@
 #include "apiclient/event_recorder.h"
 
+#include "logging/json_quote.h"
+
 #include <random>
 
 #include "absl/strings/ascii.h"
@@ -9,26 +11,6 @@
 
 namespace kproxy::apiclient {
 
-std::string JsonQuote(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
 
 EventRecorder::EventRecorder(ApiTransport* transport, EventRecorderOptions options)
     : transport_(transport), options_(std::move(options)),
@@ -101,22 +83,22 @@ std::string EventRecorder::EventJson(const ObjectReference& regarding, absl::str
   // eventTime is a MicroTime: RFC 3339 with exactly six fractional digits.
   const std::string event_time = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", when, absl::UTCTimeZone());
   std::string regarding_json = absl::StrCat(
-      "{\"kind\":", JsonQuote(regarding.kind), ",\"apiVersion\":", JsonQuote(regarding.api_version),
-      ",\"namespace\":", JsonQuote(regarding.namespace_name), ",\"name\":", JsonQuote(regarding.name));
-  if (!regarding.uid.empty()) absl::StrAppend(&regarding_json, ",\"uid\":", JsonQuote(regarding.uid));
+      "{\"kind\":", logging::JsonQuote(regarding.kind), ",\"apiVersion\":", logging::JsonQuote(regarding.api_version),
+      ",\"namespace\":", logging::JsonQuote(regarding.namespace_name), ",\"name\":", logging::JsonQuote(regarding.name));
+  if (!regarding.uid.empty()) absl::StrAppend(&regarding_json, ",\"uid\":", logging::JsonQuote(regarding.uid));
   if (!regarding.resource_version.empty()) {
-    absl::StrAppend(&regarding_json, ",\"resourceVersion\":", JsonQuote(regarding.resource_version));
+    absl::StrAppend(&regarding_json, ",\"resourceVersion\":", logging::JsonQuote(regarding.resource_version));
   }
   regarding_json += "}";
   // The API server limits note to 1 kB.
   absl::string_view short_note = note.substr(0, 1024);
   return absl::StrCat(
       "{\"apiVersion\":\"events.k8s.io/v1\",\"kind\":\"Event\",\"metadata\":{\"name\":",
-      JsonQuote(name), ",\"namespace\":", JsonQuote(regarding.namespace_name),
-      "},\"eventTime\":", JsonQuote(event_time), ",\"reportingController\":", JsonQuote(controller),
-      ",\"reportingInstance\":", JsonQuote(instance), ",\"action\":", JsonQuote(action),
-      ",\"reason\":", JsonQuote(reason), ",\"regarding\":", regarding_json,
-      ",\"note\":", JsonQuote(short_note), ",\"type\":", JsonQuote(type), "}");
+      logging::JsonQuote(name), ",\"namespace\":", logging::JsonQuote(regarding.namespace_name),
+      "},\"eventTime\":", logging::JsonQuote(event_time), ",\"reportingController\":", logging::JsonQuote(controller),
+      ",\"reportingInstance\":", logging::JsonQuote(instance), ",\"action\":", logging::JsonQuote(action),
+      ",\"reason\":", logging::JsonQuote(reason), ",\"regarding\":", regarding_json,
+      ",\"note\":", logging::JsonQuote(short_note), ",\"type\":", logging::JsonQuote(type), "}");
 }
 
 void EventRecorder::Run() {

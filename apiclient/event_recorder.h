@@ -99,7 +99,4 @@ class EventRecorder {
   uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// A JSON string literal (with quotes) for `s`.
-std::string JsonQuote(absl::string_view s);
-
 }  // namespace kproxy::apiclient

@@ -1,5 +1,7 @@
 #include "logging/log.h"
 
+#include "logging/json_quote.h"
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,26 +38,6 @@ absl::string_view BaseName(const char* file) {
   return slash == absl::string_view::npos ? f : f.substr(slash + 1);
 }
 
-void AppendJsonString(std::string& out, absl::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
 }  // namespace
 
 void SetVerbosity(int level) { g_verbosity.store(level); }
@@ -77,7 +59,7 @@ void Write(Severity severity, int verbosity, const char* file, int line, absl::s
       out += "\"err\":null,";
     }
     out += "\"msg\":";
-    AppendJsonString(out, message);
+    AppendJsonQuoted(out, message);
     absl::StrAppend(&out, ",\"v\":", verbosity, "}\n");
   } else {
     out = absl::StrCat(std::string(1, SeverityLetter(severity)),

@@ -74,9 +74,25 @@ bool IpAddress::IsUnspecified() const {
 }
 
 std::string IpAddress::ToString() const {
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes_.data(), buf, sizeof(buf));
-  return buf;
+  std::string out;
+  AppendTo(out);
+  return out;
+}
+
+void IpAddress::AppendTo(std::string& out) const {
+  if (!is_v4()) {
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, bytes_.data(), buf, sizeof(buf));
+    out.append(buf);
+    return;
+  }
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) out.push_back('.');
+    const unsigned v = bytes_[i];
+    if (v >= 100) out.push_back(static_cast<char>('0' + v / 100));
+    if (v >= 10) out.push_back(static_cast<char>('0' + (v / 10) % 10));
+    out.push_back(static_cast<char>('0' + v % 10));
+  }
 }
 
 std::string IpAddress::JoinPort(int port) const {

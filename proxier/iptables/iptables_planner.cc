@@ -43,22 +43,6 @@ void AppendComment(std::string& out, absl::string_view comment) {
   Append(out, " -m comment --comment ", comment);
 }
 
-// Dotted-quad or RFC 5952 text of `ip`; IPv4 is formatted by hand because inet_ntop's sprintf is
-// the hot spot when planning 100k endpoints.
-void AppendIp(std::string& out, const IpAddress& ip) {
-  if (!ip.is_v4()) {
-    out.append(ip.ToString());
-    return;
-  }
-  for (int i = 0; i < 4; ++i) {
-    if (i > 0) out.push_back('.');
-    const unsigned v = ip.bytes()[i];
-    if (v >= 100) out.push_back(static_cast<char>('0' + v / 100));
-    if (v >= 10) out.push_back(static_cast<char>('0' + (v / 10) % 10));
-    out.push_back(static_cast<char>('0' + v % 10));
-  }
-}
-
 // One endpoint as the rules spell it, formatted once.
 struct EndpointStrings {
   const Endpoint* endpoint;
@@ -355,7 +339,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   const std::string firewall_chain = absl::StrCat("KUBE-FW-", hash);
   const std::string port = absl::StrCat(svc.port);
   std::string cluster_ip;
-  AppendIp(cluster_ip, svc.cluster_ip);
+  svc.cluster_ip.AppendTo(cluster_ip);
 
   const CategorizedEndpoints categorized = CategorizeEndpoints(endpoints, svc, node);
   const bool has_endpoints = categorized.has_any_endpoints;
@@ -427,7 +411,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     const std::string comment = Quoted(name, " external IP");
     for (const IpAddress& external_ip : svc.external_ips) {
       std::string ip;
-      AppendIp(ip, external_ip);
+      external_ip.AppendTo(ip);
       if (has_endpoints) {
         std::string& out = fragment->nat_services;
         Append(out, "-A ", kServicesChain);
@@ -449,7 +433,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   // load_balancer_vips and get no rule at all: their traffic leaves the node for the LB.
   std::vector<std::string> vip_strings;
   vip_strings.reserve(svc.load_balancer_vips.size());
-  for (const IpAddress& vip : svc.load_balancer_vips) AppendIp(vip_strings.emplace_back(), vip);
+  for (const IpAddress& vip : svc.load_balancer_vips) vip.AppendTo(vip_strings.emplace_back());
   if (!vip_strings.empty()) {
     const std::string comment = Quoted(name, " loadbalancer IP");
     const std::string firewall_comment = Quoted(name, " traffic not accepted by ", firewall_chain);
@@ -605,7 +589,7 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
   endpoint_strings.reserve(reachable.size());
   for (const auto& endpoint : reachable) {
     EndpointStrings strings{endpoint.get(), {}, {}, 0, {}};
-    AppendIp(strings.ip, endpoint->ip);
+    endpoint->ip.AppendTo(strings.ip);
     {
       const bool v4 = endpoint->ip.is_v4();
       char* p = strings.ip_port_buffer.data();

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "apiclient/event_recorder.h"
+#include "logging/json_quote.h"
 
 namespace kproxy::apiclient::testing {
 
@@ -100,8 +100,8 @@ absl::Status FakeApiserverProcess::Apply(const std::string& object_json) {
 
 absl::Status FakeApiserverProcess::Delete(const std::string& kind, const std::string& ns,
                                           const std::string& name) {
-  return Control("/_control/delete", absl::StrCat("{\"kind\":", JsonQuote(kind), ",\"namespace\":",
-                                                  JsonQuote(ns), ",\"name\":", JsonQuote(name), "}"));
+  return Control("/_control/delete", absl::StrCat("{\"kind\":", logging::JsonQuote(kind), ",\"namespace\":",
+                                                  logging::JsonQuote(ns), ",\"name\":", logging::JsonQuote(name), "}"));
 }
 
 absl::Status FakeApiserverProcess::Fault(const std::string& fault_json) {
@@ -110,7 +110,7 @@ absl::Status FakeApiserverProcess::Fault(const std::string& fault_json) {
 
 absl::Status FakeApiserverProcess::SetTokens(const std::vector<std::string>& tokens) {
   std::vector<std::string> quoted;
-  for (const std::string& t : tokens) quoted.push_back(JsonQuote(t));
+  for (const std::string& t : tokens) quoted.push_back(logging::JsonQuote(t));
   return Control("/_control/tokens", absl::StrCat("{\"tokens\":[", absl::StrJoin(quoted, ","), "]}"));
 }
 
