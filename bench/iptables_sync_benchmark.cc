@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "bench/synthetic_cluster.h"
+#include "bench/synthetic_planner_configs.h"
 #include "benchmark/benchmark.h"
 #include "proxier/iptables/iptables_planner.h"
 #include "proxier/iptables/restore_renderer.h"
@@ -11,15 +12,6 @@ namespace kproxy::bench {
 namespace {
 
 namespace pi = proxier::iptables;
-
-pi::IptablesPlannerConfig BenchPlannerConfig() {
-  pi::IptablesPlannerConfig config;
-  config.family = proxier::IpFamily::kIPv4;
-  config.local_detect_mode = pi::LocalDetectMode::kClusterCidr;
-  config.cluster_cidrs.push_back(*proxier::Cidr::Parse("10.128.0.0/14"));
-  config.masquerade_random_fully = true;
-  return config;
-}
 
 proxier::ChangedServices AllServices(const proxier::ProxySnapshot& snapshot) {
   proxier::ChangedServices all;
@@ -32,7 +24,7 @@ void BM_IptablesFullPlanRender(benchmark::State& state) {
   auto proxy_state = LoadedProxyState(cluster);
   auto taken = proxy_state->TakeSnapshot();
   const proxier::NodeContext node = SyntheticNodeContext();
-  pi::IptablesPlanner planner(BenchPlannerConfig());
+  pi::IptablesPlanner planner(SyntheticIptablesConfig());
   size_t bytes = 0;
   for (auto _ : state) {
     auto plan = planner.Plan(*taken.snapshot, node, taken.changed, nullptr);
@@ -50,7 +42,7 @@ void BM_IptablesFullPlanOnly(benchmark::State& state) {
   auto proxy_state = LoadedProxyState(cluster);
   auto taken = proxy_state->TakeSnapshot();
   const proxier::NodeContext node = SyntheticNodeContext();
-  pi::IptablesPlanner planner(BenchPlannerConfig());
+  pi::IptablesPlanner planner(SyntheticIptablesConfig());
   for (auto _ : state) {
     auto plan = planner.Plan(*taken.snapshot, node, taken.changed, nullptr);
     benchmark::DoNotOptimize(plan.get());
@@ -63,7 +55,7 @@ void BM_IptablesPartialAfterOneEndpointChange(benchmark::State& state) {
   SyntheticCluster cluster = MakeSyntheticCluster(static_cast<int>(state.range(0)), 10);
   auto proxy_state = LoadedProxyState(cluster);
   const proxier::NodeContext node = SyntheticNodeContext();
-  pi::IptablesPlanner planner(BenchPlannerConfig());
+  pi::IptablesPlanner planner(SyntheticIptablesConfig());
   std::shared_ptr<const pi::IptablesPlan> applied;
   {
     auto taken = proxy_state->TakeSnapshot();

@@ -1,6 +1,7 @@
 // IPVS mode at scale: PlanIpvs + DiffIpvs at 10k Services x 10 endpoints, for the first sync
 // (empty kernel) and after one endpoint change (kernel = previous desired state).
 #include "bench/synthetic_cluster.h"
+#include "bench/synthetic_planner_configs.h"
 #include "benchmark/benchmark.h"
 #include "proxier/ipvs/ipvs_diff.h"
 #include "proxier/ipvs/ipvs_planner.h"
@@ -10,19 +11,6 @@ namespace {
 
 namespace pv = proxier::ipvs;
 
-pv::IpvsPlannerConfig BenchConfig() {
-  pv::IpvsPlannerConfig config;
-  config.cluster_cidrs.push_back(*proxier::Cidr::Parse("10.128.0.0/14"));
-  return config;
-}
-
-pv::ObservedIpvsState AsObserved(const pv::DesiredIpvsState& desired) {
-  pv::ObservedIpvsState observed;
-  observed.services = desired.services;
-  observed.bound_addresses = desired.bound_addresses;
-  return observed;
-}
-
 void BM_IpvsFullPlanDiff(benchmark::State& state) {
   SyntheticCluster cluster = MakeSyntheticCluster(static_cast<int>(state.range(0)), 10);
   auto proxy_state = LoadedProxyState(cluster);
@@ -31,7 +19,7 @@ void BM_IpvsFullPlanDiff(benchmark::State& state) {
   const pv::ObservedIpvsState empty;
   size_t ops = 0;
   for (auto _ : state) {
-    pv::DesiredIpvsState desired = pv::PlanIpvs(*snapshot, node, BenchConfig());
+    pv::DesiredIpvsState desired = pv::PlanIpvs(*snapshot, node, SyntheticIpvsConfig());
     ops = pv::DiffIpvs(desired, empty).size();
   }
   state.counters["operations"] = static_cast<double>(ops);
@@ -42,7 +30,7 @@ void BM_IpvsPlanDiffAfterOneEndpointChange(benchmark::State& state) {
   SyntheticCluster cluster = MakeSyntheticCluster(static_cast<int>(state.range(0)), 10);
   auto proxy_state = LoadedProxyState(cluster);
   const proxier::NodeContext node = SyntheticNodeContext();
-  pv::ObservedIpvsState observed = AsObserved(pv::PlanIpvs(*proxy_state->TakeSnapshot().snapshot, node, BenchConfig()));
+  pv::ObservedIpvsState observed = AsObserved(pv::PlanIpvs(*proxy_state->TakeSnapshot().snapshot, node, SyntheticIpvsConfig()));
   size_t i = 0;
   size_t ops = 0;
   for (auto _ : state) {
@@ -53,7 +41,7 @@ void BM_IpvsPlanDiffAfterOneEndpointChange(benchmark::State& state) {
     state.ResumeTiming();
     proxy_state->OnEndpointSliceUpdate(cluster.slices[index], updated);
     auto taken = proxy_state->TakeSnapshot();
-    pv::DesiredIpvsState desired = pv::PlanIpvs(*taken.snapshot, node, BenchConfig());
+    pv::DesiredIpvsState desired = pv::PlanIpvs(*taken.snapshot, node, SyntheticIpvsConfig());
     std::vector<pv::IpvsOperation> operations = pv::DiffIpvs(desired, observed);
     ops = operations.size();
     state.PauseTiming();

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/synthetic_planner_configs.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
@@ -127,27 +128,6 @@ proxier::NodeContext NodeContextOf(const std::vector<proxier::Node>& nodes) {
   return node;
 }
 
-pi::IptablesPlannerConfig PlannerConfig() {
-  pi::IptablesPlannerConfig config;
-  config.family = proxier::IpFamily::kIPv4;
-  config.local_detect_mode = pi::LocalDetectMode::kClusterCidr;
-  config.cluster_cidrs.push_back(*proxier::Cidr::Parse("10.128.0.0/14"));
-  return config;
-}
-
-pv::IpvsPlannerConfig IpvsConfig() {
-  pv::IpvsPlannerConfig config;
-  config.cluster_cidrs.push_back(*proxier::Cidr::Parse("10.128.0.0/14"));
-  return config;
-}
-
-pv::ObservedIpvsState AsObserved(const pv::DesiredIpvsState& desired) {
-  pv::ObservedIpvsState observed;
-  observed.services = desired.services;
-  observed.bound_addresses = desired.bound_addresses;
-  return observed;
-}
-
 proxier::IpAddress V4(uint32_t value) {
   const uint8_t b[4] = {static_cast<uint8_t>(value >> 24), static_cast<uint8_t>(value >> 16),
                         static_cast<uint8_t>(value >> 8), static_cast<uint8_t>(value)};
@@ -239,7 +219,7 @@ int Run(int argc, char** argv) {
   bi::IptablesFamilyConfig family;
   family.state = &state;
   family.node_context = [&node] { return node; };
-  family.planner = PlannerConfig();
+  family.planner = SyntheticIptablesConfig();
   family.runner = &runner;
   std::vector<bi::IptablesFamilyConfig> families;
   families.push_back(family);
@@ -265,7 +245,7 @@ int Run(int argc, char** argv) {
   {
     proxier::ChangedServices all;
     for (const auto& [name, port] : snapshot->services) all.insert(name.service);
-    pi::IptablesPlanner planner(PlannerConfig());
+    pi::IptablesPlanner planner(SyntheticIptablesConfig());
     std::vector<double> plan_ms, render_ms;
     for (int r = 0; r < reps; ++r) {
       auto t = Clock::now();
@@ -286,7 +266,7 @@ int Run(int argc, char** argv) {
     size_t ops = 0;
     for (int r = 0; r < reps; ++r) {
       auto t = Clock::now();
-      desired = pv::PlanIpvs(*snapshot, node, IpvsConfig());
+      desired = pv::PlanIpvs(*snapshot, node, SyntheticIpvsConfig());
       ops = pv::DiffIpvs(desired, pv::ObservedIpvsState{}).size();
       ms.push_back(MsSince(t));
     }
@@ -339,7 +319,7 @@ int Run(int argc, char** argv) {
 
     snapshot = state.TakeSnapshot().snapshot;  // nothing pending: the state the sync planned
     t = Clock::now();
-    desired = pv::PlanIpvs(*snapshot, node, IpvsConfig());
+    desired = pv::PlanIpvs(*snapshot, node, SyntheticIpvsConfig());
     std::vector<pv::IpvsOperation> ops = pv::DiffIpvs(desired, observed);
     ep_ipvs_ms.push_back(MsSince(t));
     ep_ipvs_ops.push_back(static_cast<double>(ops.size()));
@@ -386,7 +366,7 @@ int Run(int argc, char** argv) {
 
     snapshot = state.TakeSnapshot().snapshot;
     t = Clock::now();
-    desired = pv::PlanIpvs(*snapshot, node, IpvsConfig());
+    desired = pv::PlanIpvs(*snapshot, node, SyntheticIpvsConfig());
     std::vector<pv::IpvsOperation> ops = pv::DiffIpvs(desired, observed);
     Report("ipvs_service_add_plan_diff_ms", MsSince(t));
     Report("ipvs_service_add_ops", static_cast<double>(ops.size()));
