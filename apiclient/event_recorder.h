@@ -96,7 +96,6 @@ class EventRecorder {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, absl::Time> last_posted_ ABSL_GUARDED_BY(mu_);
   EventRecorderStats stats_ ABSL_GUARDED_BY(mu_);
-  uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace kproxy::apiclient

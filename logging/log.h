@@ -2,8 +2,12 @@
 // JSON lines (--logging-format=json), with klog's -v verbosity levels. Writes to stderr.
 #pragma once
 
+#include <atomic>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace kproxy::logging {
@@ -13,6 +17,28 @@ enum class Format { kText, kJson };
 
 void SetVerbosity(int level);
 int Verbosity();
+
+// klog's --vmodule: "pattern=N" raises the verbosity of the files whose name (without directory
+// and extension) matches the glob; a pattern with a '/' matches the path's trailing components.
+struct VmoduleRule {
+  std::string pattern;
+  int level = 0;
+};
+// Entries as the flag or logging.vmodule give them; a malformed one is an error naming it.
+absl::StatusOr<std::vector<VmoduleRule>> ParseVmodule(const std::vector<std::string>& entries);
+void SetVmodule(std::vector<VmoduleRule> rules);
+// The --vmodule level of `file` (a __FILE__), or -1 when no rule matches.
+int VmoduleLevel(const char* file);
+
+namespace internal {
+extern std::atomic<bool> vmodule_set;
+}  // namespace internal
+
+// What KLOG_V asks: -v first, --vmodule only when set (it can only raise the level, as klog's).
+inline bool VerboseEnabled(int level, const char* file) {
+  if (Verbosity() >= level) return true;
+  return internal::vmodule_set.load(std::memory_order_relaxed) && VmoduleLevel(file) >= level;
+}
 void SetFormat(Format format);
 // Redirects output (tests); nullptr restores stderr.
 void SetSinkForTesting(std::string* sink);
@@ -35,13 +61,20 @@ class LogMessage {
   std::ostringstream stream_;
 };
 
+// Turns the streamed message into a void expression, so KLOG_V is one expression (safe after an
+// unbraced if) that evaluates nothing when the level is off.
+struct Voidify {
+  void operator&(std::ostream&) {}
+};
+
 }  // namespace kproxy::logging
 
 #define KLOG_INFO ::kproxy::logging::LogMessage(::kproxy::logging::Severity::kInfo, 0, __FILE__, __LINE__).stream()
 #define KLOG_WARNING ::kproxy::logging::LogMessage(::kproxy::logging::Severity::kWarning, 0, __FILE__, __LINE__).stream()
 #define KLOG_ERROR ::kproxy::logging::LogMessage(::kproxy::logging::Severity::kError, 0, __FILE__, __LINE__).stream()
-// Logs at info severity only when -v >= level.
-#define KLOG_V(level)                                  \
-  if (::kproxy::logging::Verbosity() < (level)) {      \
-  } else                                               \
-    ::kproxy::logging::LogMessage(::kproxy::logging::Severity::kInfo, (level), __FILE__, __LINE__).stream()
+// Logs at info severity only when -v >= level (or --vmodule's level for this file).
+#define KLOG_V(level)                                          \
+  !::kproxy::logging::VerboseEnabled((level), __FILE__)        \
+      ? (void)0                                                \
+      : ::kproxy::logging::Voidify() &                         \
+            ::kproxy::logging::LogMessage(::kproxy::logging::Severity::kInfo, (level), __FILE__, __LINE__).stream()

@@ -23,6 +23,10 @@ struct SyncReport {
   // desired tables, and written by this sync (kubeproxy_sync_proxy_rules_iptables_total / _last).
   std::map<std::string, size_t> iptables_rules_total;
   std::map<std::string, size_t> iptables_rules_written;
+  // "internal" / "external": Services (IPVS) or ServicePorts (iptables) with a Local traffic policy
+  // whose endpoints are all on other nodes (kubeproxy_sync_proxy_rules_no_local_endpoints_total).
+  // Empty when the sync did not plan (e.g. still waiting for the first list).
+  std::map<std::string, size_t> no_local_endpoints;
 };
 
 class Proxier {

@@ -127,6 +127,8 @@ void IptablesProxier::CountRules(Family& family, const pi::IptablesPlan& plan, c
   for (const pi::PlannedChain& c : plan.filter_chains) result.filter_rules += CountLines(c.rules);
   for (const pi::PlannedChain& c : plan.nat_chains) result.nat_rules += CountLines(c.rules);
   result.nat_rules += family.fragment_nat_rules;
+  result.no_local_internal_endpoints = plan.no_local_internal_endpoints;
+  result.no_local_external_endpoints = plan.no_local_external_endpoints;
   // The restore input is "*filter ... COMMIT\n*nat ... COMMIT\n"; rules are its "-A" lines.
   size_t* table = nullptr;
   for (absl::string_view line : absl::StrSplit(restore_input, '\n')) {
@@ -253,6 +255,8 @@ absl::StatusOr<proxier::SyncReport> IptablesProxier::Sync() {
     report.iptables_rules_total["nat"] += result->nat_rules;
     report.iptables_rules_written["filter"] += result->filter_rules_written;
     report.iptables_rules_written["nat"] += result->nat_rules_written;
+    report.no_local_endpoints["internal"] += result->no_local_internal_endpoints;
+    report.no_local_endpoints["external"] += result->no_local_external_endpoints;
     details.push_back(absl::StrFormat("%s: %s, wrote %d chains, deleted %d, %.1f KiB", name,
                                       result->full ? "full" : "partial", result->chains_written,
                                       result->chains_deleted, result->bytes / 1024.0));

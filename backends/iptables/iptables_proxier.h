@@ -105,6 +105,8 @@ class IptablesProxier final : public proxier::Proxier {
     size_t nat_rules = 0;
     size_t filter_rules_written = 0;
     size_t nat_rules_written = 0;
+    size_t no_local_internal_endpoints = 0;
+    size_t no_local_external_endpoints = 0;
   };
   absl::StatusOr<FamilyResult> SyncFamily(Family& family, bool force_full,
                                           std::vector<absl::Time>& change_times)

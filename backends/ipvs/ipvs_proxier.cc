@@ -143,6 +143,8 @@ absl::StatusOr<proxier::SyncReport> IpvsProxier::Sync() {
     if (taken.snapshot == nullptr) continue;
     DesiredIpvsState desired = proxier::ipvs::PlanIpvs(*taken.snapshot, family.config.node, options_.planner);
     ReportConflicts(family, desired.conflicts);
+    report.no_local_endpoints["internal"] += desired.no_local_internal_endpoints;
+    report.no_local_endpoints["external"] += desired.no_local_external_endpoints;
 
     // The ipsets first: the iptables rules name them, and KUBE-IPVS-FILTER must know new VIPs
     // before they are bound.

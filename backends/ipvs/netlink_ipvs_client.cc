@@ -78,7 +78,12 @@ absl::Status NetlinkIpvsClient::RoundTrip(GenlMessage msg, absl::string_view obj
     }
     std::unique_ptr<unsigned char, decltype(&free)> owned(buf, &free);
     int len = n;
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+    // NLMSG_OK, without its signed/unsigned comparison.
+    auto message_fits = [](const nlmsghdr* h, int left) {
+      return left >= static_cast<int>(sizeof(nlmsghdr)) && h->nlmsg_len >= sizeof(nlmsghdr) &&
+             h->nlmsg_len <= static_cast<uint32_t>(left);
+    };
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); message_fits(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != hdr.nlmsg_seq) continue;  // a stale reply of an earlier request
       if (h->nlmsg_type == NLMSG_DONE) return reply_status;
       if (h->nlmsg_type == NLMSG_ERROR) {

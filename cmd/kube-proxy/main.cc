@@ -34,7 +34,9 @@ int main(int argc, char** argv) {
   kproxy::logging::SetFormat(options->config.logging.format == "json" ? kproxy::logging::Format::kJson
                                                                       : kproxy::logging::Format::kText);
   for (const std::string& w : options->deprecation_warnings) KLOG_WARNING << w;
-  for (const std::string& w : IneffectiveSettingWarnings(options->config)) KLOG_WARNING << w;
+  if (auto vmodule = kproxy::logging::ParseVmodule(options->config.logging.vmodule); vmodule.ok()) {
+    kproxy::logging::SetVmodule(*std::move(vmodule));  // validated with the rest of the options
+  }
   if (!options->ignored_flags.empty()) {
     std::string list;
     for (const std::string& f : options->ignored_flags) list += (list.empty() ? "" : ", ") + f;

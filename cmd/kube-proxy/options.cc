@@ -7,6 +7,7 @@
 #include <sstream>
 #include <utility>
 
+#include "logging/log.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "cmd/kube-proxy/go_duration.h"
+#include "logging/log.h"
 #include "proxier/ip_address.h"
 #include "yaml-cpp/yaml.h"
 
@@ -896,6 +898,9 @@ absl::Status ValidateConfiguration(const KubeProxyConfiguration& c) {
     e.Add("logging.format", "logging-format", c.logging.format, "must be \"text\" or \"json\"");
   }
   if (c.logging.verbosity < 0) e.Add("logging.verbosity", "v", absl::StrCat(c.logging.verbosity), "must be >= 0");
+  if (auto vmodule = logging::ParseVmodule(c.logging.vmodule); !vmodule.ok()) {
+    e.Add("logging.vmodule", "vmodule", absl::StrJoin(c.logging.vmodule, ","), vmodule.status().message());
+  }
   if (c.client_connection.burst < 0) {
     e.Add("clientConnection.burst", "kube-api-burst", absl::StrCat(c.client_connection.burst), "must be >= 0");
   }
@@ -1057,16 +1062,6 @@ std::string ConfigurationToJson(const KubeProxyConfiguration& config) {
     NodeToJson(YAML::Load(ConfigurationToYaml(config)), &out);
   } catch (const YAML::Exception&) {
     return "{}";
-  }
-  return out;
-}
-
-std::vector<std::string> IneffectiveSettingWarnings(const KubeProxyConfiguration& config) {
-  std::vector<std::string> out;
-  if (!config.logging.vmodule.empty()) {
-    out.push_back(absl::StrCat("--vmodule / logging.vmodule (", absl::StrJoin(config.logging.vmodule, ","),
-                               ") is accepted but not applied per file: verbosity ",
-                               config.logging.verbosity, " applies to every file"));
   }
   return out;
 }

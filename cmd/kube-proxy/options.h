@@ -69,7 +69,7 @@ struct KubeProxyConfiguration {
   struct Logging {
     std::string format = "text";  // text | json
     int32_t verbosity = 0;
-    std::vector<std::string> vmodule;  // accepted, not applied per module
+    std::vector<std::string> vmodule;  // "pattern=N" entries (logging::ParseVmodule)
     absl::Duration flush_frequency = absl::Seconds(5);
     friend bool operator==(const Logging&, const Logging&) = default;
   };
@@ -145,10 +145,6 @@ std::string ConfigurationToJson(const KubeProxyConfiguration& config);
 
 // Upstream's validation.go rules; the error lists every problem, each naming the field and flag.
 absl::Status ValidateConfiguration(const KubeProxyConfiguration& config);
-
-// Settings that are accepted for compatibility but have no effect in kproxy, one warning each
-// (e.g. --vmodule: verbosity is global).
-std::vector<std::string> IneffectiveSettingWarnings(const KubeProxyConfiguration& config);
 
 // --help text: usage line, then every flag with its default and help.
 std::string HelpText();

@@ -786,6 +786,7 @@ void ProxyServer::RecordSync(const absl::StatusOr<proxier::SyncReport>& r, absl:
     metrics_->SetPassThroughServices(static_cast<double>(fanout_.PassThroughServices()));
     for (const auto& [table, n] : r->iptables_rules_total) metrics_->SetIptablesRulesTotal(table, static_cast<double>(n));
     for (const auto& [table, n] : r->iptables_rules_written) metrics_->SetIptablesRulesLast(table, static_cast<double>(n));
+    for (const auto& [policy, n] : r->no_local_endpoints) metrics_->SetNoLocalEndpoints(policy, static_cast<double>(n));
   } else {
     metrics_->IncSyncProxyRulesFailures();
   }

@@ -153,6 +153,10 @@ struct ServicePortFragment {
   // Endpoints the snapshot listed for this ServicePort (all of them, not only the selected ones):
   // keeps the plan's total (large-cluster mode) up to date without walking every ServicePort.
   size_t endpoint_count = 0;
+  // Endpoints exist in the cluster but none on this node for a Local traffic policy (upstream's
+  // kubeproxy_sync_proxy_rules_no_local_endpoints_total counts these ServicePorts).
+  bool no_local_internal_endpoints = false;
+  bool no_local_external_endpoints = false;
 };
 
 // Fragments by ServicePortName, in order. Consecutive entries are grouped in chunks shared between
@@ -237,6 +241,10 @@ struct IptablesPlan {
   SharedChainList nat_chains;
   // Endpoints of every ServicePort, as the snapshot listed them.
   size_t total_endpoints = 0;
+  // ServicePorts whose fragment has no_local_internal_endpoints / no_local_external_endpoints,
+  // kept up to date incrementally like total_endpoints.
+  size_t no_local_internal_endpoints = 0;
+  size_t no_local_external_endpoints = 0;
 
   // Identity of this plan, and of the plan it was derived from (0: built from scratch). A plan
   // derived from `base` shares every fragment with it except those named in `rebuilt` (sorted,

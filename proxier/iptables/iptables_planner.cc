@@ -261,6 +261,8 @@ std::shared_ptr<const IptablesPlan> IptablesPlanner::Plan(const ProxySnapshot& s
       plan->total_endpoints = total;
       plan->base_id = previous->id;
       plan->fragments = previous->fragments;
+      plan->no_local_internal_endpoints = previous->no_local_internal_endpoints;
+      plan->no_local_external_endpoints = previous->no_local_external_endpoints;
       std::array<bool, kTopLevelMembers.size()> member_changed{};
       static const std::string kEmpty;
       for (const ServicePortName& name : names) {
@@ -274,6 +276,14 @@ std::shared_ptr<const IptablesPlan> IptablesPlanner::Plan(const ProxySnapshot& s
           const std::string& before = old != nullptr ? old->*kTopLevelMembers[i] : kEmpty;
           const std::string& after = fresh != nullptr ? (*fresh).*kTopLevelMembers[i] : kEmpty;
           if (before != after) member_changed[i] = true;
+        }
+        if (old != nullptr) {
+          plan->no_local_internal_endpoints -= old->no_local_internal_endpoints;
+          plan->no_local_external_endpoints -= old->no_local_external_endpoints;
+        }
+        if (fresh != nullptr) {
+          plan->no_local_internal_endpoints += fresh->no_local_internal_endpoints;
+          plan->no_local_external_endpoints += fresh->no_local_external_endpoints;
         }
         if (fresh != nullptr) {
           plan->fragments.insert_or_assign(name, std::move(fresh));
@@ -314,9 +324,11 @@ std::shared_ptr<const IptablesPlan> IptablesPlanner::Plan(const ProxySnapshot& s
       while (pit != previous->fragments.end() && pit->first < name) ++pit;
       if (pit != previous->fragments.end() && pit->first == name) old_fragment = pit->second.get();
     }
-    plan->fragments.emplace_hint(plan->fragments.end(), name,
-                                 BuildFragment(*service, *lists[i++], node, detector,
-                                               plan->large_cluster_mode, old_fragment));
+    auto fragment =
+        BuildFragment(*service, *lists[i++], node, detector, plan->large_cluster_mode, old_fragment);
+    plan->no_local_internal_endpoints += fragment->no_local_internal_endpoints;
+    plan->no_local_external_endpoints += fragment->no_local_external_endpoints;
+    plan->fragments.emplace_hint(plan->fragments.end(), name, std::move(fragment));
   }
   BuildTopLevelChains(*plan, nullptr, {});
   return plan;
@@ -377,10 +389,12 @@ std::shared_ptr<const ServicePortFragment> IptablesPlanner::BuildFragment(
     if (!has_internal_endpoints) {
       internal_filter_target = "DROP";
       internal_filter_comment = Quoted(name, " has no local endpoints");
+      fragment->no_local_internal_endpoints = true;
     }
     if (!has_external_endpoints) {
       external_filter_target = "DROP";
       external_filter_comment = Quoted(name, " has no local endpoints");
+      fragment->no_local_external_endpoints = true;
     }
   }
 

@@ -4,6 +4,7 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -80,6 +81,8 @@ class Builder {
       PlanServicePort(*port);
     }
     SortServices();
+    state_.no_local_internal_endpoints = no_local_internal_.size();
+    state_.no_local_external_endpoints = no_local_external_.size();
     for (const IpAddress& ip : state_.bound_addresses) entries_[kIpvsIpsSet].insert(ip.ToString());
     // Rendered while entries_ is intact (it asks which sets are empty): the sets are moved below.
     state_.iptables_restore = RenderIptables();
@@ -167,6 +170,10 @@ class Builder {
     const EndpointList& internal = port.internal_policy_local ? cats.local_endpoints : cats.cluster_endpoints;
     const EndpointList& external = port.external_policy_local ? cats.local_endpoints : cats.cluster_endpoints;
     const Protocol proto = port.protocol;
+    if (cats.has_any_endpoints && cats.local_endpoints.empty()) {
+      if (port.internal_policy_local) no_local_internal_.insert(port.name.service);
+      if (port.external_policy_local) no_local_external_.insert(port.name.service);
+    }
 
     for (const auto& ep : all) {
       if (ep == nullptr || !ep->is_local || ep->port == 0) continue;
@@ -381,6 +388,8 @@ class Builder {
   const IpvsPlannerConfig& config_;
   DesiredIpvsState state_;
   std::map<std::string, absl::btree_set<std::string>> entries_;
+  std::set<ServiceName> no_local_internal_;
+  std::set<ServiceName> no_local_external_;
   std::vector<IpvsService> pending_services_;
 };
 

@@ -133,6 +133,10 @@ struct DesiredIpvsState {
   std::string iptables_restore;
   // Services whose own pass-through setting was overridden by their ELB's enforced setting.
   std::vector<PassThroughConflict> conflicts;
+  // Services with a Local internal / external traffic policy whose endpoints are all on other
+  // nodes (upstream counts Services here, not ServicePorts).
+  size_t no_local_internal_endpoints = 0;
+  size_t no_local_external_endpoints = 0;
 };
 
 // What the kernel holds now, read back before each diff.

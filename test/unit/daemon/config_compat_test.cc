@@ -138,16 +138,22 @@ TEST(ConfigCompatTest, UnknownFieldsStayErrors) {
   EXPECT_FALSE(ParseConfiguration(text).ok());
 }
 
-TEST(ConfigCompatTest, VmoduleIsAcceptedAndWarnedAbout) {
+TEST(ConfigCompatTest, VmoduleFromTheConfigFileIsParsedAndAMalformedOneNamesTheField) {
   std::string text = std::string(kFullConfig);
   text.replace(text.find("  verbosity: 0"), 14,
                "  verbosity: 2\n  vmodule:\n  - filePattern: proxier*\n    verbosity: 5");
   auto c = ParseConfiguration(text);
   ASSERT_TRUE(c.ok()) << c.status();
-  std::vector<std::string> warnings = IneffectiveSettingWarnings(*c);
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_THAT(warnings[0], HasSubstr("proxier*=5"));
-  EXPECT_TRUE(IneffectiveSettingWarnings(KubeProxyConfiguration()).empty());
+  EXPECT_THAT(c->logging.vmodule, ::testing::ElementsAre("proxier*=5"));
+
+  text = std::string(kFullConfig);
+  text.replace(text.find("  verbosity: 0"), 14,
+               "  verbosity: 2\n  vmodule:\n  - filePattern: proxier*\n    verbosity: loud");
+  c = ParseConfiguration(text);
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::Status invalid = ValidateConfiguration(*c);
+  EXPECT_THAT(invalid.message(), HasSubstr("logging.vmodule"));
+  EXPECT_THAT(invalid.message(), HasSubstr("proxier*=loud"));
 }
 
 // --- manifests/kube-proxy.yaml ---

@@ -162,6 +162,11 @@ TEST_F(DaemonNetnsTest, MetricsMoveAndConfigzServesTheConfiguration) {
   EXPECT_GT(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_last{table=\"nat\"}"), 0) << metrics;
   EXPECT_GT(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_total{table=\"filter\"}"), 0) << metrics;
   EXPECT_EQ(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total"), 0) << metrics;
+  // The example Service's endpoints are on this node: present, and zero.
+  EXPECT_EQ(Metric(metrics, "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"external\"}"), 0)
+      << metrics;
+  EXPECT_EQ(Metric(metrics, "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"internal\"}"), 0)
+      << metrics;
   std::string configz = Get("http://127.0.0.1:10249/configz");
   EXPECT_THAT(configz, HasSubstr("{\"kubeproxy.config.k8s.io\":{"));
   EXPECT_THAT(configz, HasSubstr("\"mode\":\"iptables\""));

@@ -301,3 +301,33 @@ TEST(IpvsPlannerTest, VirtualServerSharedByTwoServicesGetsBothServicesDestinatio
 
 }  // namespace
 }  // namespace kproxy::proxier::ipvs
+
+namespace kproxy::proxier::ipvs {
+namespace {
+
+using namespace ::kproxy::proxier::ipvs::testing;  // NOLINT
+
+// Upstream's IPVS proxier counts Services (not ServicePorts) whose Local policy finds only remote
+// endpoints; a Service without any endpoint is not counted.
+TEST(IpvsPlannerTest, CountsServicesWithLocalPolicyAndOnlyRemoteEndpoints) {
+  auto local_service = [](absl::string_view name, absl::string_view ip) {
+    return MakeService("web", name, [&](Service& s) {
+      s.type = ServiceType::kLoadBalancer;
+      s.cluster_ips = {Ip(ip)};
+      s.internal_traffic_policy = TrafficPolicy::kLocal;
+      s.external_traffic_policy = TrafficPolicy::kLocal;
+      AddPort(s, "a", Protocol::kTCP, 80, 30080);
+      AddPort(s, "b", Protocol::kTCP, 81, 30081);
+    });
+  };
+  const EndpointList remote = {MakeEndpoint("10.0.1.5", 8080)};
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({local_service("remote", "10.96.0.20"), local_service("none", "10.96.0.21")},
+                                                 {{MakeServicePortName("web", "remote", "a"), remote},
+                                                  {MakeServicePortName("web", "remote", "b"), remote}}),
+                                    MakeNode(), {});
+  EXPECT_EQ(state.no_local_internal_endpoints, 1u);
+  EXPECT_EQ(state.no_local_external_endpoints, 1u);
+}
+
+}  // namespace
+}  // namespace kproxy::proxier::ipvs
