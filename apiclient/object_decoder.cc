@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "apiclient/json_list_splitter.h"
 #include "apiclient/yaml_to_json.h"
 #include "logging/log.h"
 
@@ -530,6 +531,12 @@ absl::Status DecodeEndpointSliceBody(object root, EndpointSlice* slice) {
                       absl::StrCat("unsupported value \"", address_type, "\""));
   }
 
+  // Sized up front: a slice's endpoints are most of the memory the decoded objects hold, and
+  // vector growth would leave up to half of it as slack.
+  if (std::optional<element> list = Get(root, "endpoints")) {
+    array endpoints;
+    if (list->get_array().get(endpoints) == simdjson::SUCCESS) slice->endpoints.reserve(endpoints.size());
+  }
   KP_RETURN_IF_ERROR(ForEach(root, "endpoints", root_path, [&](element item, const Path& p) {
     object eo;
     KP_RETURN_IF_ERROR(AsObject(item, p, &eo));
@@ -756,12 +763,20 @@ void CollectObject(element e, absl::string_view default_kind, absl::string_view 
   out->rejected.push_back(std::move(rejected));
 }
 
-void DecodeDocumentElement(element doc, DecodedObjects* out) {
+// The List's items as separate texts (SplitJsonList), each parsed on its own with `parser`.
+struct SplitItems {
+  const std::vector<absl::string_view>* texts = nullptr;
+  simdjson::dom::parser* parser = nullptr;
+};
+
+// Decodes a single object or a List. Fails only when one of `split`'s item texts is not JSON (the
+// document as a whole is then not JSON).
+absl::Status DecodeDocumentElement(element doc, DecodedObjects* out, SplitItems split = {}) {
   object root;
   if (doc.get_object().get(root) != simdjson::SUCCESS) {
     ++out->document_errors;
     out->errors.push_back(absl::StrCat("document: expected an object, got ", TypeName(doc)));
-    return;
+    return absl::OkStatus();
   }
   std::string_view kind;
   std::string_view api_version;
@@ -777,7 +792,7 @@ void DecodeDocumentElement(element doc, DecodedObjects* out) {
   bool is_list = kind.size() >= 4 && kind.substr(kind.size() - 4) == "List";
   if (!is_list) {
     CollectObject(doc, "", "", "object", out);
-    return;
+    return absl::OkStatus();
   }
   if (std::optional<element> m = Get(root, "metadata")) {
     object meta;
@@ -796,14 +811,29 @@ void DecodeDocumentElement(element doc, DecodedObjects* out) {
   // Typed lists (ServiceList) may leave kind/apiVersion out of their items.
   std::string_view item_kind =
       kind == "List" ? std::string_view() : kind.substr(0, kind.size() - 4);
+  if (split.texts != nullptr) {
+    // kind and apiVersion point into the shell document, which the item parser does not touch.
+    int i = 0;
+    for (absl::string_view text : *split.texts) {
+      element item;
+      if (simdjson::error_code err = split.parser->parse(text.data(), text.size()).get(item);
+          err != simdjson::SUCCESS) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("not valid JSON: items[", i, "]: ", simdjson::error_message(err)));
+      }
+      CollectObject(item, AV(item_kind), AV(api_version), absl::StrCat(AV(kind), " items[", i, "]"), out);
+      ++i;
+    }
+    return absl::OkStatus();
+  }
   std::optional<element> items = Get(root, "items");
-  if (!items) return;
+  if (!items) return absl::OkStatus();
   array arr;
   if (items->get_array().get(arr) != simdjson::SUCCESS) {
     ++out->document_errors;
     out->errors.push_back(
         absl::StrCat(AV(kind), ": items: expected array, got ", TypeName(*items)));
-    return;
+    return absl::OkStatus();
   }
   int i = 0;
   for (element item : arr) {
@@ -811,6 +841,7 @@ void DecodeDocumentElement(element doc, DecodedObjects* out) {
                   out);
     ++i;
   }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<DecodedObjects> DecodeParsed(simdjson::simdjson_result<element> parsed) {
@@ -823,7 +854,25 @@ absl::StatusOr<DecodedObjects> DecodeParsed(simdjson::simdjson_result<element> p
     return absl::InvalidArgumentError(absl::StrCat("expected a JSON object, got ", TypeName(doc)));
   }
   DecodedObjects out;
-  DecodeDocumentElement(doc, &out);
+  DecodeDocumentElement(doc, &out).IgnoreError();  // only split items can fail
+  return out;
+}
+
+// A List is decoded item by item with one reused parser: the DOM of a whole 16 MB
+// EndpointSliceList is ~200 MB. Anything SplitJsonList does not recognise is parsed whole.
+absl::StatusOr<DecodedObjects> DecodeSplitOrWhole(simdjson::dom::parser& parser, absl::string_view json) {
+  std::optional<JsonListLayout> layout = SplitJsonList(json);
+  if (!layout.has_value()) return DecodeParsed(parser.parse(json.data(), json.size()));
+  simdjson::dom::parser shell_parser;
+  element doc;
+  if (simdjson::error_code err = shell_parser.parse(layout->shell).get(doc); err != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
+  }
+  if (!doc.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat("expected a JSON object, got ", TypeName(doc)));
+  }
+  DecodedObjects out;
+  if (absl::Status s = DecodeDocumentElement(doc, &out, SplitItems{&layout->items, &parser}); !s.ok()) return s;
   return out;
 }
 
@@ -831,12 +880,12 @@ absl::StatusOr<DecodedObjects> DecodeParsed(simdjson::simdjson_result<element> p
 
 absl::StatusOr<DecodedObjects> DecodeJsonDocument(absl::string_view json) {
   simdjson::dom::parser parser;
-  return DecodeParsed(parser.parse(json.data(), json.size()));
+  return DecodeSplitOrWhole(parser, json);
 }
 
 absl::StatusOr<DecodedObjects> DecodeJsonDocument(simdjson::dom::parser& parser,
                                                   const simdjson::padded_string& json) {
-  return DecodeParsed(parser.parse(json));
+  return DecodeSplitOrWhole(parser, absl::string_view(json.data(), json.size()));
 }
 
 DecodedObjects DecodeYamlDocuments(absl::string_view yaml) {
@@ -860,7 +909,7 @@ DecodedObjects DecodeYamlDocuments(absl::string_view yaml) {
       continue;
     }
     size_t errors_before = out.errors.size();
-    DecodeDocumentElement(doc, &out);
+    DecodeDocumentElement(doc, &out).IgnoreError();  // no split items here
     for (size_t i = errors_before; i < out.errors.size(); ++i) {
       out.errors[i] = absl::StrCat(out.errors[i], " (document at line ", document.first_line, ")");
     }

@@ -60,6 +60,16 @@ void MergeInto(const Map& from, Map* into, OnDup on_duplicate) {
   }
 }
 
+// Objects read once are shared, not copied: the same pointer is the same object.
+template <typename T>
+bool Same(const std::shared_ptr<const T>& a, const std::shared_ptr<const T>& b) {
+  return a == b || ObjectsEqual(*a, *b);
+}
+template <typename T>
+bool Same(const T& a, const T& b) {
+  return &a == &b || ObjectsEqual(a, b);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ObjectFileSource>> ObjectFileSource::Create(
@@ -169,15 +179,17 @@ bool ObjectFileSource::ReadFile(const std::string& file, const FileSignature& si
   }
   for (Service& s : decoded.services) {
     ObjectKey key = KeyOf(s);
-    next->services.insert_or_assign(std::move(key), std::move(s));
+    next->services.insert_or_assign(std::move(key), std::make_shared<const Service>(std::move(s)));
   }
+  decoded.services = {};
   for (EndpointSlice& s : decoded.endpoint_slices) {
     ObjectKey key = KeyOf(s);
-    next->endpoint_slices.insert_or_assign(std::move(key), std::move(s));
+    next->endpoint_slices.insert_or_assign(std::move(key), std::make_shared<const EndpointSlice>(std::move(s)));
   }
+  decoded.endpoint_slices = {};
   for (Node& n : decoded.nodes) {
     ObjectKey key = KeyOf(n);
-    next->nodes.insert_or_assign(std::move(key), std::move(n));
+    next->nodes.insert_or_assign(std::move(key), std::make_shared<const Node>(std::move(n)));
   }
   for (const std::string& error : decoded.errors) Reject(file, error);
   if (previous == nullptr) return true;
@@ -282,7 +294,7 @@ absl::Status ObjectFileSource::LoadLocked(bool settle) {
 void ObjectFileSource::Deliver(const FileObjects& merged) {
   // The Node first: its zone and addresses shape how the following Services are programmed.
   if (node_handler_ != nullptr) {
-    std::optional<Node> node;
+    std::shared_ptr<const Node> node;
     if (!options_.node_name.empty()) {
       if (auto it = merged.nodes.find(ObjectKey{"", options_.node_name}); it != merged.nodes.end())
         node = it->second;
@@ -291,7 +303,7 @@ void ObjectFileSource::Deliver(const FileObjects& merged) {
       node_handler_->OnNodeAdd(*node);
     } else if (!node && delivered_node_) {
       node_handler_->OnNodeDelete(*delivered_node_);
-    } else if (node && delivered_node_ && !ObjectsEqual(*node, *delivered_node_)) {
+    } else if (node && delivered_node_ && !Same(*node, *delivered_node_)) {
       node_handler_->OnNodeUpdate(*delivered_node_, *node);
     }
     delivered_node_ = std::move(node);
@@ -303,16 +315,16 @@ void ObjectFileSource::Deliver(const FileObjects& merged) {
         ++it;
         continue;
       }
-      service_handler_->OnServiceDelete(it->second);
+      service_handler_->OnServiceDelete(*it->second);
       it = delivered_services_.erase(it);
     }
     for (const auto& [key, service] : merged.services) {
       auto it = delivered_services_.find(key);
       if (it == delivered_services_.end()) {
-        service_handler_->OnServiceAdd(service);
+        service_handler_->OnServiceAdd(*service);
         delivered_services_.emplace(key, service);
-      } else if (!ObjectsEqual(it->second, service)) {
-        service_handler_->OnServiceUpdate(it->second, service);
+      } else if (!Same(it->second, service)) {
+        service_handler_->OnServiceUpdate(*it->second, *service);
         it->second = service;
       }
     }
@@ -324,16 +336,16 @@ void ObjectFileSource::Deliver(const FileObjects& merged) {
         ++it;
         continue;
       }
-      slice_handler_->OnEndpointSliceDelete(it->second);
+      slice_handler_->OnEndpointSliceDelete(*it->second);
       it = delivered_slices_.erase(it);
     }
     for (const auto& [key, slice] : merged.endpoint_slices) {
       auto it = delivered_slices_.find(key);
       if (it == delivered_slices_.end()) {
-        slice_handler_->OnEndpointSliceAdd(slice);
+        slice_handler_->OnEndpointSliceAdd(*slice);
         delivered_slices_.emplace(key, slice);
-      } else if (!ObjectsEqual(it->second, slice)) {
-        slice_handler_->OnEndpointSliceUpdate(it->second, slice);
+      } else if (!Same(it->second, slice)) {
+        slice_handler_->OnEndpointSliceUpdate(*it->second, *slice);
         it->second = slice;
       }
     }

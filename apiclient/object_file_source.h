@@ -84,9 +84,10 @@ class ObjectFileSource final {
     // File timestamps have jiffy granularity: a file modified again within the same tick as our
     // read keeps its signature, so recently modified files are read again (and compared by hash).
     bool recheck = false;
-    std::map<ObjectKey, proxier::Service> services;
-    std::map<ObjectKey, proxier::EndpointSlice> endpoint_slices;
-    std::map<ObjectKey, proxier::Node> nodes;
+    // Shared with the merged view and with what was delivered: one copy of each object in memory.
+    std::map<ObjectKey, std::shared_ptr<const proxier::Service>> services;
+    std::map<ObjectKey, std::shared_ptr<const proxier::EndpointSlice>> endpoint_slices;
+    std::map<ObjectKey, std::shared_ptr<const proxier::Node>> nodes;
   };
 
   ObjectFileSource(ObjectFileSourceOptions options, bool is_directory,
@@ -115,9 +116,9 @@ class ObjectFileSource final {
   bool loaded_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, FileObjects> files_ ABSL_GUARDED_BY(mu_);
   // What the handlers have been told.
-  std::map<ObjectKey, proxier::Service> delivered_services_ ABSL_GUARDED_BY(mu_);
-  std::map<ObjectKey, proxier::EndpointSlice> delivered_slices_ ABSL_GUARDED_BY(mu_);
-  std::optional<proxier::Node> delivered_node_ ABSL_GUARDED_BY(mu_);
+  std::map<ObjectKey, std::shared_ptr<const proxier::Service>> delivered_services_ ABSL_GUARDED_BY(mu_);
+  std::map<ObjectKey, std::shared_ptr<const proxier::EndpointSlice>> delivered_slices_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const proxier::Node> delivered_node_ ABSL_GUARDED_BY(mu_);
 
   std::atomic<size_t> rejected_objects_{0};
   std::atomic<size_t> loads_{0};

@@ -109,7 +109,7 @@ size_t FragmentNatRules(const pi::IptablesPlan& plan, const proxier::ServiceName
 }  // namespace
 
 void IptablesProxier::CountRules(Family& family, const pi::IptablesPlan& plan, const pi::IptablesPlan* previous,
-                                 const proxier::ChangedServices& changed, absl::string_view restore_input,
+                                 const proxier::ChangedServices& changed, absl::Span<const absl::string_view> restore_input,
                                  FamilyResult& result) {
   if (previous == nullptr) {
     family.fragment_nat_rules = 0;
@@ -129,15 +129,18 @@ void IptablesProxier::CountRules(Family& family, const pi::IptablesPlan& plan, c
   result.nat_rules += family.fragment_nat_rules;
   result.no_local_internal_endpoints = plan.no_local_internal_endpoints;
   result.no_local_external_endpoints = plan.no_local_external_endpoints;
-  // The restore input is "*filter ... COMMIT\n*nat ... COMMIT\n"; rules are its "-A" lines.
+  // The restore input is "*filter ... COMMIT\n*nat ... COMMIT\n"; rules are its "-A" lines. Pieces
+  // hold whole lines.
   size_t* table = nullptr;
-  for (absl::string_view line : absl::StrSplit(restore_input, '\n')) {
-    if (line == "*filter") {
-      table = &result.filter_rules_written;
-    } else if (line == "*nat") {
-      table = &result.nat_rules_written;
-    } else if (table != nullptr && absl::StartsWith(line, "-A ")) {
-      ++*table;
+  for (absl::string_view piece : restore_input) {
+    for (absl::string_view line : absl::StrSplit(piece, '\n')) {
+      if (line == "*filter") {
+        table = &result.filter_rules_written;
+      } else if (line == "*nat") {
+        table = &result.nat_rules_written;
+      } else if (table != nullptr && absl::StartsWith(line, "-A ")) {
+        ++*table;
+      }
     }
   }
 }
@@ -202,18 +205,18 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
       }
     }
   }
-  pi::RenderedRestore rendered = pi::RenderRestore(*plan, options);
+  pi::RestorePieces rendered = pi::RenderRestorePieces(*plan, options);
   result.chains_written = rendered.chains_written;
   result.chains_deleted = rendered.chains_deleted;
-  result.bytes = rendered.input.size();
-  if (!rendered.input.empty()) {
-    if (absl::Status s = runner.Restore(rendered.input); !s.ok()) {
+  result.bytes = rendered.size();
+  if (result.bytes > 0) {
+    if (absl::Status s = runner.RestoreFromPieces(rendered.pieces); !s.ok()) {
       restore_failures_.fetch_add(1);
       if (!full) partial_restore_failures_.fetch_add(1);
       return fail("iptables-restore", s);
     }
   }
-  CountRules(family, *plan, full ? nullptr : family.applied.get(), changed, rendered.input, result);
+  CountRules(family, *plan, full ? nullptr : family.applied.get(), changed, rendered.pieces, result);
   family.applied = plan;
   family.needs_full = false;
 
@@ -278,8 +281,11 @@ absl::StatusOr<std::string> IptablesProxier::DryRun() {
     const proxier::NodeContext node = config.node_context ? config.node_context() : proxier::NodeContext{};
     auto plan = family.planner.Plan(*taken.snapshot, node, family.pending_changed, family.last_planned.get());
     family.last_planned = plan;
-    absl::StrAppend(&out, "# ", proxier::IpFamilyName(config.runner->family()), "\n",
-                    pi::RenderRestore(*plan, pi::RenderOptions{}).input);
+    // Appended piece by piece: the joined input would be a second copy of a 40 MB text at 10k.
+    const pi::RestorePieces pieces = pi::RenderRestorePieces(*plan, pi::RenderOptions{});
+    out.reserve(out.size() + pieces.size() + 16);
+    absl::StrAppend(&out, "# ", proxier::IpFamilyName(config.runner->family()), "\n");
+    for (absl::string_view piece : pieces.pieces) out.append(piece.data(), piece.size());
   }
   return out;
 }

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "absl/time/time.h"
 #include "backends/conntrack/conntrack_client.h"
 #include "backends/iptables/iptables_runner.h"
@@ -115,7 +116,7 @@ class IptablesProxier final : public proxier::Proxier {
   // `previous` is the plan applied before this one (null on full syncs: everything is counted).
   static void CountRules(Family& family, const proxier::iptables::IptablesPlan& plan,
                          const proxier::iptables::IptablesPlan* previous, const proxier::ChangedServices& changed,
-                         absl::string_view restore_input, FamilyResult& result);
+                         absl::Span<const absl::string_view> restore_input, FamilyResult& result);
   // Canary chains and jump rules from the built-in chains; only on full syncs.
   static absl::Status EnsureJumps(IptablesRunner& runner);
   // True when the canary is gone from any of mangle, nat and filter (someone flushed the tables).

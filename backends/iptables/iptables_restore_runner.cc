@@ -109,13 +109,21 @@ absl::StatusOr<SubprocessResult> IptablesRestoreRunner::Run(std::vector<std::str
 }
 
 absl::Status IptablesRestoreRunner::Restore(absl::string_view input) {
+  const absl::string_view one[] = {input};
+  return RestoreFromPieces(one);
+}
+
+absl::Status IptablesRestoreRunner::RestoreFromPieces(absl::Span<const absl::string_view> pieces) {
   std::vector<std::string> argv = {ToolName("-restore"), "--noflush", "--counters"};
   for (std::string& a : LockArgs()) argv.push_back(std::move(a));
-  absl::StatusOr<SubprocessResult> r = RunSubprocess(argv, input, RestoreTimeout(input.size()));
+  size_t bytes = 0;
+  for (absl::string_view piece : pieces) bytes += piece.size();
+  absl::StatusOr<SubprocessResult> r = RunSubprocess(argv, pieces, RestoreTimeout(bytes));
   if (!r.ok()) return r.status();
   if (r->exit_code == 0) return absl::OkStatus();
   std::string where;
   if (int line = FailedLineFromStderr(r->stderr_text); line > 0) {
+    const std::string input = absl::StrJoin(pieces, "");  // only when it failed
     std::vector<absl::string_view> lines = absl::StrSplit(input, '\n');
     where = absl::StrCat(" at input line ", line);
     if (static_cast<size_t>(line) <= lines.size()) absl::StrAppend(&where, " (", lines[line - 1], ")");

@@ -25,6 +25,7 @@ class IptablesRestoreRunner final : public IptablesRunner {
   proxier::IpFamily family() const override { return family_; }
   IptablesVariant variant() const { return variant_; }
   absl::Status Restore(absl::string_view input) override;
+  absl::Status RestoreFromPieces(absl::Span<const absl::string_view> pieces) override;
   absl::StatusOr<absl::flat_hash_set<std::string>> ListChains(Table table) override;
   absl::Status EnsureRule(Table table, absl::string_view chain, const std::vector<std::string>& rule) override;
   absl::Status EnsureChain(Table table, absl::string_view chain) override;

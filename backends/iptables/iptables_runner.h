@@ -8,7 +8,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "proxier/ip_address.h"
 
 namespace kproxy::backends::iptables {
@@ -24,6 +26,10 @@ class IptablesRunner {
   // `iptables-restore --noflush` under the xtables lock. Atomic per table: on error nothing of that
   // table changed. The error names the failing line when the tool reports it.
   virtual absl::Status Restore(absl::string_view input) = 0;
+  // The same input given as consecutive pieces (never joined by runners that stream to the tool).
+  virtual absl::Status RestoreFromPieces(absl::Span<const absl::string_view> pieces) {
+    return Restore(absl::StrJoin(pieces, ""));
+  }
   // Names of the chains of `table` that exist now (built-in ones included).
   virtual absl::StatusOr<absl::flat_hash_set<std::string>> ListChains(Table table) = 0;
   // Makes sure `rule` (e.g. "-m comment --comment ... -j KUBE-SERVICES") is in `chain`, inserting it

@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/uio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -32,6 +34,13 @@ void CloseFd(int& fd) {
 
 absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& argv,
                                                absl::string_view stdin_text,
+                                               absl::Duration timeout) {
+  const absl::string_view one[] = {stdin_text};
+  return RunSubprocess(argv, absl::MakeConstSpan(one, stdin_text.empty() ? 0 : 1), timeout);
+}
+
+absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& argv,
+                                               absl::Span<const absl::string_view> stdin_pieces,
                                                absl::Duration timeout) {
   if (argv.empty()) return absl::InvalidArgumentError("RunSubprocess: empty argv");
   const std::string command = absl::StrJoin(argv, " ");
@@ -96,8 +105,17 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& a
   };
 
   SubprocessResult result;
-  size_t written = 0;
-  if (stdin_text.empty()) CloseFd(parent_in);
+  // Next byte to write: pieces[piece][offset]. Empty pieces are skipped.
+  size_t piece = 0;
+  size_t offset = 0;
+  auto skip_empty = [&] {
+    while (piece < stdin_pieces.size() && offset == stdin_pieces[piece].size()) {
+      ++piece;
+      offset = 0;
+    }
+  };
+  skip_empty();
+  if (piece == stdin_pieces.size()) CloseFd(parent_in);
   const absl::Time deadline = absl::Now() + timeout;
   bool timed_out = false;
   char buf[16384];
@@ -119,9 +137,21 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& a
       break;
     }
     if (idx_in >= 0 && fds[idx_in].revents) {
-      ssize_t w = write(parent_in, stdin_text.data() + written, stdin_text.size() - written);
-      if (w > 0) written += static_cast<size_t>(w);
-      if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == stdin_text.size()) CloseFd(parent_in);
+      iovec iov[64];
+      int count = 0;
+      for (size_t i = piece; i < stdin_pieces.size() && count < 64; ++i) {
+        const size_t from = i == piece ? offset : 0;
+        if (stdin_pieces[i].size() == from) continue;
+        iov[count++] = {const_cast<char*>(stdin_pieces[i].data() + from), stdin_pieces[i].size() - from};
+      }
+      ssize_t w = writev(parent_in, iov, count);
+      for (size_t left = w > 0 ? static_cast<size_t>(w) : 0; left > 0;) {
+        const size_t take = std::min(left, stdin_pieces[piece].size() - offset);
+        offset += take;
+        left -= take;
+        skip_empty();
+      }
+      if ((w < 0 && errno != EAGAIN && errno != EINTR) || piece == stdin_pieces.size()) CloseFd(parent_in);
     }
     auto drain = [&](int idx, int& fd, std::string& into) {
       if (idx < 0 || !fds[idx].revents) return;

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "absl/time/time.h"
 
 namespace kproxy::backends::iptables {
@@ -21,6 +22,10 @@ struct SubprocessResult {
 // deadline passes (the child is then killed); a non-zero exit is reported in the result.
 absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& argv,
                                                absl::string_view stdin_text,
+                                               absl::Duration timeout);
+// The same, with stdin given as pieces written in order (a large restore input is never joined).
+absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& argv,
+                                               absl::Span<const absl::string_view> stdin_pieces,
                                                absl::Duration timeout);
 
 }  // namespace kproxy::backends::iptables

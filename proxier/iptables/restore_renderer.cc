@@ -20,23 +20,29 @@ struct TableWriter {
 
   bool empty() const { return written.empty() && deleted.empty(); }
 
-  void Render(absl::string_view table, std::string& out) const {
+  void Render(absl::string_view table, RestorePieces& out) const {
     if (empty()) return;
-    size_t size = table.size() + 16;
-    for (const ChainView& chain : written) size += chain.name.size() + 10 + chain.rules.size();
-    for (absl::string_view name : deleted) size += 2 * name.size() + 16;
-    out.reserve(out.size() + size);
-    out.append("*").append(table.data(), table.size()).append("\n");
+    std::string& head = out.owned.emplace_back();
+    size_t size = table.size() + 3;
+    for (const ChainView& chain : written) size += chain.name.size() + 10;
+    for (absl::string_view name : deleted) size += name.size() + 10;
+    head.reserve(size);
+    head.append("*").append(table.data(), table.size()).append("\n");
     // Every header first: a jump may only name a chain that is already declared.
     for (const ChainView& chain : written) {
-      out.append(":").append(chain.name.data(), chain.name.size()).append(" - [0:0]\n");
+      head.append(":").append(chain.name.data(), chain.name.size()).append(" - [0:0]\n");
     }
     // A header line flushes the chain, so a deleted chain is empty before -X.
-    for (absl::string_view name : deleted) out.append(":").append(name.data(), name.size()).append(" - [0:0]\n");
-    for (const ChainView& chain : written) out.append(chain.rules.data(), chain.rules.size());
+    for (absl::string_view name : deleted) head.append(":").append(name.data(), name.size()).append(" - [0:0]\n");
+    out.pieces.push_back(head);
+    for (const ChainView& chain : written) {
+      if (!chain.rules.empty()) out.pieces.push_back(chain.rules);
+    }
     // Deletions come after the rules that referenced these chains were rewritten.
-    for (absl::string_view name : deleted) absl::StrAppend(&out, "-X ", name, "\n");
-    out.append("COMMIT\n");
+    std::string& tail = out.owned.emplace_back();
+    for (absl::string_view name : deleted) absl::StrAppend(&tail, "-X ", name, "\n");
+    tail.append("COMMIT\n");
+    out.pieces.push_back(tail);
   }
 };
 
@@ -102,7 +108,7 @@ void DiffFragment(const ServicePortFragment* desired, const ServicePortFragment*
 
 }  // namespace
 
-RenderedRestore RenderRestore(const IptablesPlan& desired, const RenderOptions& options) {
+RestorePieces RenderRestorePieces(const IptablesPlan& desired, const RenderOptions& options) {
   TableWriter filter;
   TableWriter nat;
   const bool full = options.full || options.applied == nullptr;
@@ -181,11 +187,33 @@ RenderedRestore RenderRestore(const IptablesPlan& desired, const RenderOptions& 
     }
   }
 
-  RenderedRestore result;
-  filter.Render("filter", result.input);
-  nat.Render("nat", result.input);
+  RestorePieces result;
+  filter.Render("filter", result);
+  nat.Render("nat", result);
   result.chains_written = filter.written.size() + nat.written.size();
   result.chains_deleted = filter.deleted.size() + nat.deleted.size();
+  return result;
+}
+
+size_t RestorePieces::size() const {
+  size_t n = 0;
+  for (absl::string_view piece : pieces) n += piece.size();
+  return n;
+}
+
+std::string RestorePieces::Join() const {
+  std::string out;
+  out.reserve(size());
+  for (absl::string_view piece : pieces) out.append(piece.data(), piece.size());
+  return out;
+}
+
+RenderedRestore RenderRestore(const IptablesPlan& desired, const RenderOptions& options) {
+  RestorePieces pieces = RenderRestorePieces(desired, options);
+  RenderedRestore result;
+  result.input = pieces.Join();
+  result.chains_written = pieces.chains_written;
+  result.chains_deleted = pieces.chains_deleted;
   return result;
 }
 
