@@ -1,5 +1,9 @@
 #include "backends/iptables/subprocess.h"
 
+#include <vector>
+
+#include "absl/strings/str_join.h"
+
 #include <string>
 
 #include "gmock/gmock.h"
@@ -14,6 +18,17 @@ TEST(SubprocessTest, FeedsStdinAndCapturesStdout) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->exit_code, 0);
   EXPECT_EQ(r->stdout_text.size(), big.size());
+}
+
+TEST(SubprocessTest, PiecesAreWrittenInOrderWithoutJoining) {
+  // More pieces than one writev takes, empty ones among them, and more bytes than a pipe holds.
+  std::vector<std::string> owned;
+  for (int i = 0; i < 300; ++i) owned.push_back(i % 7 == 0 ? "" : std::string(1000 + i, static_cast<char>('a' + i % 26)));
+  std::vector<absl::string_view> pieces(owned.begin(), owned.end());
+  auto r = RunSubprocess({"cat"}, absl::MakeConstSpan(pieces), absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->stdout_text, absl::StrJoin(owned, ""));
 }
 
 TEST(SubprocessTest, ReportsExitStatusAndStderrWithoutAShell) {
