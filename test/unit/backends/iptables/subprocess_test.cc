@@ -1,10 +1,9 @@
 #include "backends/iptables/subprocess.h"
 
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_join.h"
-
-#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
