@@ -104,6 +104,7 @@ namespace kproxy::proxier::ipvs {
 struct IpvsService {
   VirtualServer server;
   absl::btree_map<RealServerKey, RealServer> destinations;
+  friend bool operator==(const IpvsService&, const IpvsService&) = default;
 };
 
 enum class IpsetType : uint8_t { kHashIp, kHashIpPort, kHashIpPortIp, kHashIpPortNet, kBitmapPort };

@@ -5,6 +5,7 @@
 namespace kproxy::backends::ipvs::testing {
 
 absl::StatusOr<std::vector<IpvsService>> FakeIpvsClient::ListServices() {
+  if (auto f = failures_.find("ListServices"); f != failures_.end()) return f->second;
   std::vector<IpvsService> out;
   for (const auto& [key, svc] : table_) {
     IpvsService copy = svc;
@@ -16,6 +17,7 @@ absl::StatusOr<std::vector<IpvsService>> FakeIpvsClient::ListServices() {
 
 absl::Status FakeIpvsClient::AddService(const VirtualServer& server) {
   ++calls_["AddService"];
+  if (auto f = failures_.find("AddService"); f != failures_.end()) return f->second;
   if (table_.contains(server.key)) {
     return absl::AlreadyExistsError(absl::StrCat("IPVS_CMD_NEW_SERVICE ", server.key.ToString(), ": EEXIST"));
   }
@@ -25,6 +27,7 @@ absl::Status FakeIpvsClient::AddService(const VirtualServer& server) {
 
 absl::Status FakeIpvsClient::EditService(const VirtualServer& server) {
   ++calls_["EditService"];
+  if (auto f = failures_.find("EditService"); f != failures_.end()) return f->second;
   auto it = table_.find(server.key);
   if (it == table_.end()) {
     return absl::NotFoundError(absl::StrCat("IPVS_CMD_SET_SERVICE ", server.key.ToString(), ": ESRCH"));
@@ -35,6 +38,7 @@ absl::Status FakeIpvsClient::EditService(const VirtualServer& server) {
 
 absl::Status FakeIpvsClient::DeleteService(const VirtualServerKey& key) {
   ++calls_["DeleteService"];
+  if (auto f = failures_.find("DeleteService"); f != failures_.end()) return f->second;
   if (table_.erase(key) == 0) {
     return absl::NotFoundError(absl::StrCat("IPVS_CMD_DEL_SERVICE ", key.ToString(), ": ESRCH"));
   }
@@ -43,6 +47,7 @@ absl::Status FakeIpvsClient::DeleteService(const VirtualServerKey& key) {
 
 absl::Status FakeIpvsClient::AddDestination(const VirtualServer& server, const RealServer& destination) {
   ++calls_["AddDestination"];
+  if (auto f = failures_.find("AddDestination"); f != failures_.end()) return f->second;
   const std::string what = absl::StrCat("IPVS_CMD_NEW_DEST ", server.key.ToString(), " -> ", destination.key.ToString());
   auto it = table_.find(server.key);
   if (it == table_.end()) return absl::NotFoundError(absl::StrCat(what, ": ESRCH"));
@@ -55,6 +60,7 @@ absl::Status FakeIpvsClient::AddDestination(const VirtualServer& server, const R
 
 absl::Status FakeIpvsClient::EditDestination(const VirtualServer& server, const RealServer& destination) {
   ++calls_["EditDestination"];
+  if (auto f = failures_.find("EditDestination"); f != failures_.end()) return f->second;
   const std::string what = absl::StrCat("IPVS_CMD_SET_DEST ", server.key.ToString(), " -> ", destination.key.ToString());
   auto it = table_.find(server.key);
   if (it == table_.end()) return absl::NotFoundError(absl::StrCat(what, ": ESRCH"));
@@ -66,6 +72,7 @@ absl::Status FakeIpvsClient::EditDestination(const VirtualServer& server, const 
 
 absl::Status FakeIpvsClient::DeleteDestination(const VirtualServer& server, const RealServer& destination) {
   ++calls_["DeleteDestination"];
+  if (auto f = failures_.find("DeleteDestination"); f != failures_.end()) return f->second;
   const std::string what = absl::StrCat("IPVS_CMD_DEL_DEST ", server.key.ToString(), " -> ", destination.key.ToString());
   auto it = table_.find(server.key);
   if (it == table_.end()) return absl::NotFoundError(absl::StrCat(what, ": ESRCH"));

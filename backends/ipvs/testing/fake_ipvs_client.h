@@ -28,11 +28,16 @@ class FakeIpvsClient final : public IpvsClient {
   const std::map<std::string, int>& calls() const { return calls_; }
   int writes() const;
   void ResetCalls() { calls_.clear(); }
+  // Fault injection: every call of `method` ("ListServices", "AddDestination", ...) fails with
+  // `status` (e.g. EPERM as PermissionDenied) until ClearFailures(); the table is not touched.
+  void FailCalls(const std::string& method, absl::Status status) { failures_[method] = std::move(status); }
+  void ClearFailures() { failures_.clear(); }
   const absl::btree_map<VirtualServerKey, IpvsService>& table() const { return table_; }
 
  private:
   absl::btree_map<VirtualServerKey, IpvsService> table_;
   std::map<std::string, int> calls_;
+  std::map<std::string, absl::Status> failures_;
 };
 
 }  // namespace kproxy::backends::ipvs::testing

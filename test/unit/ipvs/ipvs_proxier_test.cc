@@ -121,6 +121,50 @@ TEST_F(IpvsProxierTest, OneEndpointChangeIsExactlyOneDestinationOperationPerVirt
   EXPECT_EQ(ipvs_->calls().at("AddDestination"), 1);
 }
 
+// A netlink write refused (EPERM: e.g. a missing capability, or a security module) fails the sync
+// with the operation named; what was programmed before stays, and once the kernel accepts writes
+// again the next sync is a full one and completes the change.
+TEST_F(IpvsProxierTest, RefusedNetlinkWriteFailsTheSyncKeepsTheTableAndTheNextSyncIsFull) {
+  state_->OnServiceAdd(MakeLbService("lb", 10, "203.0.113.10"));
+  EndpointSlice before = Slice("lb", {"10.0.1.5"});
+  state_->OnEndpointSliceAdd(before);
+  SyncOk();
+  const auto table_before = ipvs_->table();
+
+  ipvs_->FailCalls("AddDestination", absl::PermissionDeniedError("IPVS_CMD_NEW_DEST: EPERM"));
+  EndpointSlice after = Slice("lb", {"10.0.1.5", "10.0.2.5"});
+  state_->OnEndpointSliceUpdate(before, after);
+  auto failed = proxier_->Sync();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_THAT(failed.status().message(), HasSubstr("EPERM"));
+  EXPECT_THAT(failed.status().message(), HasSubstr("IPVS operations failed"));
+  EXPECT_EQ(ipvs_->table(), table_before) << "nothing else changed under a refused write";
+
+  ipvs_->ClearFailures();
+  auto recovered = proxier_->Sync();
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_TRUE(recovered->full) << "the sync after a failure is full";
+  EXPECT_EQ(ipvs_->table().at(Key("10.96.0.10", 80)).destinations.size(), 2u);
+  EXPECT_EQ(ipvs_->table().at(Key("203.0.113.10", 80)).destinations.size(), 2u);
+}
+
+// The kernel's table cannot be read (ENOENT when the ip_vs module is gone, EPERM): nothing is
+// written blind, and the sync is retried in full.
+TEST_F(IpvsProxierTest, UnreadableIpvsTableWritesNothingAndRetriesInFull) {
+  state_->OnServiceAdd(MakeLbService("lb", 10, "203.0.113.10"));
+  state_->OnEndpointSliceAdd(Slice("lb", {"10.0.1.5"}));
+  ipvs_->FailCalls("ListServices", absl::NotFoundError("IPVS_CMD_GET_SERVICE: ENOENT"));
+  auto failed = proxier_->Sync();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_THAT(failed.status().message(), HasSubstr("ENOENT"));
+  EXPECT_EQ(ipvs_->writes(), 0);
+  ipvs_->ClearFailures();
+  auto recovered = proxier_->Sync();
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_TRUE(recovered->full);
+  EXPECT_TRUE(ipvs_->table().contains(Key("203.0.113.10", 80)));
+}
+
 TEST_F(IpvsProxierTest, RemovedTcpEndpointDrainsThenIsDeletedWhenConnectionsEnd) {
   Service s = MakeService("web", "c", [](Service& s) {
     s.cluster_ips = {Ip("10.96.0.20")};
