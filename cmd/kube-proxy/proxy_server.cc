@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -600,6 +601,15 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
   return absl::InvalidArgumentError(absl::StrCat("proxy mode \"", mode, "\" is not supported"));
 }
 
+namespace {
+// This process's own peak (iptables-restore's is its own: `time -v` would report the larger).
+std::string PeakRssText() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return absl::StrCat("peak RSS of this process: ", usage.ru_maxrss, " KiB");
+}
+}  // namespace
+
 int ProxyServer::DryRun() {
   std::optional<proxier::Node> node = node_watcher_.Get();
   DryRunInput in;
@@ -629,6 +639,7 @@ int ProxyServer::DryRun() {
   }
   out_ << "\n=== what a full sync would write (" << o_.config.mode << " mode; nothing was written) ===\n" << *text;
   out_.flush();
+  KLOG_INFO << "--dry-run: " << PeakRssText();
   return 0;
 }
 
@@ -644,7 +655,7 @@ int ProxyServer::Once() {
     return 1;
   }
   KLOG_INFO << "--once: rules applied (" << (report->full ? "full" : "partial") << " sync, "
-            << report->changed_services << " Services): " << report->detail;
+            << report->changed_services << " Services): " << report->detail << "; " << PeakRssText();
   return 0;
 }
 
