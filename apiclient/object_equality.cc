@@ -1,6 +1,9 @@
 #include "apiclient/object_equality.h"
 
 #include <tuple>
+#include <utility>
+
+#include "absl/hash/hash.h"
 
 namespace kproxy::apiclient {
 namespace {
@@ -66,6 +69,51 @@ bool ObjectsEqual(const Service& a, const Service& b) {
                       b.traffic_distribution) &&
          VectorsEqual(a.ports, b.ports, PortEqual) &&
          VectorsEqual(a.load_balancer_ingress, b.load_balancer_ingress, IngressEqual);
+}
+
+uint64_t ContentFingerprint(const EndpointSlice& s) {
+  // Maps are hashed order-free (a sum of per-entry hashes): flat_hash_map iteration order differs
+  // between equal maps.
+  auto map_hash = [](const absl::flat_hash_map<std::string, std::string>& m) {
+    size_t sum = 0;
+    for (const auto& [k, v] : m) sum += absl::HashOf(k, v);
+    return std::pair(m.size(), sum);
+  };
+  const ObjectMeta& m = s.metadata;
+  size_t h = absl::HashOf(m.namespace_name, m.name, m.uid, m.resource_version, m.creation_timestamp,
+                          m.deletion_timestamp.has_value(),
+                          m.deletion_timestamp.value_or(absl::InfinitePast()), map_hash(m.labels),
+                          map_hash(m.annotations), s.service_name, s.address_type);
+  // std::optional has no absl hash in this Abseil: its presence and value are mixed in one by one.
+  auto mix = [&h](const auto& optional) {
+    h = absl::HashOf(h, optional.has_value());
+    if (optional.has_value()) h = absl::HashOf(h, *optional);
+  };
+  for (const EndpointSliceEndpoint& e : s.endpoints) {
+    h = absl::HashOf(h, e.addresses);
+    mix(e.conditions.ready);
+    mix(e.conditions.serving);
+    mix(e.conditions.terminating);
+    mix(e.node_name);
+    mix(e.zone);
+    mix(e.hints_for_zones);
+    mix(e.hints_for_nodes);
+  }
+  for (const EndpointSlicePort& p : s.ports) {
+    mix(p.name);
+    mix(p.protocol);
+    mix(p.port);
+  }
+  return absl::HashOf(h, s.endpoints.size(), s.ports.size());
+}
+
+EndpointSlice IdentityOnly(const EndpointSlice& slice) {
+  EndpointSlice stub;
+  stub.metadata = slice.metadata;
+  stub.service_name = slice.service_name;
+  stub.address_type = slice.address_type;
+  stub.ports = slice.ports;
+  return stub;
 }
 
 bool ObjectsEqual(const EndpointSlice& a, const EndpointSlice& b) {

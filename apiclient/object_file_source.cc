@@ -184,7 +184,10 @@ bool ObjectFileSource::ReadFile(const std::string& file, const FileSignature& si
   decoded.services = {};
   for (EndpointSlice& s : decoded.endpoint_slices) {
     ObjectKey key = KeyOf(s);
-    next->endpoint_slices.insert_or_assign(std::move(key), std::make_shared<const EndpointSlice>(std::move(s)));
+    SliceRecord record;
+    record.fingerprint = ContentFingerprint(s);
+    record.slice = std::make_shared<const EndpointSlice>(std::move(s));
+    next->endpoint_slices.insert_or_assign(std::move(key), std::move(record));
   }
   decoded.endpoint_slices = {};
   for (Node& n : decoded.nodes) {
@@ -273,11 +276,17 @@ absl::Status ObjectFileSource::LoadLocked(bool settle) {
       };
     };
     MergeInto<Service>(objects.services, &merged.services, warn("Service"));
-    MergeInto<EndpointSlice>(objects.endpoint_slices, &merged.endpoint_slices,
+    MergeInto<SliceRecord>(objects.endpoint_slices, &merged.endpoint_slices,
                              warn("EndpointSlice"));
     MergeInto<Node>(objects.nodes, &merged.nodes, warn("Node"));
   }
-  Deliver(merged);
+  if (!Deliver(merged)) {
+    // Rare (a duplicate definition's winner changed): read everything again, whole.
+    KLOG_INFO << "--objects " << options_.path << ": reading every file again";
+    files_.clear();
+    return LoadLocked(/*settle=*/false);
+  }
+  ShrinkDeliveredSlices();
   loads_.fetch_add(1);
   if (!loaded_) {
     loaded_ = true;
@@ -291,7 +300,37 @@ absl::Status ObjectFileSource::LoadLocked(bool settle) {
   return absl::OkStatus();
 }
 
-void ObjectFileSource::Deliver(const FileObjects& merged) {
+void ObjectFileSource::ShrinkDeliveredSlices() {
+  auto shrink = [](SliceRecord& record) {
+    if (!record.whole) return;
+    record.slice = std::make_shared<const EndpointSlice>(IdentityOnly(*record.slice));
+    record.whole = false;
+  };
+  for (auto& [key, record] : delivered_slices_) shrink(record);
+  // Files share the delivered objects: shrink each once, then point the files at the result.
+  for (auto& [file, objects] : files_) {
+    for (auto& [key, record] : objects.endpoint_slices) {
+      if (!record.whole) continue;
+      auto it = delivered_slices_.find(key);
+      if (it != delivered_slices_.end() && it->second.fingerprint == record.fingerprint) {
+        record = it->second;
+      } else {
+        shrink(record);  // a duplicate that lost the merge
+      }
+    }
+  }
+}
+
+bool ObjectFileSource::Deliver(const FileObjects& merged) {
+  // A slice to add or update must be held whole; only slices of files read this time are. Checked
+  // before anything is delivered.
+  if (slice_handler_ != nullptr) {
+    for (const auto& [key, record] : merged.endpoint_slices) {
+      auto it = delivered_slices_.find(key);
+      const bool changed = it == delivered_slices_.end() || it->second.fingerprint != record.fingerprint;
+      if (changed && !record.whole) return false;
+    }
+  }
   // The Node first: its zone and addresses shape how the following Services are programmed.
   if (node_handler_ != nullptr) {
     std::shared_ptr<const Node> node;
@@ -336,20 +375,21 @@ void ObjectFileSource::Deliver(const FileObjects& merged) {
         ++it;
         continue;
       }
-      slice_handler_->OnEndpointSliceDelete(*it->second);
+      slice_handler_->OnEndpointSliceDelete(*it->second.slice);
       it = delivered_slices_.erase(it);
     }
-    for (const auto& [key, slice] : merged.endpoint_slices) {
+    for (const auto& [key, record] : merged.endpoint_slices) {
       auto it = delivered_slices_.find(key);
       if (it == delivered_slices_.end()) {
-        slice_handler_->OnEndpointSliceAdd(*slice);
-        delivered_slices_.emplace(key, slice);
-      } else if (!Same(it->second, slice)) {
-        slice_handler_->OnEndpointSliceUpdate(*it->second, *slice);
-        it->second = slice;
+        slice_handler_->OnEndpointSliceAdd(*record.slice);
+        delivered_slices_.emplace(key, record);
+      } else if (it->second.fingerprint != record.fingerprint) {
+        slice_handler_->OnEndpointSliceUpdate(*it->second.slice, *record.slice);
+        it->second = record;
       }
     }
   }
+  return true;
 }
 
 absl::Status ObjectFileSource::Run() {

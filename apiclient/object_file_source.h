@@ -78,6 +78,14 @@ class ObjectFileSource final {
     friend bool operator==(const FileSignature&, const FileSignature&) = default;
   };
   // The last good objects read from one file.
+  // An EndpointSlice as read from a file: whole until delivered, then only its identity (the
+  // endpoints are most of the memory, and the handlers keep what they need of them).
+  struct SliceRecord {
+    std::shared_ptr<const proxier::EndpointSlice> slice;
+    uint64_t fingerprint = 0;  // ContentFingerprint of the whole slice
+    bool whole = true;
+  };
+
   struct FileObjects {
     FileSignature signature;
     size_t content_hash = 0;
@@ -86,7 +94,7 @@ class ObjectFileSource final {
     bool recheck = false;
     // Shared with the merged view and with what was delivered: one copy of each object in memory.
     std::map<ObjectKey, std::shared_ptr<const proxier::Service>> services;
-    std::map<ObjectKey, std::shared_ptr<const proxier::EndpointSlice>> endpoint_slices;
+    std::map<ObjectKey, SliceRecord> endpoint_slices;
     std::map<ObjectKey, std::shared_ptr<const proxier::Node>> nodes;
   };
 
@@ -103,7 +111,11 @@ class ObjectFileSource final {
   void Reject(absl::string_view file, absl::string_view message);
   // settle: leave files modified in the last moments for the next poll (they may be half written).
   absl::Status LoadLocked(bool settle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Deliver(const FileObjects& merged) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns false when a slice that must be delivered is no longer held whole (a duplicate's
+  // other definition became the winner): the caller reads every file again.
+  bool Deliver(const FileObjects& merged) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Replaces every delivered slice by its identity (per file and delivered).
+  void ShrinkDeliveredSlices() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PollLoop();
 
   const ObjectFileSourceOptions options_;
@@ -117,7 +129,7 @@ class ObjectFileSource final {
   std::map<std::string, FileObjects> files_ ABSL_GUARDED_BY(mu_);
   // What the handlers have been told.
   std::map<ObjectKey, std::shared_ptr<const proxier::Service>> delivered_services_ ABSL_GUARDED_BY(mu_);
-  std::map<ObjectKey, std::shared_ptr<const proxier::EndpointSlice>> delivered_slices_ ABSL_GUARDED_BY(mu_);
+  std::map<ObjectKey, SliceRecord> delivered_slices_ ABSL_GUARDED_BY(mu_);  // identities only
   std::shared_ptr<const proxier::Node> delivered_node_ ABSL_GUARDED_BY(mu_);
 
   std::atomic<size_t> rejected_objects_{0};

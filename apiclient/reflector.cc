@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "apiclient/object_equality.h"
 #include "logging/log.h"
 
 namespace kproxy::apiclient {
@@ -259,6 +260,7 @@ Reflector::Result Reflector::ListAndReplace() {
     }
     sink_->OnDelete(object);
   }
+  for (auto& [key, object] : fresh) KeepIdentityOnly(object);
   cache_ = std::move(fresh);
   SetResourceVersion(list_rv);
   bool first = false;
@@ -277,6 +279,13 @@ Reflector::Result Reflector::ListAndReplace() {
   return {Outcome::kOk};
 }
 
+// The cache compares resourceVersions and hands the previous version to OnUpdate/OnDelete, whose
+// handlers use only its identity for EndpointSlices: their endpoints (most of a large cluster's
+// objects) are not kept.
+void Reflector::KeepIdentityOnly(DecodedObject& object) {
+  if (auto* slice = std::get_if<proxier::EndpointSlice>(&object.object)) *slice = IdentityOnly(*slice);
+}
+
 void Reflector::ApplyEvent(const std::string& type, const DecodedObject& object) {
   std::string key = ObjectKey(object);
   auto it = cache_.find(key);
@@ -287,11 +296,12 @@ void Reflector::ApplyEvent(const std::string& type, const DecodedObject& object)
   } else if (it == cache_.end()) {
     // ADDED, or a MODIFIED for an object we never saw (it may have been rejected before).
     sink_->OnAdd(object);
-    cache_.emplace(std::move(key), object);
+    KeepIdentityOnly(cache_.emplace(std::move(key), object).first->second);
   } else {
     if (ObjectResourceVersion(it->second) == ObjectResourceVersion(object)) return;
     sink_->OnUpdate(it->second, object);
     it->second = object;
+    KeepIdentityOnly(it->second);
   }
 }
 

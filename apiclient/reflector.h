@@ -100,6 +100,7 @@ class Reflector {
   Result ListAndReplace();
   Result WatchOnce();
   // Applies one decoded watch event; returns false to abandon the stream.
+  static void KeepIdentityOnly(DecodedObject& object);
   void ApplyEvent(const std::string& type, const DecodedObject& object);
   std::string Query(bool watch) const;
   void SetResourceVersion(std::string rv);

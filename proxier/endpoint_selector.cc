@@ -28,14 +28,14 @@ TopologyMode TopologyModeFromHints(const EndpointList& endpoints, const std::str
   for (const auto& ep : endpoints) {
     if (!ep->ready) continue;
     has_ready = true;
-    if (ep->node_hints.empty()) {
+    if (ep->node_hints().empty()) {
       all_node_hints = false;
-    } else if (HasHint(ep->node_hints, node_name)) {
+    } else if (HasHint(ep->node_hints(), node_name)) {
       for_node = true;
     }
-    if (ep->zone_hints.empty()) {
+    if (ep->zone_hints().empty()) {
       all_zone_hints = false;
-    } else if (HasHint(ep->zone_hints, zone)) {
+    } else if (HasHint(ep->zone_hints(), zone)) {
       for_zone = true;
     }
   }
@@ -49,8 +49,8 @@ bool AvailableForTopology(const Endpoint& ep, TopologyMode mode, const std::stri
                           const std::string& zone) {
   switch (mode) {
     case TopologyMode::kNone: return true;
-    case TopologyMode::kPreferSameNode: return HasHint(ep.node_hints, node_name);
-    case TopologyMode::kPreferSameZone: return HasHint(ep.zone_hints, zone);
+    case TopologyMode::kPreferSameNode: return HasHint(ep.node_hints(), node_name);
+    case TopologyMode::kPreferSameZone: return HasHint(ep.zone_hints(), zone);
   }
   return false;
 }

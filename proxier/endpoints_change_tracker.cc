@@ -55,10 +55,7 @@ EndpointsChangeTracker::ConvertedSlice EndpointsChangeTracker::Convert(const End
       endpoint->serving = ep.conditions.serving.value_or(endpoint->ready);
       endpoint->terminating = ep.conditions.terminating.value_or(false);
       endpoint->zone = ep.zone.value_or("");
-      endpoint->zone_hints = SortedUnique(ep.hints_for_zones);
-      endpoint->has_zone_hints = !endpoint->zone_hints.empty();
-      endpoint->node_hints = SortedUnique(ep.hints_for_nodes);
-      endpoint->has_node_hints = !endpoint->node_hints.empty();
+      endpoint->SetHints(SortedUnique(ep.hints_for_zones), SortedUnique(ep.hints_for_nodes));
       out.endpoints.push_back(std::move(endpoint));
     }
   }

@@ -105,12 +105,12 @@ class FragmentChains {
   // Starts chain `name`; its rules are appended to the returned buffer until End(). Views of
   // earlier chains may be invalidated meanwhile: keep names being written elsewhere.
   std::string& Begin(absl::string_view name) {
-    spans_.push_back({text_.size(), name.size(), 0, 0});
+    spans_.push_back({static_cast<uint32_t>(text_.size()), static_cast<uint32_t>(name.size()), 0, 0});
     text_.append(name.data(), name.size());
-    spans_.back().rules_offset = text_.size();
+    spans_.back().rules_offset = static_cast<uint32_t>(text_.size());
     return text_;
   }
-  void End() { spans_.back().rules_size = text_.size() - spans_.back().rules_offset; }
+  void End() { spans_.back().rules_size = static_cast<uint32_t>(text_.size() - spans_.back().rules_offset); }
   void Reserve(size_t chains, size_t bytes) {
     spans_.reserve(chains);
     text_.reserve(bytes);
@@ -132,8 +132,10 @@ class FragmentChains {
   const_iterator end() const { return const_iterator(this, spans_.size()); }
 
  private:
+  // 32-bit offsets: one ServicePort's chains are far below 4 GiB, and 130k chains at 10k Services
+  // make the width count.
   struct Span {
-    size_t name_offset, name_size, rules_offset, rules_size;
+    uint32_t name_offset, name_size, rules_offset, rules_size;
   };
   std::string text_;
   std::vector<Span> spans_;

@@ -62,10 +62,7 @@ EndpointList BuildEndpoints(const std::vector<Ep>& eps) {
                                           e.terminating = ep.terminating;
                                           e.is_local = ep.local;
                                           e.node_name = ep.local ? kNode : "node-other";
-                                          e.zone_hints = ep.zone_hints;
-                                          e.has_zone_hints = !ep.zone_hints.empty();
-                                          e.node_hints = ep.node_hints;
-                                          e.has_node_hints = !ep.node_hints.empty();
+                                          e.SetHints(ep.zone_hints, ep.node_hints);
                                         }));
   }
   return out;
@@ -254,8 +251,7 @@ TEST(EndpointSelectorTest, FallsBackToServingTerminatingIgnoringTopology) {
       testing::MakeEndpoint("10.0.0.1", 80, [](Endpoint& e) {
         e.ready = false;
         e.terminating = true;
-        e.zone_hints = {"zone-b"};
-        e.has_zone_hints = true;
+        e.SetHints({"zone-b"}, {});
       }),
       testing::MakeEndpoint("10.0.0.2", 80, [](Endpoint& e) {
         e.ready = false;

@@ -133,15 +133,15 @@ TEST(EndpointsChangeTrackerTest, ConditionsAndTopologyFields) {
   EXPECT_FALSE(eps[0]->terminating);
   EXPECT_TRUE(eps[0]->is_local);
   EXPECT_EQ(eps[0]->zone, "zone-a");
-  EXPECT_TRUE(eps[0]->has_zone_hints);
-  EXPECT_THAT(eps[0]->zone_hints, ElementsAre("zone-a", "zone-b"));
-  EXPECT_TRUE(eps[0]->has_node_hints);
-  EXPECT_THAT(eps[0]->node_hints, ElementsAre("node-b"));
+  EXPECT_TRUE(eps[0]->has_zone_hints());
+  EXPECT_THAT(eps[0]->zone_hints(), ElementsAre("zone-a", "zone-b"));
+  EXPECT_TRUE(eps[0]->has_node_hints());
+  EXPECT_THAT(eps[0]->node_hints(), ElementsAre("node-b"));
 
   EXPECT_FALSE(eps[1]->ready);
   EXPECT_FALSE(eps[1]->serving);
   EXPECT_FALSE(eps[1]->is_local);
-  EXPECT_FALSE(eps[1]->has_zone_hints);
+  EXPECT_FALSE(eps[1]->has_zone_hints());
   EXPECT_EQ(eps[1]->node_name, "node-b");
 
   EXPECT_FALSE(eps[2]->ready);
