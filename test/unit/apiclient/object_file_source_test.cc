@@ -1,5 +1,6 @@
 #include "apiclient/object_file_source.h"
 
+#include <map>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -39,10 +40,14 @@ class RecordingHandler final : public proxier::ServiceHandler,
   }
   void OnServicesSynced() override { Record("synced Services", ""); }
   void OnEndpointSliceAdd(const proxier::EndpointSlice& s) override {
+    Addresses(s);
     Record("add EndpointSlice", Name(s));
   }
-  void OnEndpointSliceUpdate(const proxier::EndpointSlice&,
+  void OnEndpointSliceUpdate(const proxier::EndpointSlice& old_s,
                              const proxier::EndpointSlice& s) override {
+    EXPECT_EQ(Name(old_s), Name(s));
+    EXPECT_EQ(old_s.service_name, s.service_name);
+    Addresses(s);
     Record("update EndpointSlice", Name(s));
   }
   void OnEndpointSliceDelete(const proxier::EndpointSlice& s) override {
@@ -55,6 +60,12 @@ class RecordingHandler final : public proxier::ServiceHandler,
   }
   void OnNodeDelete(const proxier::Node& n) override { Record("delete Node", n.metadata.name); }
   void OnNodeSynced() override { Record("synced Node", ""); }
+
+  // The endpoint addresses each slice was last delivered with, e.g. "10.0.0.1,10.0.0.2".
+  std::string AddressesOf(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return addresses_[name];
+  }
 
   std::vector<std::string> Take() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -77,6 +88,14 @@ class RecordingHandler final : public proxier::ServiceHandler,
     for (const proxier::ServicePortSpec& p : s.ports) absl::StrAppend(&out, " port=", p.port);
     return out;
   }
+  void Addresses(const proxier::EndpointSlice& s) {
+    std::string out;
+    for (const auto& ep : s.endpoints) {
+      for (const auto& ip : ep.addresses) absl::StrAppend(&out, out.empty() ? "" : ",", ip.ToString());
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    addresses_[Name(s)] = out;
+  }
   void Record(absl::string_view what, absl::string_view object) {
     std::lock_guard<std::mutex> lock(mu_);
     events_.push_back(object.empty() ? std::string(what) : absl::StrCat(what, " ", object));
@@ -88,7 +107,17 @@ class RecordingHandler final : public proxier::ServiceHandler,
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> events_;
+  std::map<std::string, std::string> addresses_;
 };
+
+std::string SliceYaml(absl::string_view name, std::vector<std::string> ips) {
+  std::string out = absl::StrCat(
+      "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: ", name,
+      "\n  namespace: ns\n  labels:\n    kubernetes.io/service-name: web\naddressType: IPv4\n"
+      "ports:\n- port: 8080\nendpoints:\n");
+  for (const std::string& ip : ips) absl::StrAppend(&out, "- addresses: [\"", ip, "\"]\n");
+  return out;
+}
 
 std::string ServiceYaml(absl::string_view name, int port) {
   return absl::StrCat(
@@ -244,6 +273,43 @@ TEST_F(ObjectFileSourceTest, LaterFileWinsForTheSameObject) {
   Remove("2-override.yaml");
   ASSERT_TRUE(source->LoadOnce().ok());
   EXPECT_THAT(handler_.Take(), ElementsAre("update Service ns/a port=80"));
+}
+
+// Delivered slices are kept as identities only (their endpoints are most of the memory): changes
+// are still found by content, unchanged re-reads stay silent, and the handlers get whole slices.
+TEST_F(ObjectFileSourceTest, SlicesAreComparedByContentAndDeliveredWhole) {
+  Write("slices.yaml", absl::StrCat(SliceYaml("web-1", {"10.0.0.1"}), "---\n", SliceYaml("web-2", {"10.0.0.2"})));
+  auto source = MakeSource();
+  ASSERT_TRUE(source->LoadOnce().ok());
+  handler_.Take();
+  EXPECT_EQ(handler_.AddressesOf("ns/web-1"), "10.0.0.1");
+
+  Write("slices.yaml", absl::StrCat("# reformatted\n", SliceYaml("web-1", {"10.0.0.1"}), "---\n",
+                                    SliceYaml("web-2", {"10.0.0.2", "10.0.0.3"})));
+  ASSERT_TRUE(source->LoadOnce().ok());
+  EXPECT_THAT(handler_.Take(), ElementsAre("update EndpointSlice ns/web-2"));
+  EXPECT_EQ(handler_.AddressesOf("ns/web-2"), "10.0.0.2,10.0.0.3");
+
+  Remove("slices.yaml");
+  ASSERT_TRUE(source->LoadOnce().ok());
+  EXPECT_THAT(handler_.Take(), ElementsAre("delete EndpointSlice ns/web-1", "delete EndpointSlice ns/web-2"));
+}
+
+// The winning definition of a slice goes away: the other file's definition (not re-read, so held
+// only as an identity) must be delivered whole — the source reads every file again for it.
+TEST_F(ObjectFileSourceTest, LaterFileWinsForTheSameSliceAndTheEarlierOneReturnsWhole) {
+  Write("1-base.yaml", SliceYaml("web-1", {"10.0.0.1"}));
+  Write("2-override.yaml", SliceYaml("web-1", {"10.0.0.9"}));
+  auto source = MakeSource();
+  ASSERT_TRUE(source->LoadOnce().ok());
+  handler_.Take();
+  EXPECT_EQ(handler_.AddressesOf("ns/web-1"), "10.0.0.9");
+  Remove("2-override.yaml");
+  ASSERT_TRUE(source->LoadOnce().ok());
+  EXPECT_THAT(handler_.Take(), ElementsAre("update EndpointSlice ns/web-1"));
+  EXPECT_EQ(handler_.AddressesOf("ns/web-1"), "10.0.0.1");
+  ASSERT_TRUE(source->LoadOnce().ok());
+  EXPECT_THAT(handler_.Take(), IsEmpty());
 }
 
 TEST_F(ObjectFileSourceTest, NodeHandlerSeesOnlyTheConfiguredNode) {
