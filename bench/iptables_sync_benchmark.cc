@@ -28,9 +28,10 @@ void BM_IptablesFullPlanRender(benchmark::State& state) {
   size_t bytes = 0;
   for (auto _ : state) {
     auto plan = planner.Plan(*taken.snapshot, node, taken.changed, nullptr);
-    pi::RenderedRestore rendered = pi::RenderRestore(*plan, pi::RenderOptions{});
-    bytes = rendered.input.size();
-    benchmark::DoNotOptimize(rendered.input.data());
+    // What a sync hands to iptables-restore: pieces of the plan, never joined.
+    pi::RestorePieces rendered = pi::RenderRestorePieces(*plan, pi::RenderOptions{});
+    bytes = rendered.size();
+    benchmark::DoNotOptimize(rendered.pieces.data());
   }
   state.counters["restore_bytes"] = static_cast<double>(bytes);
 }
@@ -74,8 +75,8 @@ void BM_IptablesPartialAfterOneEndpointChange(benchmark::State& state) {
     pi::RenderOptions options;
     options.full = false;
     options.applied = applied.get();
-    pi::RenderedRestore rendered = pi::RenderRestore(*plan, options);
-    bytes = rendered.input.size();
+    pi::RestorePieces rendered = pi::RenderRestorePieces(*plan, options);
+    bytes = rendered.size();
     state.PauseTiming();
     cluster.slices[index] = std::move(updated);
     applied = std::move(plan);
