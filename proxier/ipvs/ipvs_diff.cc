@@ -38,7 +38,7 @@ IpvsOperation AddressOp(Kind kind, const IpAddress& address) {
 void DiffDestinations(const IpvsService& want, const IpvsService* have, std::vector<IpvsOperation>& ops) {
   // The observed server's identity is the one the kernel knows; edits keep the desired settings.
   const VirtualServer& server = want.server;
-  static const absl::btree_map<RealServerKey, RealServer> kNone;
+  static const RealServerMap kNone;
   const auto& wanted = want.destinations;
   const auto& present = have != nullptr ? have->destinations : kNone;
   // Both maps are ordered by key: one merge walk instead of a lookup per destination. Removals
