@@ -216,6 +216,14 @@ class Builder {
         }
         if (allow_from_node) {
           entries_[kLoadBalancerSourceIpSet].push_back(absl::StrCat(entry, ",", ip.ToString()));
+        } else {
+          // The node itself may not reach the VIP either: IPVS would answer it locally (the VIP is
+          // bound on kube-ipvs0, so source and destination are both the VIP), bypassing the
+          // firewall; upstream drops it in KUBE-IPVS-OUT-FILTER.
+          const std::string address = ip.ToString();
+          lb_no_node_access_.push_back(absl::StrCat("-A KUBE-IPVS-OUT-FILTER -s ", address, " -m ipvs --vaddr ",
+                                                    address, " --vproto ", ProtocolLowerName(proto),
+                                                    " --vport ", port.port, " -j DROP"));
         }
       }
       AddServer(MakeServer(port, ip), external);
@@ -343,6 +351,7 @@ class Builder {
     add(nat, {"-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT"});
     add(nat, {"-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ"});
     add(filter, {"-A KUBE-SOURCE-RANGES-FIREWALL -j DROP"});
+    filter.insert(filter.end(), lb_no_node_access_.begin(), lb_no_node_access_.end());
     for (const char* set : {kClusterIpSet, kLoadBalancerSet}) {
       if (Empty(set)) continue;
       nat.push_back(absl::StrCat("-A KUBE-SERVICES -m set --match-set ", Set(set), " dst,dst -j ACCEPT"));
@@ -396,6 +405,8 @@ class Builder {
   // Entries per ipset name (the names are constants), collected unsorted and sorted once in Build():
   // inserting 50k strings into sorted sets one by one was a sixth of a plan.
   absl::flat_hash_map<absl::string_view, std::vector<std::string>> entries_;
+  // KUBE-IPVS-OUT-FILTER rules for LB VIPs whose source ranges leave out every node address.
+  std::vector<std::string> lb_no_node_access_;
   std::set<ServiceName> no_local_internal_;
   std::set<ServiceName> no_local_external_;
   std::vector<IpvsService> pending_services_;

@@ -44,7 +44,7 @@ echo "root:x:0:0:root:/:/bin/sh" > "$stage/etc/passwd"
 mods=(ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh ip_vs_mh dummy veth nf_conntrack nf_nat ip_set ip_set_hash_ip
       ip_set_hash_ipport ip_set_hash_ipportip ip_set_hash_ipportnet ip_set_bitmap_port xt_set
       iptable_nat iptable_filter xt_comment xt_mark xt_addrtype xt_conntrack xt_MASQUERADE ipt_REJECT
-      xt_physdev iptable_mangle ip6table_nat ip6table_filter ip6table_mangle ip6t_REJECT)
+      xt_physdev xt_ipvs iptable_mangle ip6table_nat ip6table_filter ip6table_mangle ip6t_REJECT)
 : > "$stage/modules.load"
 for m in "${mods[@]}"; do
   modprobe -d "$kroot" -S "$kver" --show-depends "$m" | awk '$1 == "insmod"' | while read -r _ path params; do

@@ -171,6 +171,20 @@ TEST(IpvsPlannerTest, SourceRangesFillFirewallSets) {
   EXPECT_TRUE(SetHas(state, "KUBE-LOAD-BALANCER-SOURCE-IP", "203.0.113.10,tcp:80,203.0.113.10"));
 }
 
+TEST(IpvsPlannerTest, SourceRangesWithoutTheNodeDropTheNodesOwnTrafficToTheVip) {
+  Service s = MakeLbService("lb", 10, "203.0.113.10");
+  s.load_balancer_source_ranges = {MakeCidr("198.51.100.0/24")};  // not the node (192.0.2.129)
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}), MakeNode(), {});
+  EXPECT_FALSE(SetHas(state, "KUBE-LOAD-BALANCER-SOURCE-IP", "203.0.113.10,tcp:80,203.0.113.10"));
+  EXPECT_THAT(state.iptables_restore,
+              HasSubstr("-A KUBE-IPVS-OUT-FILTER -s 203.0.113.10 -m ipvs --vaddr 203.0.113.10 --vproto tcp "
+                        "--vport 80 -j DROP\n"));
+
+  s.load_balancer_source_ranges = {MakeCidr("192.0.2.0/24")};  // the node is allowed
+  state = PlanIpvs(MakeSnapshot({s}), MakeNode(), {});
+  EXPECT_THAT(state.iptables_restore, Not(HasSubstr("-A KUBE-IPVS-OUT-FILTER")));
+}
+
 TEST(IpvsPlannerTest, ExternalIpsGoToExternalSetAndAreBound) {
   Service s = ClusterIpService("a", "10.96.0.10");
   s.external_ips = {Ip("198.51.100.50")};
