@@ -33,6 +33,9 @@ class IpvsClient {
   virtual absl::Status EditDestination(const VirtualServer& server, const RealServer& destination) = 0;
   // NotFound when the virtual server or real server does not exist.
   virtual absl::Status DeleteDestination(const VirtualServer& server, const RealServer& destination) = 0;
+  // The connection timeouts (--ipvs-tcp-timeout, --ipvs-tcpfin-timeout, --ipvs-udp-timeout).
+  virtual absl::Status SetTimeouts(const proxier::ipvs::IpvsTimeouts& timeouts) = 0;
+  virtual absl::StatusOr<proxier::ipvs::IpvsTimeouts> GetTimeouts() = 0;
 };
 
 }  // namespace kproxy::backends::ipvs

@@ -154,6 +154,8 @@ const char* IpvsCommandName(uint8_t command) {
     case IPVS_CMD_DEL_DEST: return "IPVS_CMD_DEL_DEST";
     case IPVS_CMD_GET_DEST: return "IPVS_CMD_GET_DEST";
     case IPVS_CMD_FLUSH: return "IPVS_CMD_FLUSH";
+    case IPVS_CMD_SET_CONFIG: return "IPVS_CMD_SET_CONFIG";
+    case IPVS_CMD_GET_CONFIG: return "IPVS_CMD_GET_CONFIG";
     default: return "IPVS_CMD_?";
   }
 }
@@ -181,6 +183,29 @@ GenlMessage BuildDestinationMessage(uint16_t family_id, uint8_t command, const V
   }
   msg.EndNested(nest);
   return msg;
+}
+
+GenlMessage BuildSetTimeoutsMessage(uint16_t family_id, const proxier::ipvs::IpvsTimeouts& timeouts) {
+  GenlMessage msg(family_id, IPVS_CMD_SET_CONFIG, NLM_F_REQUEST | NLM_F_ACK);
+  // The kernel leaves a timeout that is absent (or 0) unchanged.
+  if (timeouts.tcp_seconds != 0) msg.PutU32(IPVS_CMD_ATTR_TIMEOUT_TCP, timeouts.tcp_seconds);
+  if (timeouts.tcp_fin_seconds != 0) msg.PutU32(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, timeouts.tcp_fin_seconds);
+  if (timeouts.udp_seconds != 0) msg.PutU32(IPVS_CMD_ATTR_TIMEOUT_UDP, timeouts.udp_seconds);
+  return msg;
+}
+
+GenlMessage BuildGetConfigMessage(uint16_t family_id) {
+  return GenlMessage(family_id, IPVS_CMD_GET_CONFIG, NLM_F_REQUEST | NLM_F_ACK);
+}
+
+absl::StatusOr<proxier::ipvs::IpvsTimeouts> ParseConfigReply(absl::Span<const uint8_t> attributes) {
+  auto top = ParseAttrs(attributes);
+  if (!top.ok()) return top.status();
+  proxier::ipvs::IpvsTimeouts timeouts;
+  Read(*top, IPVS_CMD_ATTR_TIMEOUT_TCP, &timeouts.tcp_seconds);
+  Read(*top, IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, &timeouts.tcp_fin_seconds);
+  Read(*top, IPVS_CMD_ATTR_TIMEOUT_UDP, &timeouts.udp_seconds);
+  return timeouts;
 }
 
 GenlMessage BuildGetServicesDump(uint16_t family_id) {

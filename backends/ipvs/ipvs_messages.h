@@ -48,11 +48,15 @@ GenlMessage BuildServiceMessage(uint16_t family_id, uint8_t command, const proxi
 GenlMessage BuildDestinationMessage(uint16_t family_id, uint8_t command, const proxier::ipvs::VirtualServer& server,
                                     const proxier::ipvs::RealServer& destination, bool full);
 GenlMessage BuildGetServicesDump(uint16_t family_id);
+// IPVS_CMD_SET_CONFIG with the non-zero timeouts; IPVS_CMD_GET_CONFIG.
+GenlMessage BuildSetTimeoutsMessage(uint16_t family_id, const proxier::ipvs::IpvsTimeouts& timeouts);
+GenlMessage BuildGetConfigMessage(uint16_t family_id);
 GenlMessage BuildGetDestinationsDump(uint16_t family_id, const proxier::ipvs::VirtualServer& server);
 
 // Parsers for one reply's genl payload (the bytes after the genlmsghdr). A fwmark service parses
 // to NotFound (kproxy does not manage them).
 absl::StatusOr<proxier::ipvs::VirtualServer> ParseServiceReply(absl::Span<const uint8_t> attributes);
 absl::StatusOr<proxier::ipvs::RealServer> ParseDestinationReply(absl::Span<const uint8_t> attributes);
+absl::StatusOr<proxier::ipvs::IpvsTimeouts> ParseConfigReply(absl::Span<const uint8_t> attributes);
 
 }  // namespace kproxy::backends::ipvs

@@ -63,6 +63,12 @@ absl::StatusOr<std::unique_ptr<IpvsProxier>> IpvsProxier::Create(std::vector<Ipv
       if (absl::Status s = ApplySysctls(IpvsSysctls(u.release, options.strict_arp)); !s.ok()) return s;
     }
     if (absl::Status s = kernel.links->EnsureDummyLink(proxier::ipvs::kDummyDevice); !s.ok()) return s;
+    if (options.timeouts.any()) {
+      // As upstream: a node that refuses them still proxies, with the kernel's timeouts.
+      if (absl::Status s = kernel.ipvs->SetTimeouts(options.timeouts); !s.ok()) {
+        KLOG_ERROR << "Failed to configure IPVS timeouts: " << s.message();
+      }
+    }
   }
   return std::unique_ptr<IpvsProxier>(new IpvsProxier(std::move(families), std::move(kernel), std::move(options)));
 }

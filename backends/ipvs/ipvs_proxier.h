@@ -44,6 +44,7 @@ struct IpvsProxierOptions {
   bool strict_arp = false;                  // --ipvs-strict-arp
   std::vector<proxier::Cidr> exclude_cidrs;  // --ipvs-exclude-cidrs: virtual servers there are left alone
   bool apply_sysctls = true;                // false in unit tests
+  proxier::ipvs::IpvsTimeouts timeouts;     // --ipvs-tcp-timeout etc.; all 0: left as they are
   bool dry_run = false;                     // Create() touches nothing; only DryRun() may be called
   // Called (from Sync) when a family's list of pass-through conflicts changed, with the new list
   // (possibly empty). The daemon turns it into a metric and Events.

@@ -154,6 +154,18 @@ absl::Status NetlinkIpvsClient::EditDestination(const VirtualServer& server, con
   return RoundTrip(BuildDestinationMessage(family_id_, IPVS_CMD_SET_DEST, server, destination, true),
                    DestName(server, destination), Ignore);
 }
+absl::Status NetlinkIpvsClient::SetTimeouts(const proxier::ipvs::IpvsTimeouts& timeouts) {
+  return RoundTrip(BuildSetTimeoutsMessage(family_id_, timeouts), "timeouts", Ignore);
+}
+absl::StatusOr<proxier::ipvs::IpvsTimeouts> NetlinkIpvsClient::GetTimeouts() {
+  absl::StatusOr<proxier::ipvs::IpvsTimeouts> result = absl::DataLossError("IPVS_CMD_GET_CONFIG: no reply");
+  absl::Status s = RoundTrip(BuildGetConfigMessage(family_id_), "", [&](absl::Span<const uint8_t> attributes) {
+    result = ParseConfigReply(attributes);
+    return result.status();
+  });
+  if (!s.ok()) return s;
+  return result;
+}
 absl::Status NetlinkIpvsClient::DeleteDestination(const VirtualServer& server, const RealServer& destination) {
   return RoundTrip(BuildDestinationMessage(family_id_, IPVS_CMD_DEL_DEST, server, destination, false),
                    DestName(server, destination), Ignore);

@@ -30,6 +30,8 @@ class NetlinkIpvsClient final : public IpvsClient {
   absl::Status AddDestination(const VirtualServer& server, const RealServer& destination) override;
   absl::Status EditDestination(const VirtualServer& server, const RealServer& destination) override;
   absl::Status DeleteDestination(const VirtualServer& server, const RealServer& destination) override;
+  absl::Status SetTimeouts(const proxier::ipvs::IpvsTimeouts& timeouts) override;
+  absl::StatusOr<proxier::ipvs::IpvsTimeouts> GetTimeouts() override;
 
  private:
   struct SocketDeleter {

@@ -24,6 +24,11 @@ backends::ipvs::IpvsProxierOptions IpvsProxierOptionsFrom(const KubeProxyConfigu
   for (const std::string& c : config.ipvs.exclude_cidrs) {
     if (auto cidr = proxier::Cidr::Parse(c); cidr.ok()) opts.exclude_cidrs.push_back(*cidr);
   }
+  // Whole seconds, as the kernel takes them (validation rejects negative durations).
+  auto seconds = [](absl::Duration d) { return static_cast<uint32_t>(absl::ToInt64Seconds(d)); };
+  opts.timeouts.tcp_seconds = seconds(config.ipvs.tcp_timeout);
+  opts.timeouts.tcp_fin_seconds = seconds(config.ipvs.tcp_fin_timeout);
+  opts.timeouts.udp_seconds = seconds(config.ipvs.udp_timeout);
   return opts;
 }
 

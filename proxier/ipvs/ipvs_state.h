@@ -166,6 +166,16 @@ class RealServerMap {
   std::vector<value_type> entries_;
 };
 
+// The kernel's IPVS connection timeouts (ipvsadm --set tcp tcpfin udp), in seconds; 0 leaves
+// that one as it is.
+struct IpvsTimeouts {
+  uint32_t tcp_seconds = 0;
+  uint32_t tcp_fin_seconds = 0;
+  uint32_t udp_seconds = 0;
+  bool any() const { return tcp_seconds != 0 || tcp_fin_seconds != 0 || udp_seconds != 0; }
+  friend bool operator==(const IpvsTimeouts&, const IpvsTimeouts&) = default;
+};
+
 // A virtual server with its real servers.
 struct IpvsService {
   VirtualServer server;

@@ -61,7 +61,9 @@ sleep 1
 # runs the same IpvsProxier over the same objects.
 if [ -x /usr/bin/kube-proxy ]; then
   echo "KPROXY-VM-LOG syncing with kube-proxy --proxy-mode=ipvs --once"
-  sync_once() { /usr/bin/kube-proxy --proxy-mode=ipvs --objects="$1" --hostname-override=node-a --once -v=2; }
+  sync_once() { /usr/bin/kube-proxy --proxy-mode=ipvs --objects="$1" --hostname-override=node-a --once -v=2 \
+                  --ipvs-tcp-timeout=901s --ipvs-tcpfin-timeout=61s --ipvs-udp-timeout=31s; }
+  with_timeouts=1
   cleanup_all() { /usr/bin/kube-proxy --cleanup -v=2; }
 else
   echo "KPROXY-VM-LOG syncing with ipvs_vm_driver"
@@ -91,6 +93,10 @@ check kube_ipvs0_node_ip_not_bound "192.0.2.129 not on kube-ipvs0" sh -c '! grep
 check kube_ipvs0_is_dummy_and_down "dummy, not up" \
   sh -c '/usr/sbin/ip -d link show kube-ipvs0 | grep -q dummy && ! /usr/sbin/ip link show kube-ipvs0 | grep -q "state UP"'
 check sysctl_vs_conntrack "net.ipv4.vs.conntrack=1" grep -qx 1 /proc/sys/net/ipv4/vs/conntrack
+if [ -n "${with_timeouts:-}" ]; then
+  ipvsadm -L --timeout > /tmp/timeouts; sed 's/^/KPROXY-VM-LOG /' /tmp/timeouts
+  check ipvs_timeouts "--ipvs-tcp-timeout 901s, tcpfin 61s, udp 31s in the kernel" grep -q "901 61 31" /tmp/timeouts
+fi
 check iptables_ipvs_filter "KUBE-IPVS-FILTER rejects NEW to KUBE-IPVS-IPS" \
   sh -c 'iptables-legacy -S KUBE-IPVS-FILTER | grep -q "match-set KUBE-IPVS-IPS dst -j REJECT"'
 

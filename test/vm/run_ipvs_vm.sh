@@ -66,6 +66,8 @@ expected=(sync_ok ipvs_clusterip_virtual_server ipvs_clusterip_real_servers ipvs
   resync_is_noop flip_sync_ok flip_unbinds_address flip_removes_virtual_server flip_goes_to_elb
   flip_keeps_clusterip drain_connection_counted
   drain_first_sync_weight_zero drain_idle_backend_deleted drain_busy_backend_kept cleanup_ok cleanup_virtual_servers cleanup_link cleanup_ipsets)
+# Only kube-proxy itself takes --ipvs-*-timeout (the driver fallback does not).
+[[ -n "$kube_proxy" ]] && expected+=(ipvs_timeouts)
 grep -E '^KPROXY-VM-(CHECK|LOG)' "$log.clean" || true
 failed=0
 for name in "${expected[@]}"; do

@@ -96,4 +96,15 @@ int FakeIpvsClient::writes() const {
   return n;
 }
 
+absl::Status FakeIpvsClient::SetTimeouts(const proxier::ipvs::IpvsTimeouts& timeouts) {
+  ++calls_["SetTimeouts"];
+  if (auto f = failures_.find("SetTimeouts"); f != failures_.end()) return f->second;
+  if (timeouts.tcp_seconds != 0) timeouts_.tcp_seconds = timeouts.tcp_seconds;
+  if (timeouts.tcp_fin_seconds != 0) timeouts_.tcp_fin_seconds = timeouts.tcp_fin_seconds;
+  if (timeouts.udp_seconds != 0) timeouts_.udp_seconds = timeouts.udp_seconds;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proxier::ipvs::IpvsTimeouts> FakeIpvsClient::GetTimeouts() { return timeouts_; }
+
 }  // namespace kproxy::backends::ipvs::testing

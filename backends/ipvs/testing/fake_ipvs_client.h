@@ -20,6 +20,9 @@ class FakeIpvsClient final : public IpvsClient {
   absl::Status AddDestination(const VirtualServer& server, const RealServer& destination) override;
   absl::Status EditDestination(const VirtualServer& server, const RealServer& destination) override;
   absl::Status DeleteDestination(const VirtualServer& server, const RealServer& destination) override;
+  // As the kernel: a 0 timeout leaves the current one.
+  absl::Status SetTimeouts(const proxier::ipvs::IpvsTimeouts& timeouts) override;
+  absl::StatusOr<proxier::ipvs::IpvsTimeouts> GetTimeouts() override;
 
   // Test controls: set live connection counts (what ipvsadm -Ln shows as ActiveConn/InActConn).
   void SetConnections(const VirtualServerKey& server, const proxier::ipvs::RealServerKey& dest, uint32_t active,
@@ -38,6 +41,8 @@ class FakeIpvsClient final : public IpvsClient {
   absl::btree_map<VirtualServerKey, IpvsService> table_;
   std::map<std::string, int> calls_;
   std::map<std::string, absl::Status> failures_;
+  // The kernel's defaults (ipvsadm -L --timeout on a fresh node).
+  proxier::ipvs::IpvsTimeouts timeouts_{900, 120, 300};
 };
 
 }  // namespace kproxy::backends::ipvs::testing

@@ -83,6 +83,21 @@ TEST(IpvsMessagesTest, DestinationReplyParsesWeightAndConnectionCounts) {
   EXPECT_EQ(rs->inactive_connections, 7u);
 }
 
+// --ipvs-tcp-timeout and friends: only the configured (non-zero) timeouts go to the kernel, which
+// leaves the others as they are; the GET_CONFIG reply parses back.
+TEST(IpvsMessagesTest, SetTimeoutsCarriesOnlyTheConfiguredOnesAndTheConfigReplyParses) {
+  proxier::ipvs::IpvsTimeouts timeouts;
+  timeouts.tcp_seconds = 900;
+  timeouts.udp_seconds = 60;
+  GenlMessage msg = BuildSetTimeoutsMessage(kFamily, timeouts);
+  EXPECT_EQ(msg.command(), IPVS_CMD_SET_CONFIG);
+  auto parsed = ParseConfigReply(Attributes(msg));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, timeouts);
+  // Two u32 attributes of 8 bytes each, no TCP_FIN.
+  EXPECT_EQ(Attributes(msg).size(), 16u);
+}
+
 TEST(IpvsMessagesTest, NewDestinationIsMasqueradingWithWeight) {
   RealServer rs{Dest("10.0.1.5", 8080), 1, 0, 0};
   GenlMessage msg = BuildDestinationMessage(kFamily, IPVS_CMD_NEW_DEST, Server("10.96.0.10", 80), rs, true);

@@ -165,6 +165,37 @@ TEST_F(IpvsProxierTest, UnreadableIpvsTableWritesNothingAndRetriesInFull) {
   EXPECT_TRUE(ipvs_->table().contains(Key("203.0.113.10", 80)));
 }
 
+// --ipvs-tcp-timeout/--ipvs-tcpfin-timeout/--ipvs-udp-timeout are set once at start; a kernel that
+// refuses them does not stop the proxy (as upstream).
+TEST_F(IpvsProxierTest, ConfiguredTimeoutsAreSetAtStartAndARefusalIsNotFatal) {
+  auto make = [](proxier::ipvs::IpvsTimeouts timeouts, testing::FakeIpvsClient** fake, absl::Status failure) {
+    IpvsKernel kernel;
+    auto ipvs = std::make_unique<testing::FakeIpvsClient>();
+    if (!failure.ok()) ipvs->FailCalls("SetTimeouts", failure);
+    *fake = ipvs.get();
+    kernel.ipvs = std::move(ipvs);
+    kernel.links = std::make_unique<testing::FakeLinkManager>();
+    kernel.ipsets = std::make_unique<testing::FakeIpsetWriter>();
+    IpvsProxierOptions options;
+    options.apply_sysctls = false;
+    options.timeouts = timeouts;
+    return IpvsProxier::Create({}, std::move(kernel), options);
+  };
+  testing::FakeIpvsClient* fake = nullptr;
+  auto p = make({0, 0, 0}, &fake, absl::OkStatus());
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_FALSE(fake->calls().contains("SetTimeouts")) << "nothing configured: the kernel's stay";
+
+  p = make({600, 0, 30}, &fake, absl::OkStatus());
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto now = fake->GetTimeouts();
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(*now, (proxier::ipvs::IpvsTimeouts{600, 120, 30}));
+
+  p = make({600, 0, 0}, &fake, absl::PermissionDeniedError("IPVS_CMD_SET_CONFIG timeouts: EPERM"));
+  EXPECT_TRUE(p.ok()) << p.status();
+}
+
 TEST_F(IpvsProxierTest, RemovedTcpEndpointDrainsThenIsDeletedWhenConnectionsEnd) {
   Service s = MakeService("web", "c", [](Service& s) {
     s.cluster_ips = {Ip("10.96.0.20")};
