@@ -65,10 +65,6 @@ template <typename T>
 bool Same(const std::shared_ptr<const T>& a, const std::shared_ptr<const T>& b) {
   return a == b || ObjectsEqual(*a, *b);
 }
-template <typename T>
-bool Same(const T& a, const T& b) {
-  return &a == &b || ObjectsEqual(a, b);
-}
 
 }  // namespace
 
@@ -181,7 +177,6 @@ bool ObjectFileSource::ReadFile(const std::string& file, const FileSignature& si
     ObjectKey key = KeyOf(s);
     next->services.insert_or_assign(std::move(key), std::make_shared<const Service>(std::move(s)));
   }
-  decoded.services = {};
   for (EndpointSlice& s : decoded.endpoint_slices) {
     ObjectKey key = KeyOf(s);
     SliceRecord record;
@@ -189,7 +184,6 @@ bool ObjectFileSource::ReadFile(const std::string& file, const FileSignature& si
     record.slice = std::make_shared<const EndpointSlice>(std::move(s));
     next->endpoint_slices.insert_or_assign(std::move(key), std::move(record));
   }
-  decoded.endpoint_slices = {};
   for (Node& n : decoded.nodes) {
     ObjectKey key = KeyOf(n);
     next->nodes.insert_or_assign(std::move(key), std::make_shared<const Node>(std::move(n)));
@@ -342,7 +336,7 @@ bool ObjectFileSource::Deliver(const FileObjects& merged) {
       node_handler_->OnNodeAdd(*node);
     } else if (!node && delivered_node_) {
       node_handler_->OnNodeDelete(*delivered_node_);
-    } else if (node && delivered_node_ && !Same(*node, *delivered_node_)) {
+    } else if (node && delivered_node_ && !Same(node, delivered_node_)) {
       node_handler_->OnNodeUpdate(*delivered_node_, *node);
     }
     delivered_node_ = std::move(node);

@@ -3,6 +3,8 @@ import os
 import shutil
 import unittest
 
+import netns_lab
+
 # realpath: the tests may run from a tree of symlinks; the repo is where the files really are.
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", ".."))
 
@@ -21,6 +23,16 @@ def kube_proxy_path():
         if p and os.access(p, os.X_OK):
             return p
     raise unittest.SkipTest("kube-proxy binary not built (set KPROXY_BIN)")
+
+
+def kube_proxy_or_skip_suite():
+    """kube_proxy_path() for a whole suite (root required): its SkipTest carries the marker
+    KPROXY-KERNEL-SUITE-SKIPPED that CTest looks for."""
+    netns_lab.require_root()
+    try:
+        return kube_proxy_path()
+    except unittest.SkipTest as e:
+        raise unittest.SkipTest(f"KPROXY-KERNEL-SUITE-SKIPPED: {e}")
 
 
 def variants():

@@ -26,11 +26,7 @@ ROW = re.compile(r"^  (\d)  (.+?)\s{2,}(none|DNAT)\s+(\d+)\s+(\d{3}) \"(.*?)\"\s
 
 def setUpModule():
     global KPROXY
-    netns_lab.require_root()
-    try:
-        KPROXY = util.kube_proxy_path()
-    except unittest.SkipTest as e:
-        raise unittest.SkipTest(f"KPROXY-KERNEL-SUITE-SKIPPED: {e}")
+    KPROXY = util.kube_proxy_or_skip_suite()
 
 
 def demo_env():

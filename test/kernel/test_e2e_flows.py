@@ -49,11 +49,7 @@ WITNESS_PORTS = (80, 81, 53)
 
 def setUpModule():
     global KPROXY
-    netns_lab.require_root()
-    try:
-        KPROXY = util.kube_proxy_path()
-    except unittest.SkipTest as e:
-        raise unittest.SkipTest(f"KPROXY-KERNEL-SUITE-SKIPPED: {e}")
+    KPROXY = util.kube_proxy_or_skip_suite()
 
 
 # ---- objects -----------------------------------------------------------------------------------

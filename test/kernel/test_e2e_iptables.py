@@ -24,11 +24,7 @@ KPROXY = None
 
 def setUpModule():
     global KPROXY
-    netns_lab.require_root()
-    try:
-        KPROXY = util.kube_proxy_path()
-    except unittest.SkipTest as e:
-        raise unittest.SkipTest(f"KPROXY-KERNEL-SUITE-SKIPPED: {e}")
+    KPROXY = util.kube_proxy_or_skip_suite()
 
 
 # ---- object builders (JSON is YAML; one object per file) ---------------------------------------

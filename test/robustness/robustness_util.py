@@ -8,7 +8,6 @@ import signal
 import sys
 import tempfile
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "kernel"))
@@ -23,12 +22,7 @@ METRICS = "127.0.0.1:10249"
 TOOLS = ["iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"]
 
 
-def kube_proxy_or_skip():
-    netns_lab.require_root()
-    try:
-        return util.kube_proxy_path()
-    except unittest.SkipTest as e:
-        raise unittest.SkipTest(f"KPROXY-KERNEL-SUITE-SKIPPED: {e}")
+kube_proxy_or_skip = util.kube_proxy_or_skip_suite
 
 
 # ---- objects -----------------------------------------------------------------------------------

@@ -95,6 +95,21 @@ class DaemonNetnsTest : public ::testing::Test {
     return false;
   }
 
+  // Another process listening on the healthz port of the namespace for `seconds`; returns its pid
+  // once it has had time to bind (the daemon must start second).
+  pid_t HoldHealthzPort(int seconds) {
+    pid_t holder = fork();
+    if (holder == 0) {
+      const std::string script = absl::StrCat(
+          "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+          "s.bind(('0.0.0.0',10256))\ns.listen()\ntime.sleep(", seconds, ")");
+      execlp("ip", "ip", "netns", "exec", ns_.c_str(), "python3", "-c", script.c_str(), nullptr);
+      _exit(127);
+    }
+    if (holder > 0) std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    return holder;
+  }
+
   std::string Save() { return Shell("ip netns exec " + ns_ + " iptables-save"); }
   std::string Get(const std::string& url) { return Shell("ip netns exec " + ns_ + " curl -s " + url); }
   std::string Log() { return Shell("cat " + ::testing::TempDir() + "/kp-daemon.log"); }
@@ -175,39 +190,18 @@ TEST_F(DaemonNetnsTest, MetricsMoveAndConfigzServesTheConfiguration) {
 // Something else holds the healthz port for a while: without bindAddressHardFail the daemon keeps
 // proxying and binds it on a later retry (every 5 s); with it, the daemon exits non-zero.
 TEST_F(DaemonNetnsTest, BusyHealthzPortIsRetriedUnlessBindAddressHardFail) {
-  pid_t holder = fork();
+  pid_t holder = HoldHealthzPort(4);
   ASSERT_GE(holder, 0);
-  if (holder == 0) {
-    execlp("ip", "ip", "netns", "exec", ns_.c_str(), "python3", "-c",
-           "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-           "s.bind(('0.0.0.0',10256))\ns.listen()\ntime.sleep(4)",
-           nullptr);
-    _exit(127);
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // the holder binds first
   Start({});
   ASSERT_TRUE(WaitForRules()) << Log();
   EXPECT_THAT(Log(), HasSubstr("retrying in 5s"));
   waitpid(holder, nullptr, 0);  // the holder lets go after 4 s
-  bool healthy = false;
-  for (int i = 0; i < 100 && !healthy; ++i) {
-    healthy = Shell("ip netns exec " + ns_ + " curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:10256/healthz") == "200";
-    if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_TRUE(healthy) << Log();
+  EXPECT_TRUE(WaitHealthy()) << Log();
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   EXPECT_EQ(WaitExit(std::chrono::seconds(10)), 0);
 
-  holder = fork();
+  holder = HoldHealthzPort(8);
   ASSERT_GE(holder, 0);
-  if (holder == 0) {
-    execlp("ip", "ip", "netns", "exec", ns_.c_str(), "python3", "-c",
-           "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-           "s.bind(('0.0.0.0',10256))\ns.listen()\ntime.sleep(8)",
-           nullptr);
-    _exit(127);
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
   Start({"--bind-address-hard-fail"});
   EXPECT_EQ(WaitExit(std::chrono::seconds(10)), 1) << Log();
   kill(holder, SIGKILL);
