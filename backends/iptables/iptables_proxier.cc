@@ -168,6 +168,10 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   bool full = force_full || family.needs_full || family.applied == nullptr;
   IptablesRunner& runner = *config.runner;
   const absl::Time now = options_.now();
+  if (!full && options_.full_sync_period > absl::ZeroDuration() &&
+      now - family.last_full_sync >= options_.full_sync_period) {
+    full = true;
+  }
   if (!full && now - family.last_canary_check >= options_.canary_check_interval) {
     family.last_canary_check = now;
     if (CanaryMissing(runner)) full = true;
@@ -219,6 +223,7 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   CountRules(family, *plan, full ? nullptr : family.applied.get(), changed, rendered.pieces, result);
   family.applied = plan;
   family.needs_full = false;
+  if (full) family.last_full_sync = now;
 
   // Conntrack keeps UDP flows pinned to endpoints that are gone, and to VIPs that just became
   // pass-through; only changed Services (or a full sync) can have such flows.

@@ -51,6 +51,10 @@ struct IptablesProxierOptions {
   // How often partial syncs look for the canary chains: reading a large table is not free, so,
   // like upstream's monitor (every syncPeriod), not on every sync. Zero: on every partial sync.
   absl::Duration canary_check_interval = absl::Seconds(30);
+  // A partial sync only writes what the plan says changed; rules edited or flushed behind our back
+  // (with the canaries left in place) are only repaired by a full sync, forced this often (upstream's
+  // FullSyncPeriod). Zero: never forced by time.
+  absl::Duration full_sync_period = absl::Hours(1);
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };
 
@@ -91,6 +95,7 @@ class IptablesProxier final : public proxier::Proxier {
     std::vector<absl::Time> pending_change_times;
     bool needs_full = true;
     absl::Time last_canary_check = absl::InfinitePast();
+    absl::Time last_full_sync = absl::InfinitePast();
     // Rules of the per-ServicePort nat chains of `applied`, kept up to date from the changed
     // Services on partial syncs so counting stays O(changed).
     size_t fragment_nat_rules = 0;

@@ -366,6 +366,31 @@ TEST_F(ApiTest, KubeconfigWithInlineClientCertificateAndTlsServerName) {
   EXPECT_FALSE(r.ok());
 }
 
+TEST_F(ApiTest, KubeconfigWithCertificateFilesRelativeToItsDirectoryAndInsecureSkipTlsVerify) {
+  // Files named relative to the kubeconfig's directory (as kubectl resolves them); no CA at all, so
+  // only insecure-skip-tls-verify lets the connection through.
+  auto yaml = [this](bool insecure) {
+    return absl::StrCat("apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster:\n    server: ",
+                        server_->url(), "\n    insecure-skip-tls-verify: ", insecure ? "true" : "false",
+                        "\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\nusers:\n- name: u\n  user:\n",
+                        "    client-certificate: client.crt\n    client-key: client.key\n");
+  };
+  absl::StatusOr<ClientConfig> config = ParseKubeconfig(yaml(true), "kubeconfig", server_->dir());
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<std::unique_ptr<RestClient>> client = RestClient::Create(*config);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<HttpResponse> r = (*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200) << r->body;  // the client certificate authenticated us
+
+  config = ParseKubeconfig(yaml(false), "kubeconfig", server_->dir());
+  ASSERT_TRUE(config.ok()) << config.status();
+  client = RestClient::Create(*config);
+  ASSERT_TRUE(client.ok()) << client.status();
+  r = (*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(10));
+  EXPECT_FALSE(r.ok()) << "the fake server's certificate is signed by a CA the client was not given";
+}
+
 TEST_F(ApiTest, ApiSourceDeliversServicesSlicesAndOnlyItsOwnNode) {
   ASSERT_TRUE(server_->Apply(Svc("web", "10.96.0.1")).ok());
   ASSERT_TRUE(server_->Apply(Slice("web-abc", "web", "10.0.0.5")).ok());

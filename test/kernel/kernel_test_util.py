@@ -28,8 +28,8 @@ def kube_proxy_path():
 def kube_proxy_or_skip_suite():
     """kube_proxy_path() for a whole suite (root required): its SkipTest carries the marker
     KPROXY-KERNEL-SUITE-SKIPPED that CTest looks for."""
-    netns_lab.require_root()
     try:
+        netns_lab.require_root()
         return kube_proxy_path()
     except unittest.SkipTest as e:
         raise unittest.SkipTest(f"KPROXY-KERNEL-SUITE-SKIPPED: {e}")

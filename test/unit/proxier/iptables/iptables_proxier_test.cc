@@ -163,6 +163,29 @@ TEST_F(IptablesProxierTest, MissingCanaryForcesFullSync) {
   EXPECT_THAT(*runner_.Rules(Table::kNat, "PREROUTING"), ::testing::Contains(HasSubstr("-j KUBE-SERVICES")));
 }
 
+TEST_F(IptablesProxierTest, FullSyncIsForcedOnceAnHourToRepairRulesChangedBehindOurBack) {
+  ASSERT_TRUE(proxier_->Sync().ok());
+  // Someone empties KUBE-SERVICES but leaves the canaries: partial syncs cannot see it.
+  ASSERT_TRUE(runner_.Restore("*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n").ok());
+  now_ += absl::Minutes(59);
+  SetEndpoints({"10.180.0.1", "10.180.0.2"});
+  auto report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->full);
+  EXPECT_THAT(*runner_.Rules(Table::kNat, "KUBE-SERVICES"), Not(::testing::Contains(HasSubstr("-d 172.30.0.1"))));
+  now_ += absl::Minutes(1);
+  report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->full);
+  EXPECT_THAT(*runner_.Rules(Table::kNat, "KUBE-SERVICES"), ::testing::Contains(HasSubstr("-d 172.30.0.1")));
+  // The hour counts from that full sync.
+  now_ += absl::Minutes(30);
+  SetEndpoints({"10.180.0.3"});
+  report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->full);
+}
+
 TEST_F(IptablesProxierTest, FullSyncDeletesChainsOfAPreviousProcess) {
   ASSERT_TRUE(runner_.Restore("*nat\n:KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]\n:KUBE-SEP-AAAAAAAAAAAAAAAA - [0:0]\n"
                               ":KUBE-MY-OWN - [0:0]\n-A KUBE-SVC-AAAAAAAAAAAAAAAA -j KUBE-SEP-AAAAAAAAAAAAAAAA\n"
