@@ -2,15 +2,22 @@
 """scripts/demo end to end: `scripts/demo --ci` with the built kube-proxy must exit 0 with the four
 rows of the seed document's check (pass-through via the ELB 0 -> 1, annotation removed answered in
 the node with the ELB unchanged, annotation back +1, ipMode: Proxy +1), and leave nothing behind,
-also when it is stopped with SIGTERM half-way.
+also when it is stopped with SIGTERM half-way. The IPVS variant's VM run is the vm tier's
+(vm_demo_ipvs); here only its refusal and the parsing of its console lines into the same table.
 
 Skipped (marker KPROXY-KERNEL-SUITE-SKIPPED) while the kube-proxy binary is not built.
 """
+import contextlib
+import importlib.machinery
+import importlib.util
+import io
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
+import types
 import unittest
 
 import kernel_test_util as util
@@ -20,7 +27,7 @@ DEMO = os.path.join(util.REPO, "scripts", "demo")
 KPROXY = None
 
 # "  1  elb.pass-through: ... (seed)  none  0  200 "Welcome to nginx!"  pod2 (203.0.113.10)  1 (+1)  ok: via the ELB"
-ROW = re.compile(r"^  (\d)  (.+?)\s{2,}(none|DNAT)\s+(\d+)\s+(\d{3}) \"(.*?)\"\s+(pod[12]) \((\S+)\)\s+"
+ROW = re.compile(r"^  (\d)  (.+?)\s{2,}(none|DNAT|IPVS, bound)\s+(\d+)\s+(\d{3}) \"(.*?)\"\s+(pod[12]) \((\S+)\)\s+"
                  r"(\d+) \(([+-]\d+)\)\s+(ok: .*|FAILED: .*)$")
 
 
@@ -116,14 +123,48 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(processes_mentioning(tmp.group(1)), [], out)
         self.assertFalse(os.path.exists(tmp.group(1)), out)
 
-    def test_ipvs_mode_without_the_vm_driver_names_the_fix(self):
-        # The full IPVS run is the VM tier's (vm_ipvs_pass_through); here only its refusal.
-        env = dict(demo_env(), KPROXY_VM_DRIVER="/nonexistent/ipvs_vm_driver")
+    def test_ipvs_mode_without_kube_proxy_names_the_fix(self):
+        # The full IPVS run is the VM tier's (vm_demo_ipvs); here only its refusal.
+        env = dict(demo_env(), KPROXY_BIN="/nonexistent/kube-proxy")
         p = subprocess.run([DEMO, "--mode", "ipvs"], capture_output=True, text=True, timeout=30, env=env,
                            stdin=subprocess.DEVNULL)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
-        self.assertIn("/nonexistent/ipvs_vm_driver is not built", p.stdout)
+        self.assertIn("kube-proxy binary not found at /nonexistent/kube-proxy", p.stdout)
         self.assertIn("scripts/build.sh", p.stdout)
+
+    def test_ipvs_console_lines_make_the_same_table(self):
+        # What test/vm/demo_guest.sh prints on the console (CR LF, as a serial console does),
+        # fed to the IPVS variant's parser: the rows are the iptables variant's, checked the same way.
+        sys.dont_write_bytecode = True
+        loader = importlib.machinery.SourceFileLoader("kproxy_demo", DEMO)
+        demo = importlib.util.module_from_spec(importlib.util.spec_from_loader("kproxy_demo", loader))
+        loader.exec_module(demo)
+        vm = demo.VmDemo(types.SimpleNamespace(ci=True, verbose=False), KPROXY)
+        page = "<html><head><title>Welcome to nginx!</title></head><body></body></html>"
+
+        def step(n, bound, vs, before, after, peer, curl=0):
+            if curl == 0:
+                for l in ("HTTP/1.1 200 OK", "X-Demo-Pod: pod1", f"X-Demo-Peer: {peer}", "", page):
+                    vm.feed(f"KPROXY-DEMO-CURL {n} {l}\r\n")
+            else:
+                vm.feed(f"KPROXY-DEMO-CURLERR {n} curl: (28) Connection timed out\r\n")
+            vm.feed(f"KPROXY-DEMO-ROW {n} synced=1 bound={bound} vs={vs} before={before} after={after} "
+                    f"curl={curl}\r\n")
+
+        step(1, 0, 0, 0, 1, netns_lab.ELB_IP)
+        step(2, 1, 1, 1, 1, "10.244.1.3")
+        step(3, 0, 0, 1, 2, netns_lab.ELB_IP)
+        step(4, 1, 0, 2, 2, "", curl=28)  # the address still bound: rule, curl and count all wrong
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            demo.print_table(vm.rows)
+        rows = {int(m.group(1)): m.groups() for m in map(ROW.match, out.getvalue().splitlines()) if m}
+        self.assertEqual(sorted(rows), [1, 2, 3], out.getvalue())
+        self.assertEqual([r["problems"] for r in vm.rows[:3]], [[], [], []])
+        self.assertEqual((rows[1][2], rows[1][9]), ("none", "+1"))
+        self.assertEqual((rows[2][2], rows[2][9]), ("IPVS, bound", "+0"))
+        self.assertIn("  4  ipMode: Proxy, no annotation     bound, no VS  2          failed", out.getvalue())
+        self.assertEqual(len(vm.rows[3]["problems"]), 3, vm.rows[3]["problems"])
 
     def test_missing_binary_names_the_fix(self):
         env = dict(demo_env(), KPROXY_BIN="/nonexistent/kube-proxy")

@@ -2,10 +2,13 @@
 # Builds the IPVS VM's initramfs: static busybox, the driver binary, ipvsadm, ipset,
 # iptables-legacy and iproute2 with their libraries (found by ldd), the kernel modules IPVS mode
 # needs in dependency order (modprobe --show-depends), the guest script and the test objects.
-#   build_initramfs.sh KERNEL_ROOT DRIVER OBJECTS_DIR GUEST_INIT OUT.cpio.gz [KUBE_PROXY]
-# With KUBE_PROXY the guest syncs with `kube-proxy --proxy-mode=ipvs --once` instead of the driver.
+#   build_initramfs.sh KERNEL_ROOT DRIVER OBJECTS_DIR GUEST_INIT OUT.cpio.gz [KUBE_PROXY [DEMO_DIR]]
+# With KUBE_PROXY the guest syncs with `kube-proxy --proxy-mode=ipvs --once` instead of the driver
+# (DRIVER "-": no driver). With DEMO_DIR (scripts/demo --mode ipvs) it also gets nginx, haproxy,
+# curl and socat with their libraries, Debian's nginx welcome page and mime.types, and DEMO_DIR
+# as /demo.
 set -euo pipefail
-kroot=$1 driver=$2 objects=$3 guest_init=$4 out=$5 kube_proxy=${6:-}
+kroot=$1 driver=$2 objects=$3 guest_init=$4 out=$5 kube_proxy=${6:-} demo=${7:-}
 kver=$(ls "$kroot/lib/modules" | head -1)
 stage=$(mktemp -d "${out%/*}/initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -27,7 +30,7 @@ copy_with_libs() {  # copies a binary and the shared libraries ldd lists
     [[ -f "$stage$lib" ]] || cp -L "$lib" "$stage$lib"
   done
 }
-copy_with_libs "$driver" /usr/bin/ipvs_vm_driver
+[[ "$driver" == - ]] || copy_with_libs "$driver" /usr/bin/ipvs_vm_driver
 [[ -z "$kube_proxy" ]] || copy_with_libs "$kube_proxy" /usr/bin/kube-proxy
 copy_with_libs /usr/sbin/ipvsadm /usr/sbin/ipvsadm
 copy_with_libs /usr/sbin/ipset /usr/sbin/ipset
@@ -39,6 +42,16 @@ done
 for lib in /usr/lib/x86_64-linux-gnu/xtables/*.so; do copy_with_libs "$lib" "$lib"; done
 cp /etc/protocols /etc/services "$stage/etc/" 2>/dev/null || cp /etc/protocols "$stage/etc/"
 echo "root:x:0:0:root:/:/bin/sh" > "$stage/etc/passwd"
+if [[ -n "$demo" ]]; then
+  for tool in nginx haproxy curl socat; do copy_with_libs "$(command -v "$tool")" "/usr/bin/$tool"; done
+  mkdir -p "$stage/var/www/html" "$stage/etc/nginx"
+  cp /var/www/html/index.nginx-debian.html "$stage/var/www/html/"
+  [[ ! -f /etc/nginx/mime.types ]] || cp /etc/nginx/mime.types "$stage/etc/nginx/"
+  # nginx's workers run as nobody (no `user` directive, as on the host).
+  echo "nobody:x:65534:65534:nobody:/nonexistent:/bin/false" >> "$stage/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' > "$stage/etc/group"
+  cp -r "$demo" "$stage/demo"
+fi
 
 # Kernel modules, in load order.
 mods=(ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh ip_vs_mh dummy veth nf_conntrack nf_nat ip_set ip_set_hash_ip

@@ -24,7 +24,6 @@ for tool in qemu-system-x86_64 ipvsadm ipset cpio modprobe depmod busybox; do
 done
 mkdir -p "$work"
 kroot=$("$here/fetch_kernel.sh" "$cache")
-kver=$(ls "$kroot/lib/modules" | head -1)
 "$here/build_initramfs.sh" "$kroot" "$driver" "$here/objects" "$here/guest_init.sh" "$work/initramfs.cpio.gz" "$kube_proxy"
 
 log="$work/console.log"
@@ -34,11 +33,7 @@ trap cleanup EXIT INT TERM
 boot() {
   local start rc=0
   start=$(date +%s)
-  # no_timer_check: on a loaded host TCG can miss the early IO-APIC timer check and panic.
-  timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m 512 -smp 1 -nodefaults \
-    -no-user-config -nographic -serial stdio -monitor none -no-reboot \
-    -kernel "$kroot/boot/vmlinuz-$kver" -initrd "$work/initramfs.cpio.gz" \
-    -append "console=ttyS0 panic=1 quiet loglevel=3 no_timer_check rdinit=/init" </dev/null >"$log" 2>&1 &
+  "$here/boot_vm.sh" "$kroot" "$work/initramfs.cpio.gz" "$timeout_s" >"$log" 2>&1 &
   qemu_pid=$!
   wait "$qemu_pid" || rc=$?
   qemu_pid=""
