@@ -76,5 +76,6 @@ cp "$objects"/* "$stage/objects/"
 echo pod1 > "$stage/www/pod1/index.html"
 echo pod2 > "$stage/www/pod2/index.html"
 echo elb > "$stage/www/elb/index.html"
+mkdir -p "$stage/www/node" && echo node > "$stage/www/node/index.html"
 
 (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) > "$out"

@@ -46,7 +46,7 @@ link np1 10.0.1.1/24 pod1 eth0 10.0.1.5/24 10.0.1.1
 link np2 10.0.2.1/24 pod2 eth0 10.0.2.5/24 10.0.2.1
 link nc0 198.51.100.1/24 client eth0 198.51.100.2/24 198.51.100.1
 link ne0 192.0.2.129/25 elb eth0 192.0.2.130/25 192.0.2.129
-for a in 203.0.113.10 203.0.113.20 203.0.113.30; do $IP -n elb addr add $a/32 dev eth0; done
+for a in 203.0.113.10 203.0.113.20 203.0.113.30 203.0.113.50; do $IP -n elb addr add $a/32 dev eth0; done
 $IP route add default via 192.0.2.130
 echo 1 > /proc/sys/net/ipv4/ip_forward
 for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > "$f"; done
@@ -55,6 +55,9 @@ $IP netns exec pod1 /bin/busybox httpd -p 8080 -h /www/pod1
 $IP netns exec pod2 /bin/busybox httpd -p 8080 -h /www/pod2
 $IP netns exec elb /bin/busybox httpd -p 80 -h /www/elb
 $IP netns exec elb /bin/busybox httpd -p 81 -h /www/elb
+# A listener of the node itself on a port no Service uses: KUBE-IPVS-FILTER must keep it off the
+# addresses bound to kube-ipvs0.
+/bin/busybox httpd -p 9999 -h /www/node
 sleep 1
 
 # The binary under test: kube-proxy itself when the initramfs has it, else the small driver that
@@ -110,6 +113,17 @@ check conn_clusterip_from_pod "pod1 -> 10.96.0.10:80 answered by a pod" answers 
 check conn_clusterip_from_node "node -> 10.96.0.10:80 answered by a pod" answers node 10.96.0.10 80 'pod1|pod2'
 check conn_nodeport_from_client "client -> 192.0.2.129:30010 answered by a pod" answers client 192.0.2.129 30010 'pod1|pod2'
 check conn_lb_vip_local "pod1 -> 203.0.113.20:80 short-cut on the node" answers pod1 203.0.113.20 80 'pod1|pod2'
+check conn_lb_vip_from_client "client -> 203.0.113.20:80 answered by a pod" answers client 203.0.113.20 80 'pod1|pod2'
+check ipvs_filter_node_listener_reachable "client -> 192.0.2.129:9999 (the node's own listener)" answers client 192.0.2.129 9999 node
+check ipvs_filter_rejects_other_ports "client -> 10.96.0.10:9999 refused: a bound address serves Service ports only" \
+  answers client 10.96.0.10 9999 none
+
+# --- loadBalancerSourceRanges [198.51.100.0/24] on 203.0.113.40 ---
+check source_ranges_client_allowed "client (198.51.100.2) -> 203.0.113.40:80 answered by a pod" answers client 203.0.113.40 80 'pod1|pod2'
+check source_ranges_pod_dropped "pod1 (10.0.1.5) -> 203.0.113.40:80 dropped" answers pod1 203.0.113.40 80 none
+check source_ranges_node_dropped "node -> 203.0.113.40:80 dropped (no node address in the ranges)" answers node 203.0.113.40 80 none
+check source_ranges_out_filter_rule "KUBE-IPVS-OUT-FILTER drops the node's own 203.0.113.40:80" \
+  sh -c 'iptables-legacy -S KUBE-IPVS-OUT-FILTER | grep -q "203.0.113.40.*--vport 80 -j DROP"'
 
 # --- pass-through: 203.0.113.10 belongs to the ELB only ---
 check passthrough_not_bound "203.0.113.10 not on kube-ipvs0" sh -c '! grep -q 203.0.113.10 /tmp/addr1'
@@ -128,6 +142,14 @@ check mixed_group_every_port_has_virtual_server "203.0.113.30:80 and :81" \
   sh -c 'grep -q "TCP  203.0.113.30:80 rr" /tmp/ipvs1 && grep -q "TCP  203.0.113.30:81 rr" /tmp/ipvs1'
 check mixed_group_port80_reachable "pod1 -> 203.0.113.30:80 answered by a pod" answers pod1 203.0.113.30 80 'pod1|pod2'
 check mixed_group_port81_reachable "pod1 -> 203.0.113.30:81 answered by a pod" answers pod1 203.0.113.30 81 'pod1|pod2'
+
+# --- mixed ELB group elb-mix2: the oldest Service is pass-through and decides for every port ---
+check mixed_pass_group_conflict_reported "web/mix2-new reported as overridden by web/mix2-old" \
+  grep -q "Service web/mix2-new: ELB elb.id=elb-mix2 is shared with web/mix2-old, which decides pass-through=true" /tmp/sync1
+check mixed_pass_group_not_bound "203.0.113.50 not on kube-ipvs0, no IPVS service" \
+  sh -c '! grep -q 203.0.113.50 /tmp/addr1 && ! grep -q 203.0.113.50 /tmp/ipvs1'
+check mixed_pass_group_port80_to_elb "pod1 -> 203.0.113.50:80 answered by the ELB" answers pod1 203.0.113.50 80 elb
+check mixed_pass_group_port81_to_elb "pod1 -> 203.0.113.50:81 answered by the ELB" answers pod1 203.0.113.50 81 elb
 
 # --- a second sync with nothing changed writes no IPVS operation ---
 sync_once /objects > /tmp/sync2 2>&1
