@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 
 #include "absl/strings/str_cat.h"
+#include "backends/conntrack/stale_flow_cleaner.h"
 #include "backends/ipvs/ipset_restore_writer.h"
 #include "backends/ipvs/ipvs_applier.h"
 #include "backends/ipvs/ipvs_sysctls.h"
@@ -104,6 +105,45 @@ void IpvsProxier::ReportConflicts(FamilyState& family, const std::vector<proxier
   if (options_.on_conflicts) options_.on_conflicts(family.config.node.family, conflicts);
 }
 
+absl::StatusOr<proxier::ipvs::IpvsHostAddresses> IpvsProxier::HostAddresses(const IpvsFamily& family) {
+  proxier::ipvs::IpvsHostAddresses host;
+  if (!family.node_port_addresses || kernel_.links == nullptr) {
+    host.node_port_addresses = family.node.node_ips;
+    host.local_addresses = family.node.node_ips;
+    return host;
+  }
+  // Read at every sync, as upstream: addresses come and go (DHCP, VIPs of other software).
+  auto local = kernel_.links->ListLocalAddresses(proxier::ipvs::kDummyDevice, family.node.family);
+  if (!local.ok()) {
+    return absl::Status(local.status().code(),
+                        absl::StrCat("listing the node's local addresses: ", local.status().message()));
+  }
+  auto node_ports = family.node_port_addresses(family.node, *local);
+  if (!node_ports.ok()) return node_ports.status();
+  host.node_port_addresses = *std::move(node_ports);
+  host.local_addresses.assign(local->begin(), local->end());
+  return host;
+}
+
+void IpvsProxier::CleanStaleFlows(const IpvsFamily& family, const proxier::ProxySnapshot& snapshot,
+                                  DesiredIpvsState& desired) {
+  // Only the UDP ServicePorts matter to the cleaner; they come from the plan, so a VIP whose ELB
+  // group enforces binding is not mistaken for pass-through (its flows are valid), and one that
+  // became pass-through has its DNAT'd flows removed.
+  proxier::ProxySnapshot udp;
+  udp.family = snapshot.family;
+  udp.services = std::move(desired.udp_service_ports);
+  for (const auto& [name, port] : udp.services) {
+    if (auto it = snapshot.endpoints.find(name); it != snapshot.endpoints.end()) udp.endpoints.emplace(name, it->second);
+  }
+  absl::StatusOr<size_t> deleted = conntrack::CleanStaleUdpFlows(*family.conntrack, udp, family.node);
+  if (!deleted.ok()) {
+    KLOG_WARNING << proxier::IpFamilyName(family.node.family) << ": stale UDP flow cleanup: " << deleted.status();
+  } else if (*deleted > 0) {
+    KLOG_V(2) << proxier::IpFamilyName(family.node.family) << ": deleted " << *deleted << " stale UDP flows";
+  }
+}
+
 absl::StatusOr<ObservedIpvsState> IpvsProxier::Observe(IpFamily family, const std::vector<IpvsService>& all) {
   ObservedIpvsState observed;
   for (const IpvsService& svc : all) {
@@ -147,7 +187,14 @@ absl::StatusOr<proxier::SyncReport> IpvsProxier::Sync() {
     proxier::ProxyState::Taken taken = family.config.state->TakeSnapshot();
     report.changed_services += taken.changed.size();
     if (taken.snapshot == nullptr) continue;
-    DesiredIpvsState desired = proxier::ipvs::PlanIpvs(*taken.snapshot, family.config.node, options_.planner);
+    auto host = HostAddresses(family.config);
+    if (!host.ok()) {
+      // Planning without them would delete every NodePort virtual server; keep the kernel as it is.
+      fail(host.status());
+      continue;
+    }
+    DesiredIpvsState desired =
+        proxier::ipvs::PlanIpvs(*taken.snapshot, family.config.node, options_.planner, *host);
     ReportConflicts(family, desired.conflicts);
     report.no_local_endpoints["internal"] += desired.no_local_internal_endpoints;
     report.no_local_endpoints["external"] += desired.no_local_external_endpoints;
@@ -181,6 +228,11 @@ absl::StatusOr<proxier::SyncReport> IpvsProxier::Sync() {
                         absl::StrCat(applied.failed, " of ", ops.size(), " IPVS operations failed, first: ",
                                      applied.first_error.message())));
     }
+    // Conntrack keeps UDP flows pinned to endpoints that are gone, and to VIPs that just became
+    // pass-through; only changed Services (or a full sync) can have such flows.
+    if (family.config.conntrack != nullptr && (full || !taken.changed.empty())) {
+      CleanStaleFlows(family.config, *taken.snapshot, desired);
+    }
   }
 
   if (!first_error.ok()) {
@@ -205,7 +257,11 @@ absl::StatusOr<std::string> IpvsProxier::DryRun() {
     if (taken.snapshot == nullptr) continue;
     const IpFamily fam = family.config.node.family;
     const std::string name(proxier::IpFamilyName(fam));
-    DesiredIpvsState desired = proxier::ipvs::PlanIpvs(*taken.snapshot, family.config.node, options_.planner);
+    // A dry-run proxier reads nothing: the node's IPs stand for its local addresses.
+    auto host = HostAddresses(family.config);
+    if (!host.ok()) return host.status();
+    DesiredIpvsState desired =
+        proxier::ipvs::PlanIpvs(*taken.snapshot, family.config.node, options_.planner, *host);
     ObservedIpvsState observed;
     if (!options_.dry_run) {
       auto o = Observe(fam, all);

@@ -9,6 +9,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/container/btree_set.h"
+#include "backends/conntrack/conntrack_client.h"
 #include "backends/iptables/iptables_runner.h"
 #include "backends/ipvs/ipset_writer.h"
 #include "backends/ipvs/ipvs_client.h"
@@ -32,11 +34,23 @@ struct IpvsKernel {
 // kernel has no IPVS.
 absl::StatusOr<IpvsKernel> CreateNetlinkIpvsKernel();
 
+// Picks the NodePort addresses of a family from the node's local addresses (every address not on
+// kube-ipvs0, read at each sync): --nodeport-addresses applied. The daemon supplies it.
+using NodePortAddressResolver = std::function<absl::StatusOr<std::vector<proxier::IpAddress>>(
+    const proxier::NodeContext& node, const absl::btree_set<proxier::IpAddress>& local_addresses)>;
+
 // One IP family the proxier programs.
 struct IpvsFamily {
   proxier::ProxyState* state = nullptr;  // not owned; snapshots come from here
-  proxier::NodeContext node;             // node IPs of this family (NodePort virtual servers)
+  proxier::NodeContext node;             // node IPs of this family
   iptables::IptablesRunner* iptables = nullptr;  // not owned; the companion rules of this family
+  // Set: each sync reads the local addresses (LinkManager::ListLocalAddresses) and the NodePort
+  // virtual servers go where this says; external IPs / LB VIPs that are local are not bound.
+  // Unset: node.node_ips serve for both and no interface is read.
+  NodePortAddressResolver node_port_addresses;
+  // Optional, not owned: stale UDP flows of this family are deleted after syncs that changed
+  // Services (upstream's conntrack.CleanStaleEntries).
+  conntrack::ConntrackClient* conntrack = nullptr;
 };
 
 struct IpvsProxierOptions {
@@ -75,6 +89,12 @@ class IpvsProxier final : public proxier::Proxier {
   IpvsProxier(std::vector<IpvsFamily> families, IpvsKernel kernel, IpvsProxierOptions options);
   absl::StatusOr<proxier::ipvs::ObservedIpvsState> Observe(proxier::IpFamily family,
                                                            const std::vector<IpvsService>& all);
+  // The family's node addresses for this sync: read from the kernel when the family has a
+  // resolver and the kernel can be read, else node.node_ips.
+  absl::StatusOr<proxier::ipvs::IpvsHostAddresses> HostAddresses(const IpvsFamily& family);
+  // Deletes the family's stale UDP flows (logged, never a sync failure: the next sync retries).
+  void CleanStaleFlows(const IpvsFamily& family, const proxier::ProxySnapshot& snapshot,
+                       proxier::ipvs::DesiredIpvsState& desired);
   void ReportConflicts(FamilyState& family, const std::vector<proxier::PassThroughConflict>& conflicts);
 
   mutable absl::Mutex mu_;

@@ -19,6 +19,10 @@ class LinkManager {
   // Addresses on the link of the family; NotFound when the link does not exist.
   virtual absl::StatusOr<absl::btree_set<proxier::IpAddress>> ListAddresses(absl::string_view name,
                                                                              proxier::IpFamily family) = 0;
+  // The family's addresses on every link except `except_link` (which need not exist): the node's
+  // own addresses, as opposed to the Service VIPs on kube-ipvs0. Loopback and link-local included.
+  virtual absl::StatusOr<absl::btree_set<proxier::IpAddress>> ListLocalAddresses(absl::string_view except_link,
+                                                                                  proxier::IpFamily family) = 0;
   // Adds ip/32 (ip/128); AlreadyExists when present, NotFound without the link.
   virtual absl::Status AddAddress(absl::string_view name, const proxier::IpAddress& ip) = 0;
   // NotFound when absent.

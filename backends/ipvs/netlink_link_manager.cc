@@ -78,6 +78,19 @@ absl::StatusOr<absl::btree_set<IpAddress>> NetlinkLinkManager::ListAddresses(abs
                                                                                proxier::IpFamily family) {
   auto index = IfIndex(name);
   if (!index.ok()) return index.status();
+  return DumpAddresses(family, [&](int ifindex) { return ifindex == *index; });
+}
+
+absl::StatusOr<absl::btree_set<IpAddress>> NetlinkLinkManager::ListLocalAddresses(absl::string_view except_link,
+                                                                                    proxier::IpFamily family) {
+  auto index = IfIndex(except_link);
+  if (!index.ok() && !absl::IsNotFound(index.status())) return index.status();
+  const int skip = index.ok() ? *index : -1;
+  return DumpAddresses(family, [skip](int ifindex) { return ifindex != skip; });
+}
+
+absl::StatusOr<absl::btree_set<IpAddress>> NetlinkLinkManager::DumpAddresses(proxier::IpFamily family,
+                                                                               const std::function<bool(int)>& keep) {
   nl_cache* raw = nullptr;
   if (int rc = rtnl_addr_alloc_cache(sock_.get(), &raw); rc < 0) return NlError(rc, "list addresses");
   std::unique_ptr<nl_cache, CacheDeleter> cache(raw);
@@ -85,7 +98,7 @@ absl::StatusOr<absl::btree_set<IpAddress>> NetlinkLinkManager::ListAddresses(abs
   const int want_af = family == proxier::IpFamily::kIPv4 ? AF_INET : AF_INET6;
   for (nl_object* obj = nl_cache_get_first(cache.get()); obj != nullptr; obj = nl_cache_get_next(obj)) {
     auto* addr = reinterpret_cast<rtnl_addr*>(obj);
-    if (rtnl_addr_get_ifindex(addr) != *index || rtnl_addr_get_family(addr) != want_af) continue;
+    if (!keep(rtnl_addr_get_ifindex(addr)) || rtnl_addr_get_family(addr) != want_af) continue;
     nl_addr* local = rtnl_addr_get_local(addr);
     if (local == nullptr) continue;
     auto* bytes = static_cast<const uint8_t*>(nl_addr_get_binary_addr(local));

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "proxier/endpoint_selector.h"
+#include "proxier/pass_through_policy.h"
 
 namespace kproxy::daemon {
 namespace {
@@ -59,6 +60,23 @@ std::string PassThroughLine(const proxier::ServicePort& sp) {
   return line;
 }
 
+// IPVS mode: the port's setting was overridden by its ELB's (EnforceElbConsistency), so say what
+// really happens and that it is not what the Service asked for.
+std::string EnforcedPassThroughLine(const proxier::ServicePort& enforced,
+                                    const std::vector<const proxier::PassThroughConflict*>& conflicts) {
+  std::string line;
+  if (!enforced.pass_through_vips.empty()) {
+    line = absl::StrCat("YES for ", Ips(enforced.pass_through_vips),
+                        " (enforced for the shared ELB in IPVS mode, overriding this Service's own setting): no local "
+                        "rule; traffic goes through the load balancer");
+  } else {
+    line = absl::StrCat("no (enforced for the shared ELB in IPVS mode, overriding this Service's own setting): LB IPs ",
+                        Ips(enforced.load_balancer_vips), " are bound on the node and short-cut");
+  }
+  for (const proxier::PassThroughConflict* c : conflicts) absl::StrAppend(&line, "\n      CONFLICT: ", c->message);
+  return line;
+}
+
 }  // namespace
 
 std::string RenderDryRunSummary(const DryRunInput& in) {
@@ -80,10 +98,19 @@ std::string RenderDryRunSummary(const DryRunInput& in) {
   std::set<std::string> services;
   for (const DryRunFamily& f : in.families) {
     if (f.snapshot == nullptr) continue;
-    for (const auto& [name, sp] : f.snapshot->services) {
+    // IPVS binds an LB address for all its ports, so each ELB has one setting there: show that one.
+    const bool ipvs = in.mode == "ipvs";
+    proxier::ElbConsistencyResult enforced;
+    if (ipvs) enforced = proxier::EnforceElbConsistency(f.snapshot->services);
+    for (const auto& [name, own] : f.snapshot->services) {
+      const std::shared_ptr<const proxier::ServicePort>& sp = ipvs ? enforced.services.at(name) : own;
+      // EnforceElbConsistency copies exactly the ports it overrides.
+      const bool overridden = sp != own;
       ++ports;
       services.insert(name.service.ToString());
-      if (!sp->pass_through_vips.empty() || sp->pass_through.enabled) ++pass_through;
+      if (overridden ? !sp->pass_through_vips.empty() : (!sp->pass_through_vips.empty() || sp->pass_through.enabled)) {
+        ++pass_through;
+      }
       absl::StrAppend(&out, "\nService ", name.ToString(), " ", proxier::ProtocolName(sp->protocol), "/", sp->port, " [",
                       TypeName(sp->type), ", ", proxier::IpFamilyName(sp->family), "]\n");
       absl::StrAppend(&out, "  cluster IP:     ", sp->cluster_ip.JoinPort(sp->port), "\n");
@@ -94,7 +121,15 @@ std::string RenderDryRunSummary(const DryRunInput& in) {
         absl::StrAppend(&out, "  LB IPs with local rules:        ", Ips(sp->load_balancer_vips), "\n");
         absl::StrAppend(&out, "  LB IPs left to the balancer:    ", Ips(sp->pass_through_vips), "\n");
       }
-      absl::StrAppend(&out, "  pass-through:   ", PassThroughLine(*sp), "\n");
+      if (overridden) {
+        std::vector<const proxier::PassThroughConflict*> conflicts;
+        for (const auto& c : enforced.conflicts) {
+          if (c.service == name.service) conflicts.push_back(&c);
+        }
+        absl::StrAppend(&out, "  pass-through:   ", EnforcedPassThroughLine(*sp, conflicts), "\n");
+      } else {
+        absl::StrAppend(&out, "  pass-through:   ", PassThroughLine(*sp), "\n");
+      }
       absl::StrAppend(&out, "  policies:       externalTrafficPolicy=", sp->external_policy_local ? "Local" : "Cluster",
                       ", internalTrafficPolicy=", sp->internal_policy_local ? "Local" : "Cluster");
       if (sp->session_affinity_client_ip) absl::StrAppend(&out, ", sessionAffinity=ClientIP(", sp->sticky_max_age_seconds, "s)");

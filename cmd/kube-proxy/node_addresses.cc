@@ -77,6 +77,64 @@ absl::StatusOr<std::vector<IpAddress>> ResolveNodePortAddresses(const std::vecto
   return out;
 }
 
+absl::Status ValidateNodePortAddresses(const std::vector<std::string>& node_port_addresses) {
+  if (node_port_addresses.size() == 1 && node_port_addresses[0] == "primary") return absl::OkStatus();
+  for (const std::string& s : node_port_addresses) {
+    if (!proxier::Cidr::Parse(s).ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("nodePortAddresses: \"", s, "\" is not a CIDR"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+bool IsV6LinkLocal(const IpAddress& ip) {
+  return !ip.is_v4() && ip.bytes()[0] == 0xfe && (ip.bytes()[1] & 0xc0) == 0x80;
+}
+
+// Upstream's NodePortAddresses.MatchAll() for `family` ("primary" already turned into the node's
+// primary IP, which upstream does only for a non-loopback one).
+bool MatchesAll(const std::vector<std::string>& node_port_addresses, const proxier::NodeContext& node) {
+  if (node_port_addresses.size() == 1 && node_port_addresses[0] == "primary") {
+    return node.node_ips.empty() || node.node_ips[0].IsLoopback();
+  }
+  bool any_of_family = false;
+  for (const std::string& s : node_port_addresses) {
+    auto cidr = proxier::Cidr::Parse(s);
+    if (!cidr.ok() || cidr->family() != node.family) continue;
+    if (cidr->IsAllAddresses()) return true;
+    any_of_family = true;
+  }
+  return !any_of_family;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<IpAddress>> IpvsNodePortAddresses(const std::vector<std::string>& node_port_addresses,
+                                                             const proxier::NodeContext& node,
+                                                             const std::vector<IpAddress>& local_addresses) {
+  if (absl::Status s = ValidateNodePortAddresses(node_port_addresses); !s.ok()) return s;
+  std::vector<IpAddress> out;
+  if (MatchesAll(node_port_addresses, node)) {
+    for (const IpAddress& ip : local_addresses) {
+      if (ip.family() == node.family && !ip.IsLoopback() && !IsV6LinkLocal(ip)) out.push_back(ip);
+    }
+  } else {
+    auto resolved = ResolveNodePortAddresses(node_port_addresses, node, local_addresses);
+    if (!resolved.ok()) return resolved.status();
+    // "primary" names the node IP whether or not it is configured here; upstream matches it
+    // against the interfaces, so an IP the node does not have gets no virtual server.
+    for (const IpAddress& ip : *resolved) {
+      const bool local = std::find(local_addresses.begin(), local_addresses.end(), ip) != local_addresses.end();
+      if (ip.family() == node.family && !ip.IsLoopback() && local) out.push_back(ip);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 std::vector<IpAddress> LocalInterfaceAddresses() {
   std::vector<IpAddress> out;
   struct ifaddrs* list = nullptr;

@@ -37,6 +37,18 @@ absl::StatusOr<std::vector<proxier::IpAddress>> ResolveNodePortAddresses(
     const std::vector<std::string>& node_port_addresses, const proxier::NodeContext& node,
     const std::vector<proxier::IpAddress>& local_addresses);
 
+// Fails on an entry of --nodeport-addresses that is neither a CIDR nor the lone "primary".
+absl::Status ValidateNodePortAddresses(const std::vector<std::string>& node_port_addresses);
+
+// IPVS mode's NodePort addresses for one family, as upstream's IPVS proxier picks them:
+// `local_addresses` are the node's addresses not on kube-ipvs0. When --nodeport-addresses matches
+// everything of this family (unset, a 0.0.0.0/0 or ::/0, no CIDR of this family, or "primary"
+// without a non-loopback node IP of it): every local address but loopback and IPv6 link-local.
+// Else ResolveNodePortAddresses over `local_addresses`, loopback left out (IPVS cannot serve it).
+absl::StatusOr<std::vector<proxier::IpAddress>> IpvsNodePortAddresses(
+    const std::vector<std::string>& node_port_addresses, const proxier::NodeContext& node,
+    const std::vector<proxier::IpAddress>& local_addresses);
+
 // The addresses configured on this host's interfaces (getifaddrs).
 std::vector<proxier::IpAddress> LocalInterfaceAddresses();
 

@@ -504,6 +504,27 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
       if (!dry_run && f.iptables == nullptr) {
         return absl::FailedPreconditionError(absl::StrCat("IPVS mode: no working ", IpFamilyName(families_[i]), " iptables"));
       }
+      // Resolved at each sync from the addresses the proxier reads then (they change), as upstream.
+      if (absl::Status s = ValidateNodePortAddresses(o_.config.node_port_addresses); !s.ok()) return s;
+      f.node_port_addresses = [npa = o_.config.node_port_addresses](
+                                  const proxier::NodeContext& node,
+                                  const absl::btree_set<proxier::IpAddress>& local) {
+        return IpvsNodePortAddresses(npa, node, std::vector<proxier::IpAddress>(local.begin(), local.end()));
+      };
+      if (o_.config.node_port_addresses.empty() && i == 0 && !dry_run) {
+        KLOG_WARNING << "nodePortAddresses is unset; NodePort connections will be accepted on all local IPs. "
+                     << "Consider using --nodeport-addresses primary";
+      }
+      if (!dry_run) {
+        auto ct = backends::conntrack::NetlinkConntrackClient::Create(families_[i]);
+        if (ct.ok()) {
+          conntrack_.push_back(*std::move(ct));
+          f.conntrack = conntrack_.back().get();
+        } else {
+          KLOG_WARNING << "No " << IpFamilyName(families_[i])
+                       << " conntrack access (stale UDP flows will not be cleared): " << ct.status().message();
+        }
+      }
       fams.push_back(std::move(f));
     }
     // The proxier logs each new conflict itself; here the metric and one Event per new conflict.
@@ -556,21 +577,11 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
       for (const proxier::Cidr& cidr : ClusterCidrs(o_.config.cluster_cidr)) {
         if (cidr.family() == family) pc.cluster_cidrs.push_back(cidr);
       }
-      const std::string& dlm = o_.config.detect_local_mode;
-      if (dlm == "ClusterCIDR") {
-        pc.local_detect_mode = pc.cluster_cidrs.empty() ? proxier::iptables::LocalDetectMode::kNone
-                                                        : proxier::iptables::LocalDetectMode::kClusterCidr;
-      } else if (dlm == "NodeCIDR") {
-        pc.local_detect_mode = proxier::iptables::LocalDetectMode::kNodeCidr;
-      } else if (dlm == "BridgeInterface") {
-        pc.local_detect_mode = proxier::iptables::LocalDetectMode::kBridgeInterface;
-        pc.bridge_interface = o_.config.detect_local.bridge_interface;
-      } else if (dlm == "InterfaceNamePrefix") {
-        pc.local_detect_mode = proxier::iptables::LocalDetectMode::kInterfaceNamePrefix;
-        pc.interface_name_prefix = o_.config.detect_local.interface_name_prefix;
-      }
+      pc.local_detect_mode = LocalDetectModeFrom(o_.config.detect_local_mode);
+      pc.bridge_interface = o_.config.detect_local.bridge_interface;
+      pc.interface_name_prefix = o_.config.detect_local.interface_name_prefix;
       pc.conntrack_tcp_be_liberal = o_.config.conntrack.tcp_be_liberal;
-      pc.masquerade_random_fully = true;  // Debian bookworm's iptables (1.8.9) has --random-fully
+      pc.masquerade_random_fully = MasqueradeRandomFully();
       if (dry_run) {
         dry_run_runners_.push_back(std::make_unique<DryRunIptablesRunner>(family));
         f.runner = dry_run_runners_.back().get();

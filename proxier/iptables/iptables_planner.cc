@@ -183,47 +183,8 @@ IptablesPlanner::IptablesPlanner(IptablesPlannerConfig config) : config_(std::mo
 }
 
 IptablesPlanner::LocalDetector IptablesPlanner::MakeLocalDetector(const NodeContext& node) const {
-  LocalDetector detector;
-  auto from_cidr = [&](const Cidr& cidr) {
-    detector.implemented = true;
-    detector.if_local = absl::StrCat("-s ", cidr.ToString());
-    detector.if_not_local = absl::StrCat("! -s ", cidr.ToString());
-  };
-  switch (config_.local_detect_mode) {
-    case LocalDetectMode::kNone:
-      break;
-    case LocalDetectMode::kClusterCidr:
-      for (const Cidr& cidr : config_.cluster_cidrs) {
-        if (cidr.family() == config_.family) {
-          from_cidr(cidr);
-          break;
-        }
-      }
-      break;
-    case LocalDetectMode::kNodeCidr:
-      for (const Cidr& cidr : node.pod_cidrs) {
-        if (cidr.family() == config_.family) {
-          from_cidr(cidr);
-          break;
-        }
-      }
-      break;
-    case LocalDetectMode::kBridgeInterface:
-      if (!config_.bridge_interface.empty()) {
-        detector.implemented = true;
-        detector.if_local = absl::StrCat("-i ", config_.bridge_interface);
-        detector.if_not_local = absl::StrCat("! -i ", config_.bridge_interface);
-      }
-      break;
-    case LocalDetectMode::kInterfaceNamePrefix:
-      if (!config_.interface_name_prefix.empty()) {
-        detector.implemented = true;
-        detector.if_local = absl::StrCat("-i ", config_.interface_name_prefix, "+");
-        detector.if_not_local = absl::StrCat("! -i ", config_.interface_name_prefix, "+");
-      }
-      break;
-  }
-  return detector;
+  return MakeLocalTrafficDetector(config_.local_detect_mode, config_.family, config_.cluster_cidrs,
+                                  config_.bridge_interface, config_.interface_name_prefix, node);
 }
 
 std::shared_ptr<const IptablesPlan> IptablesPlanner::Plan(const ProxySnapshot& snapshot,

@@ -9,13 +9,14 @@
 #include <vector>
 
 #include "proxier/iptables/iptables_plan.h"
+#include "proxier/local_traffic_detector.h"
 #include "proxier/node_context.h"
 #include "proxier/proxy_snapshot.h"
 
 namespace kproxy::proxier::iptables {
 
-// --detect-local-mode: how "traffic from a local pod" is recognised.
-enum class LocalDetectMode { kNone, kClusterCidr, kNodeCidr, kBridgeInterface, kInterfaceNamePrefix };
+// --detect-local-mode (shared with IPVS mode).
+using LocalDetectMode = ::kproxy::proxier::LocalDetectMode;
 
 struct IptablesPlannerConfig {
   IpFamily family = IpFamily::kIPv4;
@@ -57,11 +58,7 @@ class IptablesPlanner {
   const std::string& masquerade_mark() const { return masquerade_mark_; }
 
  private:
-  struct LocalDetector {
-    bool implemented = false;
-    std::string if_local;      // e.g. "-s 10.0.0.0/8"
-    std::string if_not_local;  // e.g. "! -s 10.0.0.0/8"
-  };
+  using LocalDetector = LocalTrafficDetector;
   LocalDetector MakeLocalDetector(const NodeContext& node) const;
   std::shared_ptr<const ServicePortFragment> BuildFragment(
       const ServicePort& service, const EndpointList& endpoints, const NodeContext& node,

@@ -68,9 +68,16 @@ std::string IpPortEntry(const IpAddress& ip, Protocol protocol, int port) {
 
 class Builder {
  public:
-  Builder(const ProxySnapshot& snapshot, const NodeContext& node, const IpvsPlannerConfig& config)
-      : snapshot_(snapshot), node_(node), config_(config) {
+  Builder(const ProxySnapshot& snapshot, const NodeContext& node, const IpvsPlannerConfig& config,
+          const IpvsHostAddresses& host)
+      : snapshot_(snapshot), node_(node), config_(config), host_(host) {
     for (const auto& info : kIpsets) entries_[info.name];
+    for (const IpAddress& ip : host_.node_port_addresses) {
+      // IPVS cannot serve a NodePort on loopback (upstream skips it too).
+      if (ip.family() == snapshot_.family && !ip.IsLoopback()) node_port_ips_.push_back(ip);
+    }
+    std::sort(node_port_ips_.begin(), node_port_ips_.end());
+    node_port_ips_.erase(std::unique(node_port_ips_.begin(), node_port_ips_.end()), node_port_ips_.end());
   }
 
   DesiredIpvsState Build() {
@@ -80,6 +87,7 @@ class Builder {
     for (const auto& [name, port] : enforced.services) {
       if (port == nullptr || port->family != snapshot_.family) continue;
       PlanServicePort(*port);
+      if (port->protocol == Protocol::kUDP) state_.udp_service_ports.emplace_hint(state_.udp_service_ports.end(), name, port);
     }
     SortServices();
     state_.no_local_internal_endpoints = no_local_internal_.size();
@@ -104,11 +112,8 @@ class Builder {
   }
 
  private:
-  bool IsNodeIp(const IpAddress& ip) const {
-    for (const auto& n : node_.node_ips) {
-      if (n == ip) return true;
-    }
-    return false;
+  bool IsLocalAddress(const IpAddress& ip) const {
+    return std::find(host_.local_addresses.begin(), host_.local_addresses.end(), ip) != host_.local_addresses.end();
   }
 
   VirtualServer MakeServer(const ServicePort& port, const IpAddress& ip) const {
@@ -165,21 +170,28 @@ class Builder {
     pending_services_.clear();
   }
 
-  void Bind(const IpAddress& ip) {
-    // Upstream does not bind an address the node already has on another interface.
-    if (!IsNodeIp(ip)) state_.bound_addresses.insert(ip);
+  // External IPs and LB VIPs: upstream does not bind an address the node already has on another
+  // interface (the IPVS virtual server on it works without).
+  void BindUnlessLocal(const IpAddress& ip) {
+    if (!IsLocalAddress(ip)) state_.bound_addresses.insert(ip);
+  }
+
+  // The destinations of one virtual server. A Local policy with no local endpoint falls back to the
+  // cluster endpoints (upstream PR 97081: pods on this node can still reach the Service; external
+  // clients' replies carry the pod address and are dropped), which is empty when the ServicePort
+  // uses no cluster endpoints at all; the Service is counted for the no-local-endpoints metric.
+  const EndpointList& DestinationsFor(const ServicePort& port, const CategorizedEndpoints& cats, bool only_local) {
+    if (!only_local) return cats.cluster_endpoints;
+    if (!cats.local_endpoints.empty()) return cats.local_endpoints;
+    if (cats.has_any_endpoints && port.internal_policy_local) no_local_internal_.insert(port.name.service);
+    if (cats.has_any_endpoints && port.external_policy_local) no_local_external_.insert(port.name.service);
+    return cats.cluster_endpoints;
   }
 
   void PlanServicePort(const ServicePort& port) {
     const EndpointList& all = snapshot_.EndpointsOf(port.name);
     CategorizedEndpoints cats = CategorizeEndpoints(all, port, node_);
-    const EndpointList& internal = port.internal_policy_local ? cats.local_endpoints : cats.cluster_endpoints;
-    const EndpointList& external = port.external_policy_local ? cats.local_endpoints : cats.cluster_endpoints;
     const Protocol proto = port.protocol;
-    if (cats.has_any_endpoints && cats.local_endpoints.empty()) {
-      if (port.internal_policy_local) no_local_internal_.insert(port.name.service);
-      if (port.external_policy_local) no_local_external_.insert(port.name.service);
-    }
 
     for (const auto& ep : all) {
       if (ep == nullptr || !ep->is_local || ep->port == 0) continue;
@@ -189,15 +201,16 @@ class Builder {
 
     if (!port.cluster_ip.IsUnspecified()) {
       entries_[kClusterIpSet].push_back(IpPortEntry(port.cluster_ip, proto, port.port));
-      AddServer(MakeServer(port, port.cluster_ip), internal);
-      Bind(port.cluster_ip);
+      AddServer(MakeServer(port, port.cluster_ip), DestinationsFor(port, cats, port.internal_policy_local));
+      // Always bound, as upstream: a ClusterIP is never a node address.
+      state_.bound_addresses.insert(port.cluster_ip);
     }
 
     for (const IpAddress& ip : port.external_ips) {
       entries_[port.external_policy_local ? kExternalIpLocalSet : kExternalIpSet].push_back(
           IpPortEntry(ip, proto, port.port));
-      AddServer(MakeServer(port, ip), external);
-      Bind(ip);
+      AddServer(MakeServer(port, ip), DestinationsFor(port, cats, port.external_policy_local));
+      BindUnlessLocal(ip);
     }
 
     for (const IpAddress& ip : port.load_balancer_vips) {
@@ -226,11 +239,13 @@ class Builder {
                                                     " --vport ", port.port, " -j DROP"));
         }
       }
-      AddServer(MakeServer(port, ip), external);
-      Bind(ip);
+      AddServer(MakeServer(port, ip), DestinationsFor(port, cats, port.external_policy_local));
+      BindUnlessLocal(ip);
     }
 
-    if (port.node_port != 0) {
+    // Without a NodePort address upstream programs neither the NodePort's ipset entries nor its
+    // virtual servers.
+    if (port.node_port != 0 && !node_port_ips_.empty()) {
       switch (proto) {
         case Protocol::kTCP:
           entries_[kNodePortTcpSet].push_back(absl::StrCat(port.node_port));
@@ -241,7 +256,7 @@ class Builder {
           if (port.external_policy_local) entries_[kNodePortLocalUdpSet].push_back(absl::StrCat(port.node_port));
           break;
         case Protocol::kSCTP:
-          for (const IpAddress& node_ip : node_.node_ips) {
+          for (const IpAddress& node_ip : node_port_ips_) {
             entries_[kNodePortSctpSet].push_back(IpPortEntry(node_ip, proto, port.node_port));
             if (port.external_policy_local) {
               entries_[kNodePortLocalSctpSet].push_back(IpPortEntry(node_ip, proto, port.node_port));
@@ -249,25 +264,16 @@ class Builder {
           }
           break;
       }
-      for (const IpAddress& node_ip : node_.node_ips) {
-        if (node_ip.family() != snapshot_.family) continue;
+      for (const IpAddress& node_ip : node_port_ips_) {
         VirtualServer vs = MakeServer(port, node_ip);
         vs.key.port = static_cast<uint16_t>(port.node_port);
-        AddServer(std::move(vs), external);
+        AddServer(std::move(vs), DestinationsFor(port, cats, port.external_policy_local));
       }
     }
 
     if (port.health_check_node_port != 0) {
       entries_[kHealthCheckNodePortSet].push_back(absl::StrCat(port.health_check_node_port));
     }
-  }
-
-  // The first --cluster-cidr of this family (the config may list both families).
-  const Cidr* ClusterCidr() const {
-    for (const Cidr& c : config_.cluster_cidrs) {
-      if (c.family() == snapshot_.family) return &c;
-    }
-    return nullptr;
   }
 
   std::string Set(absl::string_view base) const { return IpsetName(base, snapshot_.family); }
@@ -324,9 +330,12 @@ class Builder {
                                               " -m set --match-set ", Set(kClusterIpSet));
       if (config_.masquerade_all) {
         nat.push_back(absl::StrCat(prefix, " dst,dst -j KUBE-MARK-MASQ"));
-      } else if (const Cidr* cidr = ClusterCidr(); cidr != nullptr) {
+      } else if (const LocalTrafficDetector detector = MakeLocalTrafficDetector(
+                     config_.local_detect_mode, snapshot_.family, config_.cluster_cidrs, config_.bridge_interface,
+                     config_.interface_name_prefix, node_);
+                 detector.implemented) {
         // Off-cluster traffic to a ClusterIP may come back through another node: masquerade it.
-        nat.push_back(absl::StrCat(prefix, " dst,dst ! -s ", cidr->ToString(), " -j KUBE-MARK-MASQ"));
+        nat.push_back(absl::StrCat(prefix, " dst,dst ", detector.if_not_local, " -j KUBE-MARK-MASQ"));
       } else {
         // The VIPs are local on kube-ipvs0, so node-originated traffic picks a VIP as its source.
         nat.push_back(absl::StrCat(prefix, " src,dst -j KUBE-MARK-MASQ"));
@@ -401,6 +410,9 @@ class Builder {
   const ProxySnapshot& snapshot_;
   const NodeContext& node_;
   const IpvsPlannerConfig& config_;
+  const IpvsHostAddresses& host_;
+  // host_.node_port_addresses of the family, without loopback, sorted and unique.
+  std::vector<IpAddress> node_port_ips_;
   DesiredIpvsState state_;
   // Entries per ipset name (the names are constants), collected unsorted and sorted once in Build():
   // inserting 50k strings into sorted sets one by one was a sixth of a plan.
@@ -442,8 +454,14 @@ std::vector<JumpRule> IpvsJumpRules() {
   };
 }
 
+DesiredIpvsState PlanIpvs(const ProxySnapshot& snapshot, const NodeContext& node, const IpvsPlannerConfig& config,
+                          const IpvsHostAddresses& host) {
+  return Builder(snapshot, node, config, host).Build();
+}
+
 DesiredIpvsState PlanIpvs(const ProxySnapshot& snapshot, const NodeContext& node, const IpvsPlannerConfig& config) {
-  return Builder(snapshot, node, config).Build();
+  const IpvsHostAddresses host{node.node_ips, node.node_ips};
+  return Builder(snapshot, node, config, host).Build();
 }
 
 }  // namespace kproxy::proxier::ipvs

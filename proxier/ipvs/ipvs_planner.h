@@ -7,6 +7,7 @@
 
 #include "proxier/ip_address.h"
 #include "proxier/ipvs/ipvs_state.h"
+#include "proxier/local_traffic_detector.h"
 #include "proxier/node_context.h"
 #include "proxier/proxy_snapshot.h"
 
@@ -18,11 +19,27 @@ struct IpvsPlannerConfig {
   std::string scheduler = "rr";  // --ipvs-scheduler; empty means rr
   bool masquerade_all = false;   // --masquerade-all
   int masquerade_bit = 14;       // --iptables-masquerade-bit
-  // --cluster-cidr (either family; the first of the planned family is used): traffic from outside
-  // it to a ClusterIP is masqueraded. None of the family: upstream's fallback (masquerade
-  // node-originated traffic whose source is a VIP).
-  std::vector<Cidr> cluster_cidrs;
-  bool masquerade_random_fully = true;
+  // --detect-local-mode and what it matches on, as in iptables mode: traffic to a ClusterIP that
+  // the detector does not call local is masqueraded. Not implemented (e.g. ClusterCIDR without a
+  // --cluster-cidr of the family): upstream's fallback (masquerade node-originated traffic whose
+  // source is a VIP).
+  LocalDetectMode local_detect_mode = LocalDetectMode::kClusterCidr;
+  std::vector<Cidr> cluster_cidrs;  // --cluster-cidr, either family; the first of the planned family is used
+  std::string bridge_interface;       // kBridgeInterface
+  std::string interface_name_prefix;  // kInterfaceNamePrefix
+  // The iptables binary supports MASQUERADE --random-fully (decided as for iptables mode).
+  bool masquerade_random_fully = false;
+};
+
+// The node's own addresses as read from its interfaces at this sync (upstream reads them on every
+// sync, since they change).
+struct IpvsHostAddresses {
+  // Where NodePort virtual servers go: every local address not on kube-ipvs0, filtered by
+  // --nodeport-addresses. Loopback addresses are skipped. Empty: no NodePort virtual server.
+  std::vector<IpAddress> node_port_addresses;
+  // Every local address not on kube-ipvs0: an external IP or LB VIP that is one of them is not
+  // bound to kube-ipvs0 (the node already has it).
+  std::vector<IpAddress> local_addresses;
 };
 
 // Upstream's ipset names; the IPv6 variants are "KUBE-6-" + the name without "KUBE-".
@@ -59,6 +76,9 @@ std::vector<JumpRule> IpvsJumpRules();
 
 // Plans from EnforceElbConsistency(snapshot.services): pass-through LB IPs get no virtual server,
 // no ipset entry and no address; conflicts are reported in the result. Pure: same input, same output.
+DesiredIpvsState PlanIpvs(const ProxySnapshot& snapshot, const NodeContext& node,
+                          const IpvsPlannerConfig& config, const IpvsHostAddresses& host);
+// For callers that read no interfaces: the node's IPs (node.node_ips) serve as both address lists.
 DesiredIpvsState PlanIpvs(const ProxySnapshot& snapshot, const NodeContext& node,
                           const IpvsPlannerConfig& config);
 

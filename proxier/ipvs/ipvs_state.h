@@ -17,6 +17,7 @@
 #include "proxier/api_types.h"
 #include "proxier/ip_address.h"
 #include "proxier/pass_through_policy.h"
+#include "proxier/proxy_snapshot.h"
 
 namespace kproxy::proxier::ipvs {
 
@@ -214,6 +215,9 @@ struct DesiredIpvsState {
   // nodes (upstream counts Services here, not ServicePorts).
   size_t no_local_internal_endpoints = 0;
   size_t no_local_external_endpoints = 0;
+  // The UDP ServicePorts as planned (each ELB's pass-through setting enforced), for the stale UDP
+  // conntrack cleanup: it must see the VIPs that are really bound, not each Service's own wish.
+  ServicePortMap udp_service_ports;
 };
 
 // What the kernel holds now, read back before each diff.

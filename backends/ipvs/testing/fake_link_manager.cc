@@ -1,5 +1,7 @@
 #include "backends/ipvs/testing/fake_link_manager.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 
 namespace kproxy::backends::ipvs::testing {
@@ -16,6 +18,20 @@ absl::StatusOr<absl::btree_set<proxier::IpAddress>> FakeLinkManager::ListAddress
   absl::btree_set<proxier::IpAddress> out;
   for (const auto& ip : it->second) {
     if (ip.family() == family) out.insert(ip);
+  }
+  return out;
+}
+
+absl::StatusOr<absl::btree_set<proxier::IpAddress>> FakeLinkManager::ListLocalAddresses(
+    absl::string_view except_link, proxier::IpFamily family) {
+  ++list_local_calls_;
+  if (!fail_next_list_local_.ok()) return std::exchange(fail_next_list_local_, absl::OkStatus());
+  absl::btree_set<proxier::IpAddress> out;
+  for (const auto& [name, addresses] : links_) {
+    if (name == except_link) continue;
+    for (const auto& ip : addresses) {
+      if (ip.family() == family) out.insert(ip);
+    }
   }
   return out;
 }

@@ -42,7 +42,8 @@ proxier::EndpointSlice Slice(const std::string& service, const std::string& ip, 
   return e;
 }
 
-std::string Render(const std::vector<proxier::Service>& services, const std::vector<proxier::EndpointSlice>& slices) {
+std::string Render(const std::vector<proxier::Service>& services, const std::vector<proxier::EndpointSlice>& slices,
+                   const std::string& mode = "iptables") {
   proxier::ProxyState state(proxier::IpFamily::kIPv4, "node-a", [] { return absl::Now(); }, nullptr);
   for (const auto& s : services) state.OnServiceAdd(s);
   for (const auto& e : slices) state.OnEndpointSliceAdd(e);
@@ -52,7 +53,7 @@ std::string Render(const std::vector<proxier::Service>& services, const std::vec
   DryRunInput in;
   in.node_name = "node-a";
   in.node_found = true;
-  in.mode = "iptables";
+  in.mode = mode;
   proxier::NodeContext node;
   node.node_name = "node-a";
   node.node_ips = {*IpAddress::Parse("192.0.2.10")};
@@ -93,6 +94,31 @@ TEST(DryRunSummaryTest, SameInputSameBytes) {
   auto services = std::vector<proxier::Service>{LbService("a", "10.96.0.20", "203.0.113.20", "true"),
                                                 LbService("b", "10.96.0.21", "203.0.113.21", std::nullopt)};
   EXPECT_EQ(Render(services, {}), Render(services, {}));
+}
+
+// IPVS binds an LB address for all its ports, so the oldest Service on a shared ELB decides; the
+// summary shows what really happens to the others, and the conflict.
+TEST(DryRunSummaryTest, IpvsModeShowsTheElbsEnforcedPassThroughAndTheConflict) {
+  proxier::Service old_plain = LbService("old", "10.96.0.20", "203.0.113.20", std::nullopt);
+  old_plain.metadata.creation_timestamp = absl::FromUnixSeconds(100);
+  proxier::Service new_pt = LbService("new", "10.96.0.21", "203.0.113.20", "true");
+  new_pt.metadata.creation_timestamp = absl::FromUnixSeconds(200);
+
+  const std::string ipvs = Render({old_plain, new_pt}, {}, "ipvs");
+  const size_t at = ipvs.find("Service default/new:http");
+  ASSERT_NE(at, std::string::npos);
+  const std::string section = ipvs.substr(at);
+  EXPECT_THAT(section, HasSubstr("LB IPs with local rules:        203.0.113.20"));
+  EXPECT_THAT(section, HasSubstr("pass-through:   no (enforced for the shared ELB in IPVS mode, overriding this "
+                                 "Service's own setting): LB IPs 203.0.113.20 are bound on the node"));
+  EXPECT_THAT(section, HasSubstr("CONFLICT: Service default/new: ELB ingress IP 203.0.113.20 is shared with default/old"));
+  EXPECT_THAT(section, Not(HasSubstr("pass-through:   YES")));
+  EXPECT_THAT(ipvs, HasSubstr("0 port(s) with pass-through"));
+
+  // iptables mode has no such constraint: each Service keeps its own setting.
+  const std::string iptables = Render({old_plain, new_pt}, {}, "iptables");
+  EXPECT_THAT(iptables, HasSubstr("pass-through:   YES (annotation kubernetes.io/elb.pass-through=\"true\")"));
+  EXPECT_THAT(iptables, Not(HasSubstr("CONFLICT")));
 }
 
 }  // namespace

@@ -75,5 +75,48 @@ TEST(NodeAddressesTest, NodePortAddressesResolve) {
   EXPECT_FALSE(ResolveNodePortAddresses({"nope"}, ctx, local).ok());
 }
 
+std::vector<std::string> Strings(const absl::StatusOr<std::vector<IpAddress>>& ips) {
+  std::vector<std::string> out;
+  if (!ips.ok()) return {ips.status().ToString()};
+  for (const IpAddress& ip : *ips) out.push_back(ip.ToString());
+  return out;
+}
+
+// IPVS mode: without --nodeport-addresses (or with only the other family's CIDRs, or a zero CIDR)
+// NodePorts go on every local address but loopback and IPv6 link-local, as upstream.
+TEST(NodeAddressesTest, IpvsNodePortAddressesMatchAllLocalAddressesWhenUnrestricted) {
+  proxier::Node n = DualStackNode();
+  auto v4 = BuildNodeContext("node-a", IpFamily::kIPv4, &n, std::nullopt);
+  auto v6 = BuildNodeContext("node-a", IpFamily::kIPv6, &n, std::nullopt);
+  std::vector<IpAddress> local = {*IpAddress::Parse("127.0.0.1"), *IpAddress::Parse("192.0.2.7"),
+                                  *IpAddress::Parse("10.1.1.1"),  *IpAddress::Parse("fd00::7"),
+                                  *IpAddress::Parse("fe80::1"),   *IpAddress::Parse("::1")};
+  using V = std::vector<std::string>;
+  EXPECT_EQ(Strings(IpvsNodePortAddresses({}, v4, local)), (V{"10.1.1.1", "192.0.2.7"}));
+  EXPECT_EQ(Strings(IpvsNodePortAddresses({}, v6, local)), (V{"fd00::7"}));
+  EXPECT_EQ(Strings(IpvsNodePortAddresses({"0.0.0.0/0"}, v4, local)), (V{"10.1.1.1", "192.0.2.7"}));
+  // Only IPv4 CIDRs: IPv6 matches everything.
+  EXPECT_EQ(Strings(IpvsNodePortAddresses({"192.0.2.0/24"}, v6, local)), (V{"fd00::7"}));
+}
+
+TEST(NodeAddressesTest, IpvsNodePortAddressesFollowCidrsAndPrimary) {
+  proxier::Node n = DualStackNode();
+  auto v4 = BuildNodeContext("node-a", IpFamily::kIPv4, &n, std::nullopt);
+  std::vector<IpAddress> local = {*IpAddress::Parse("127.0.0.1"), *IpAddress::Parse("192.0.2.7"),
+                                  *IpAddress::Parse("10.1.1.1")};
+  using V = std::vector<std::string>;
+  // Loopback is never an IPVS NodePort address, even when a CIDR covers it.
+  EXPECT_EQ(Strings(IpvsNodePortAddresses({"192.0.2.0/24", "127.0.0.0/8"}, v4, local)), (V{"192.0.2.7"}));
+  // A CIDR that matches nothing here means no NodePort virtual server, not "all".
+  EXPECT_EQ(Strings(IpvsNodePortAddresses({"203.0.113.0/24"}, v4, local)), V{});
+  EXPECT_EQ(Strings(IpvsNodePortAddresses({"primary"}, v4, local)), (V{"192.0.2.7"}));
+  // The primary IP must be configured here.
+  EXPECT_EQ(Strings(IpvsNodePortAddresses({"primary"}, v4, {*IpAddress::Parse("10.1.1.1")})), V{});
+  // No Node object: no primary IP, so upstream matches everything.
+  auto no_node = BuildNodeContext("node-a", IpFamily::kIPv4, nullptr, std::nullopt);
+  EXPECT_EQ(Strings(IpvsNodePortAddresses({"primary"}, no_node, local)), (V{"10.1.1.1", "192.0.2.7"}));
+  EXPECT_FALSE(IpvsNodePortAddresses({"nope"}, v4, local).ok());
+}
+
 }  // namespace
 }  // namespace kproxy::daemon

@@ -24,5 +24,24 @@ TEST(ProxierOptionsTest, IpvsPlannerGetsTheSecondaryFamilysClusterCidrToo) {
   ASSERT_EQ(opts.exclude_cidrs.size(), 1u);
 }
 
+// IPVS mode uses the same --detect-local-mode and --random-fully decision as iptables mode.
+TEST(ProxierOptionsTest, IpvsPlannerFollowsDetectLocalModeAndRandomFully) {
+  KubeProxyConfiguration config;
+  config.detect_local_mode = "InterfaceNamePrefix";
+  config.detect_local.interface_name_prefix = "veth";
+  backends::ipvs::IpvsProxierOptions opts = IpvsProxierOptionsFrom(config);
+  EXPECT_EQ(opts.planner.local_detect_mode, proxier::LocalDetectMode::kInterfaceNamePrefix);
+  EXPECT_EQ(opts.planner.interface_name_prefix, "veth");
+  EXPECT_EQ(opts.planner.masquerade_random_fully, MasqueradeRandomFully());
+  config.detect_local_mode = "BridgeInterface";
+  config.detect_local.bridge_interface = "cbr0";
+  opts = IpvsProxierOptionsFrom(config);
+  EXPECT_EQ(opts.planner.local_detect_mode, proxier::LocalDetectMode::kBridgeInterface);
+  EXPECT_EQ(opts.planner.bridge_interface, "cbr0");
+  EXPECT_EQ(LocalDetectModeFrom("NodeCIDR"), proxier::LocalDetectMode::kNodeCidr);
+  EXPECT_EQ(LocalDetectModeFrom("ClusterCIDR"), proxier::LocalDetectMode::kClusterCidr);
+  EXPECT_EQ(LocalDetectModeFrom(""), proxier::LocalDetectMode::kNone);
+}
+
 }  // namespace
 }  // namespace kproxy::daemon

@@ -48,6 +48,53 @@ TEST(IpvsMessagesTest, DelServiceBytesAreExact) {
   EXPECT_THAT(msg.bytes(), ElementsAreArray(want));
 }
 
+// Expected bytes written out from include/uapi/linux/ip_vs.h (attribute numbers, struct
+// ip_vs_flags) and netlink's 4-byte attribute alignment, not from our parser.
+TEST(IpvsMessagesTest, NewServiceBytesAreExact) {
+  VirtualServer vs = Server("10.96.0.10", 53, Protocol::kUDP);
+  vs.scheduler = "rr";
+  vs.flags = proxier::ipvs::kFlagPersistent;
+  vs.timeout_seconds = 10800;  // 0x2a30
+  GenlMessage msg = BuildServiceMessage(kFamily, IPVS_CMD_NEW_SERVICE, vs, true);
+  const std::vector<uint8_t> want = {
+      104, 0, 0, 0,  0x24, 0, 5, 0,  0, 0, 0, 0,  0, 0, 0, 0,  // nlmsghdr: len, family, REQUEST|ACK, seq, pid
+      1, 1, 0, 0,                                               // genl: IPVS_CMD_NEW_SERVICE (1), version 1
+      84, 0, 1, 0,                                              // IPVS_CMD_ATTR_SERVICE (1), nested
+      6, 0, 1, 0, 2, 0, 0, 0,                                   // SVC_ATTR_AF (1) = AF_INET, padded
+      6, 0, 2, 0, 17, 0, 0, 0,                                  // SVC_ATTR_PROTOCOL (2) = IPPROTO_UDP
+      20, 0, 3, 0, 10, 96, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // SVC_ATTR_ADDR (3), union nf_inet_addr
+      6, 0, 4, 0, 0, 53, 0, 0,                                  // SVC_ATTR_PORT (4), network order
+      7, 0, 6, 0, 'r', 'r', 0, 0,                               // SVC_ATTR_SCHED_NAME (6) "rr\0", padded
+      12, 0, 7, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,          // SVC_ATTR_FLAGS (7): ip_vs_flags{flags=PERSISTENT, mask=~0}
+      8, 0, 8, 0, 0x30, 0x2a, 0, 0,                             // SVC_ATTR_TIMEOUT (8) = 10800 s
+      8, 0, 9, 0, 0xff, 0xff, 0xff, 0xff,                       // SVC_ATTR_NETMASK (9) = /32
+  };
+  EXPECT_THAT(msg.bytes(), ElementsAreArray(want));
+}
+
+TEST(IpvsMessagesTest, NewDestinationBytesAreExact) {
+  RealServer rs{Dest("10.0.1.5", 8080), 3, 0, 0};
+  GenlMessage msg = BuildDestinationMessage(kFamily, IPVS_CMD_NEW_DEST, Server("10.96.0.10", 80), rs, true);
+  const std::vector<uint8_t> want = {
+      140, 0, 0, 0,  0x24, 0, 5, 0,  0, 0, 0, 0,  0, 0, 0, 0,  // nlmsghdr
+      5, 1, 0, 0,                                               // genl: IPVS_CMD_NEW_DEST (5), version 1
+      48, 0, 1, 0,                                              // IPVS_CMD_ATTR_SERVICE (1): identity only
+      6, 0, 1, 0, 2, 0, 0, 0,                                   // SVC_ATTR_AF = AF_INET
+      6, 0, 2, 0, 6, 0, 0, 0,                                   // SVC_ATTR_PROTOCOL = IPPROTO_TCP
+      20, 0, 3, 0, 10, 96, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // SVC_ATTR_ADDR
+      6, 0, 4, 0, 0, 80, 0, 0,                                  // SVC_ATTR_PORT
+      72, 0, 2, 0,                                              // IPVS_CMD_ATTR_DEST (2), nested
+      20, 0, 1, 0, 10, 0, 1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // DEST_ATTR_ADDR (1)
+      6, 0, 2, 0, 0x1f, 0x90, 0, 0,                             // DEST_ATTR_PORT (2) = 8080, network order
+      6, 0, 11, 0, 2, 0, 0, 0,                                  // DEST_ATTR_ADDR_FAMILY (11) = AF_INET
+      8, 0, 3, 0, 0, 0, 0, 0,                                   // DEST_ATTR_FWD_METHOD (3) = IP_VS_CONN_F_MASQ (0)
+      8, 0, 4, 0, 3, 0, 0, 0,                                   // DEST_ATTR_WEIGHT (4) = 3
+      8, 0, 5, 0, 0, 0, 0, 0,                                   // DEST_ATTR_U_THRESH (5) = 0 (no limit)
+      8, 0, 6, 0, 0, 0, 0, 0,                                   // DEST_ATTR_L_THRESH (6) = 0
+  };
+  EXPECT_THAT(msg.bytes(), ElementsAreArray(want));
+}
+
 TEST(IpvsMessagesTest, NewServiceCarriesSchedulerFlagsTimeoutAndNetmask) {
   VirtualServer vs = Server("10.96.0.10", 53, Protocol::kUDP);
   vs.scheduler = "rr";

@@ -345,3 +345,182 @@ TEST(IpvsPlannerTest, CountsServicesWithLocalPolicyAndOnlyRemoteEndpoints) {
 
 }  // namespace
 }  // namespace kproxy::proxier::ipvs
+
+namespace kproxy::proxier::ipvs {
+namespace {
+
+using namespace ::kproxy::proxier::ipvs::testing;  // NOLINT
+
+std::shared_ptr<const Endpoint> RemoteEndpoint(absl::string_view ip) {
+  return MakeEndpoint(ip, 8080, [](Endpoint& e) { e.node_name = "node-b"; });
+}
+
+// A LoadBalancer web/lb (10.96.0.10:80, nodePort 30010, ingress 203.0.113.10, externalIP
+// 198.51.100.10) with the given policies.
+Service PolicyService(TrafficPolicy external, TrafficPolicy internal) {
+  Service s = MakeLbService("lb", 10, "203.0.113.10");
+  s.external_ips = {Ip("198.51.100.10")};
+  s.external_traffic_policy = external;
+  s.internal_traffic_policy = internal;
+  return s;
+}
+
+// Upstream PR 97081: a Local policy with no endpoint on this node falls back to the cluster
+// endpoints, so pods here can still reach the Service through the external addresses.
+TEST(IpvsPlannerTest, ExternalPolicyLocalWithoutLocalEndpointsFallsBackToClusterEndpoints) {
+  Service s = PolicyService(TrafficPolicy::kLocal, TrafficPolicy::kCluster);
+  DesiredIpvsState state = PlanIpvs(
+      MakeSnapshot({s}, {{Web("lb"), {RemoteEndpoint("10.0.2.5"), RemoteEndpoint("10.0.3.5")}}}), MakeNode(), {});
+  for (const VirtualServerKey& key : {Key("203.0.113.10", 80), Key("198.51.100.10", 80), Key("192.0.2.129", 30010),
+                                      Key("10.96.0.10", 80)}) {
+    ASSERT_TRUE(state.services.contains(key)) << key.ToString();
+    EXPECT_EQ(state.services.at(key).destinations.size(), 2u) << key.ToString();
+  }
+  EXPECT_EQ(state.no_local_external_endpoints, 1u);
+  EXPECT_EQ(state.no_local_internal_endpoints, 0u);
+  // The ipsets still say Local: external traffic is not masqueraded.
+  EXPECT_TRUE(SetHas(state, "KUBE-LOAD-BALANCER-LOCAL", "203.0.113.10,tcp:80"));
+  EXPECT_TRUE(SetHas(state, "KUBE-NODE-PORT-LOCAL-TCP", "30010"));
+}
+
+TEST(IpvsPlannerTest, InternalPolicyLocalWithoutLocalEndpointsFallsBackToClusterEndpoints) {
+  Service s = PolicyService(TrafficPolicy::kCluster, TrafficPolicy::kLocal);
+  DesiredIpvsState state =
+      PlanIpvs(MakeSnapshot({s}, {{Web("lb"), {RemoteEndpoint("10.0.2.5")}}}), MakeNode(), {});
+  EXPECT_EQ(state.services.at(Key("10.96.0.10", 80)).destinations.size(), 1u);
+  EXPECT_EQ(state.no_local_internal_endpoints, 1u);
+  EXPECT_EQ(state.no_local_external_endpoints, 0u);
+}
+
+// With both policies Local an externally reachable ServicePort still has cluster endpoints (for
+// the short-circuit of in-cluster traffic), so every virtual server falls back to them.
+TEST(IpvsPlannerTest, BothPoliciesLocalWithoutLocalEndpointsFallBackToClusterEndpoints) {
+  Service s = PolicyService(TrafficPolicy::kLocal, TrafficPolicy::kLocal);
+  DesiredIpvsState state =
+      PlanIpvs(MakeSnapshot({s}, {{Web("lb"), {RemoteEndpoint("10.0.2.5")}}}), MakeNode(), {});
+  EXPECT_EQ(state.services.at(Key("10.96.0.10", 80)).destinations.size(), 1u);
+  EXPECT_EQ(state.services.at(Key("203.0.113.10", 80)).destinations.size(), 1u);
+  EXPECT_EQ(state.no_local_internal_endpoints, 1u);
+  EXPECT_EQ(state.no_local_external_endpoints, 1u);
+}
+
+// A ClusterIP-only ServicePort with internalTrafficPolicy: Local uses no cluster endpoints
+// (upstream's CategorizeEndpoints computes none), so the fallback finds nothing.
+TEST(IpvsPlannerTest, InternalPolicyLocalClusterIpOnlyWithoutLocalEndpointsHasNoDestination) {
+  Service s = ClusterIpService("a", "10.96.0.10");
+  s.internal_traffic_policy = TrafficPolicy::kLocal;
+  DesiredIpvsState state =
+      PlanIpvs(MakeSnapshot({s}, {{Web("a"), {RemoteEndpoint("10.0.2.5")}}}), MakeNode(), {});
+  EXPECT_THAT(state.services.at(Key("10.96.0.10", 80)).destinations, IsEmpty());
+  EXPECT_EQ(state.no_local_internal_endpoints, 1u);
+}
+
+// NodePort virtual servers go on the addresses the host has (read at each sync), not the Node
+// object's InternalIP; and an external IP / LB VIP the host already has is not bound.
+TEST(IpvsPlannerTest, NodePortVirtualServersGoOnTheHostAddressesGiven) {
+  Service s = MakeService("web", "np", [](Service& s) {
+    s.type = ServiceType::kNodePort;
+    s.cluster_ips = {Ip("10.96.0.11")};
+    AddPort(s, "", Protocol::kSCTP, 80, 30080);
+  });
+  IpvsHostAddresses host;
+  host.node_port_addresses = {Ip("10.1.0.4"), Ip("172.16.0.1"), Ip("127.0.0.1"), Ip("2001:db8::4")};
+  host.local_addresses = host.node_port_addresses;
+  DesiredIpvsState state = PlanIpvs(
+      MakeSnapshot({s}, {{MakeServicePortName("web", "np", "", Protocol::kSCTP), {MakeEndpoint("10.0.1.5", 80)}}}),
+      MakeNode(), {}, host);
+  EXPECT_TRUE(state.services.contains(Key("10.1.0.4", 30080, Protocol::kSCTP)));
+  EXPECT_TRUE(state.services.contains(Key("172.16.0.1", 30080, Protocol::kSCTP)));
+  // Not the Node object's IP, never loopback, never the other family.
+  EXPECT_FALSE(state.services.contains(Key("192.0.2.129", 30080, Protocol::kSCTP)));
+  EXPECT_FALSE(state.services.contains(Key("127.0.0.1", 30080, Protocol::kSCTP)));
+  EXPECT_EQ(state.services.size(), 3u);
+  EXPECT_TRUE(SetHas(state, "KUBE-NODE-PORT-SCTP-HASH", "10.1.0.4,sctp:30080"));
+  EXPECT_TRUE(SetHas(state, "KUBE-NODE-PORT-SCTP-HASH", "172.16.0.1,sctp:30080"));
+  EXPECT_FALSE(SetHas(state, "KUBE-NODE-PORT-SCTP-HASH", "192.0.2.129,sctp:30080"));
+}
+
+TEST(IpvsPlannerTest, NoNodePortAddressGivesNoNodePortVirtualServerNorIpsetEntry) {
+  Service s = MakeService("web", "np", [](Service& s) {
+    s.type = ServiceType::kNodePort;
+    s.cluster_ips = {Ip("10.96.0.11")};
+    s.external_traffic_policy = TrafficPolicy::kLocal;
+    AddPort(s, "", Protocol::kTCP, 80, 30080);
+  });
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}), MakeNode(), {}, IpvsHostAddresses{});
+  EXPECT_EQ(state.services.size(), 1u);  // the ClusterIP only
+  EXPECT_THAT(FindSet(state, "KUBE-NODE-PORT-TCP")->entries, IsEmpty());
+  EXPECT_THAT(FindSet(state, "KUBE-NODE-PORT-LOCAL-TCP")->entries, IsEmpty());
+  EXPECT_THAT(state.iptables_restore, Not(HasSubstr("KUBE-NODE-PORT-TCP")));
+}
+
+TEST(IpvsPlannerTest, ExternalIpOrVipOnAnyHostInterfaceIsNotBound) {
+  Service s = MakeLbService("lb", 10, "203.0.113.10");
+  s.external_ips = {Ip("198.51.100.10"), Ip("198.51.100.11")};
+  IpvsHostAddresses host;
+  host.node_port_addresses = {Ip("192.0.2.129")};
+  // Neither is the Node object's IP: one is on some other interface (a VIP held by keepalived, say).
+  host.local_addresses = {Ip("192.0.2.129"), Ip("198.51.100.11"), Ip("203.0.113.10")};
+  DesiredIpvsState state =
+      PlanIpvs(MakeSnapshot({s}, {{Web("lb"), {MakeEndpoint("10.0.1.5", 8080)}}}), MakeNode(), {}, host);
+  EXPECT_THAT(state.bound_addresses, ElementsAre(Ip("10.96.0.10"), Ip("198.51.100.10")));
+  // Their virtual servers exist all the same.
+  EXPECT_TRUE(state.services.contains(Key("198.51.100.11", 80)));
+  EXPECT_TRUE(state.services.contains(Key("203.0.113.10", 80)));
+}
+
+// The ClusterIP masquerade rule uses the same --detect-local-mode matches as iptables mode.
+TEST(IpvsPlannerTest, ClusterIpMasqueradeFollowsDetectLocalMode) {
+  Service s = ClusterIpService("a", "10.96.0.10");
+  IpvsPlannerConfig config;
+  config.cluster_cidrs = {MakeCidr("10.244.0.0/16")};
+  NodeContext node = MakeNode();
+  node.pod_cidrs = {MakeCidr("10.244.3.0/24")};
+  const std::string prefix = "-m set --match-set KUBE-CLUSTER-IP dst,dst ";
+
+  config.local_detect_mode = LocalDetectMode::kNodeCidr;
+  EXPECT_THAT(PlanIpvs(MakeSnapshot({s}), node, config).iptables_restore,
+              HasSubstr(prefix + "! -s 10.244.3.0/24 -j KUBE-MARK-MASQ"));
+  config.local_detect_mode = LocalDetectMode::kInterfaceNamePrefix;
+  config.interface_name_prefix = "veth";
+  EXPECT_THAT(PlanIpvs(MakeSnapshot({s}), node, config).iptables_restore,
+              HasSubstr(prefix + "! -i veth+ -j KUBE-MARK-MASQ"));
+  config.local_detect_mode = LocalDetectMode::kBridgeInterface;
+  config.bridge_interface = "cbr0";
+  EXPECT_THAT(PlanIpvs(MakeSnapshot({s}), node, config).iptables_restore,
+              HasSubstr(prefix + "! -i cbr0 -j KUBE-MARK-MASQ"));
+  // Nothing to match on: upstream's fallback for node-originated traffic from a VIP.
+  config.local_detect_mode = LocalDetectMode::kNone;
+  EXPECT_THAT(PlanIpvs(MakeSnapshot({s}), node, config).iptables_restore,
+              HasSubstr("-m set --match-set KUBE-CLUSTER-IP src,dst -j KUBE-MARK-MASQ"));
+}
+
+TEST(IpvsPlannerTest, MasqueradeRandomFullyOnlyWhenConfigured) {
+  IpvsPlannerConfig config;
+  const std::string masquerade = "\"kubernetes service traffic requiring SNAT\" -j MASQUERADE";
+  EXPECT_THAT(PlanIpvs(MakeSnapshot({}), MakeNode(), config).iptables_restore, HasSubstr(masquerade + "\n"));
+  config.masquerade_random_fully = true;
+  EXPECT_THAT(PlanIpvs(MakeSnapshot({}), MakeNode(), config).iptables_restore,
+              HasSubstr(masquerade + " --random-fully\n"));
+}
+
+// The stale UDP flow cleanup gets the UDP ServicePorts with the ELB setting enforced.
+TEST(IpvsPlannerTest, UdpServicePortsCarryTheEnforcedPassThroughSetting) {
+  auto udp_lb = [](absl::string_view name, int n, absl::Time created, bool pass_through) {
+    Service s = MakeLbService(name, n, "203.0.113.10", created, pass_through);
+    s.ports.clear();
+    AddPort(s, "", Protocol::kUDP, 53, 30000 + n);
+    return s;
+  };
+  // The older Service binds the shared address, so the newer one's own pass-through is overridden.
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({udp_lb("old", 10, absl::FromUnixSeconds(1), false),
+                                                  udp_lb("new", 11, absl::FromUnixSeconds(2), true),
+                                                  ClusterIpService("tcp", "10.96.0.30")}),
+                                    MakeNode(), {});
+  ASSERT_EQ(state.udp_service_ports.size(), 2u);
+  const auto& overridden = state.udp_service_ports.at(MakeServicePortName("web", "new", "", Protocol::kUDP));
+  EXPECT_THAT(overridden->pass_through_vips, IsEmpty());
+  EXPECT_THAT(overridden->load_balancer_vips, ElementsAre(Ip("203.0.113.10")));
+}
+}  // namespace
+}  // namespace kproxy::proxier::ipvs

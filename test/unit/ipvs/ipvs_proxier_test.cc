@@ -2,6 +2,7 @@
 
 #include "backends/ipvs/ipvs_cleanup.h"
 
+#include "backends/conntrack/testing/fake_conntrack_client.h"
 #include "backends/iptables/testing/fake_iptables_runner.h"
 #include "backends/ipvs/testing/fake_ipset_writer.h"
 #include "backends/ipvs/testing/fake_ipvs_client.h"
@@ -273,6 +274,207 @@ TEST_F(IpvsProxierTest, CleanupRemovesVirtualServersLinkAndIpsets) {
   EXPECT_FALSE(links_->HasLink("kube-ipvs0"));
   EXPECT_TRUE(ipsets_->sets().empty());
   EXPECT_FALSE(iptables_.Rules(iptables::Table::kNat, "KUBE-SERVICES").has_value());
+}
+
+}  // namespace
+}  // namespace kproxy::backends::ipvs
+
+namespace kproxy::backends::ipvs {
+namespace {
+
+using namespace ::kproxy::proxier::ipvs::testing;  // NOLINT
+using ::kproxy::proxier::testing::AddSliceEndpoint;
+using ::kproxy::proxier::testing::AddSlicePort;
+using ::kproxy::proxier::testing::MakeEndpointSlice;
+using proxier::EndpointSlice;
+using proxier::IpAddress;
+using proxier::IpFamily;
+using proxier::Protocol;
+using proxier::Service;
+
+// A proxier whose family reads the host's addresses at each sync and cleans stale UDP flows.
+class IpvsProxierHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state_ = std::make_unique<proxier::ProxyState>(IpFamily::kIPv4, "node-a", [] { return absl::Now(); }, [] {});
+    IpvsKernel kernel;
+    auto ipvs = std::make_unique<testing::FakeIpvsClient>();
+    auto links = std::make_unique<testing::FakeLinkManager>();
+    ipvs_ = ipvs.get();
+    links_ = links.get();
+    kernel.ipvs = std::move(ipvs);
+    kernel.links = std::move(links);
+    kernel.ipsets = std::make_unique<testing::FakeIpsetWriter>();
+    IpvsProxierOptions options;
+    options.apply_sysctls = false;
+    IpvsFamily family{state_.get(), MakeNode(), &iptables_};
+    // Every local address (what the daemon does without --nodeport-addresses).
+    family.node_port_addresses = [this](const proxier::NodeContext& node,
+                                        const absl::btree_set<IpAddress>& local) -> absl::StatusOr<std::vector<IpAddress>> {
+      resolved_with_ = node.node_ips;
+      return std::vector<IpAddress>(local.begin(), local.end());
+    };
+    family.conntrack = &conntrack_;
+    auto p = IpvsProxier::Create({family}, std::move(kernel), options);
+    ASSERT_TRUE(p.ok()) << p.status();
+    proxier_ = std::move(*p);
+    state_->OnServicesSynced();
+    state_->OnEndpointSlicesSynced();
+  }
+
+  static Service NodePortService(Protocol protocol = Protocol::kTCP) {
+    return MakeService("web", "np", [&](Service& s) {
+      s.type = proxier::ServiceType::kNodePort;
+      s.cluster_ips = {Ip("10.96.0.11")};
+      AddPort(s, "", protocol, 80, 30080);
+    });
+  }
+
+  static EndpointSlice Slice(absl::string_view service, std::vector<std::string> ips, Protocol p = Protocol::kTCP) {
+    return MakeEndpointSlice("web", absl::StrCat(service, "-1"), service, [&](EndpointSlice& s) {
+      AddSlicePort(s, "", p, 8080);
+      for (const auto& ip : ips) AddSliceEndpoint(s, ip);
+    });
+  }
+
+  static conntrack::ConntrackEntry UdpFlow(absl::string_view client, absl::string_view vip, uint16_t port,
+                                           absl::string_view backend) {
+    conntrack::ConntrackEntry e;
+    e.protocol = Protocol::kUDP;
+    e.orig_source = Ip(client);
+    e.orig_destination = Ip(vip);
+    e.orig_source_port = 40000;
+    e.orig_destination_port = port;
+    e.reply_source = Ip(backend);
+    e.reply_destination = Ip(client);
+    e.reply_source_port = 8080;
+    e.reply_destination_port = 40000;
+    return e;
+  }
+
+  void SyncOk() {
+    auto r = proxier_->Sync();
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  std::unique_ptr<proxier::ProxyState> state_;
+  iptables::testing::FakeIptablesRunner iptables_;
+  conntrack::testing::FakeConntrackClient conntrack_;
+  testing::FakeIpvsClient* ipvs_ = nullptr;
+  testing::FakeLinkManager* links_ = nullptr;
+  std::unique_ptr<IpvsProxier> proxier_;
+  std::vector<IpAddress> resolved_with_;
+};
+
+// Upstream creates NodePort virtual servers on the addresses the host has at each sync (not on
+// kube-ipvs0), not on the Node object's IPs, and follows them when they change.
+TEST_F(IpvsProxierHostTest, NodePortVirtualServersFollowTheHostAddressesAtEachSync) {
+  links_->SetAddresses("eth0", {Ip("10.1.0.4")});
+  links_->SetAddresses("eth1", {Ip("172.16.0.1")});
+  state_->OnServiceAdd(NodePortService());
+  state_->OnEndpointSliceAdd(Slice("np", {"10.0.1.5"}));
+  SyncOk();
+  EXPECT_TRUE(ipvs_->table().contains(Key("10.1.0.4", 30080)));
+  EXPECT_TRUE(ipvs_->table().contains(Key("172.16.0.1", 30080)));
+  EXPECT_FALSE(ipvs_->table().contains(Key("192.0.2.129", 30080)));  // the Node object's IP, not on the host
+  EXPECT_FALSE(ipvs_->table().contains(Key("10.96.0.11", 30080)));   // on kube-ipvs0
+  EXPECT_THAT(resolved_with_, ::testing::ElementsAre(Ip("192.0.2.129")));
+
+  // An address goes away, another comes: the next sync, with nothing else changed, follows.
+  links_->SetAddresses("eth1", {Ip("172.16.0.2")});
+  SyncOk();
+  EXPECT_FALSE(ipvs_->table().contains(Key("172.16.0.1", 30080)));
+  EXPECT_TRUE(ipvs_->table().contains(Key("172.16.0.2", 30080)));
+  EXPECT_EQ(links_->list_local_calls(), 2);
+}
+
+TEST_F(IpvsProxierHostTest, UnreadableHostAddressesFailTheSyncAndKeepTheNodePorts) {
+  links_->SetAddresses("eth0", {Ip("10.1.0.4")});
+  state_->OnServiceAdd(NodePortService());
+  state_->OnEndpointSliceAdd(Slice("np", {"10.0.1.5"}));
+  SyncOk();
+  links_->FailNextListLocal(absl::InternalError("dump interrupted"));
+  auto r = proxier_->Sync();
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("dump interrupted"));
+  EXPECT_TRUE(ipvs_->table().contains(Key("10.1.0.4", 30080)));
+}
+
+TEST_F(IpvsProxierHostTest, ExternalIpTheHostHasOnAnotherInterfaceIsNotBound) {
+  links_->SetAddresses("eth0", {Ip("10.1.0.4")});
+  links_->SetAddresses("eth1", {Ip("198.51.100.10")});
+  Service s = NodePortService();
+  s.external_ips = {Ip("198.51.100.10"), Ip("198.51.100.11")};
+  state_->OnServiceAdd(s);
+  SyncOk();
+  auto bound = links_->ListAddresses("kube-ipvs0", IpFamily::kIPv4);
+  ASSERT_TRUE(bound.ok());
+  EXPECT_THAT(*bound, ::testing::ElementsAre(Ip("10.96.0.11"), Ip("198.51.100.11")));
+  EXPECT_TRUE(ipvs_->table().contains(Key("198.51.100.10", 80)));
+}
+
+// Upstream cleans stale UDP conntrack entries after IPVS syncs too: a flow whose backend is gone
+// would otherwise keep being sent to it.
+TEST_F(IpvsProxierHostTest, StaleUdpFlowsToARemovedEndpointAreDeleted) {
+  links_->SetAddresses("eth0", {Ip("10.1.0.4")});
+  state_->OnServiceAdd(NodePortService(Protocol::kUDP));
+  EndpointSlice before = Slice("np", {"10.0.1.5", "10.0.2.5"}, Protocol::kUDP);
+  state_->OnEndpointSliceAdd(before);
+  SyncOk();
+  conntrack_.Add(UdpFlow("10.0.9.9", "10.96.0.11", 80, "10.0.1.5"));
+  conntrack_.Add(UdpFlow("10.0.9.8", "10.96.0.11", 80, "10.0.2.5"));
+  conntrack_.Add(UdpFlow("192.0.2.77", "10.1.0.4", 30080, "10.0.1.5"));
+  EndpointSlice after = Slice("np", {"10.0.2.5"}, Protocol::kUDP);
+  state_->OnEndpointSliceUpdate(before, after);
+  SyncOk();
+  std::vector<conntrack::ConntrackEntry> deleted = conntrack_.Deleted();
+  ASSERT_EQ(deleted.size(), 2u);
+  EXPECT_EQ(deleted[0].orig_source, Ip("10.0.9.9"));
+  EXPECT_EQ(deleted[1].orig_source, Ip("192.0.2.77"));
+  // Nothing changed: no conntrack work at all.
+  const int lists = conntrack_.list_calls();
+  SyncOk();
+  EXPECT_EQ(conntrack_.list_calls(), lists);
+}
+
+// A UDP LB VIP that becomes pass-through is unbound; flows IPVS had DNAT'd to a backend must go
+// so the client's next packets reach the load balancer.
+TEST_F(IpvsProxierHostTest, UdpFlowsToAVipThatBecamePassThroughAreDeleted) {
+  auto udp_lb = [](bool pass_through) {
+    Service s = MakeLbService("lb", 10, "203.0.113.10", absl::UnixEpoch(), pass_through);
+    s.ports.clear();
+    AddPort(s, "", Protocol::kUDP, 53, 30053);
+    return s;
+  };
+  state_->OnServiceAdd(udp_lb(false));
+  state_->OnEndpointSliceAdd(Slice("lb", {"10.0.1.5"}, Protocol::kUDP));
+  SyncOk();
+  conntrack_.Add(UdpFlow("10.0.9.9", "203.0.113.10", 53, "10.0.1.5"));
+  SyncOk();
+  EXPECT_THAT(conntrack_.Deleted(), IsEmpty());  // a valid flow
+  state_->OnServiceUpdate(udp_lb(false), udp_lb(true));
+  SyncOk();
+  EXPECT_FALSE(ipvs_->table().contains(Key("203.0.113.10", 53, Protocol::kUDP)));
+  ASSERT_EQ(conntrack_.Deleted().size(), 1u);
+  EXPECT_EQ(conntrack_.Deleted()[0].orig_destination, Ip("203.0.113.10"));
+}
+
+// The cleaner sees the enforced ELB setting: a Service that asks for pass-through on an ELB whose
+// oldest Service binds the address keeps its (valid) IPVS flows.
+TEST_F(IpvsProxierHostTest, UdpFlowsToAVipBoundByElbEnforcementAreKept) {
+  auto udp_lb = [](absl::string_view name, int n, int64_t created, bool pass_through) {
+    Service s = MakeLbService(name, n, "203.0.113.20", absl::FromUnixSeconds(created), pass_through);
+    s.ports.clear();
+    AddPort(s, "", Protocol::kUDP, 53, 30000 + n);
+    return s;
+  };
+  state_->OnServiceAdd(udp_lb("a", 10, 100, false));
+  state_->OnServiceAdd(udp_lb("b", 11, 200, true));
+  state_->OnEndpointSliceAdd(Slice("b", {"10.0.1.5"}, Protocol::kUDP));
+  conntrack_.Add(UdpFlow("10.0.9.9", "203.0.113.20", 53, "10.0.1.5"));
+  SyncOk();
+  EXPECT_TRUE(ipvs_->table().contains(Key("203.0.113.20", 53, Protocol::kUDP)));
+  EXPECT_THAT(conntrack_.Deleted(), IsEmpty());
 }
 
 }  // namespace
