@@ -682,6 +682,9 @@ class UpstreamFlowTablesIPv6Test(FlowTestBase):
             svc("remote6", "fd00:10:96::44", [P("http", "TCP", 80, 80, 30008)], "LoadBalancer", etp="Local",
                 lb=["2001:db8:2::12"]),
             slice_("remote6", [("http", "TCP", 80)], [("remote", "ready")], family=6),
+            svc("pt6", "fd00:10:96::45", [P("http", "TCP", 80, 80, 30009)], "LoadBalancer", lb=["2001:db8:2::13"],
+                annotations={"kubernetes.io/elb.pass-through": "true"}),
+            slice_("pt6", [("http", "TCP", 80)], [("pod2", "ready")], family=6),
             # An IPv4 twin in the same run: both families are programmed.
             svc("svc4", "10.96.0.41", [P("http", "TCP", 80, 80)]),
             slice_("svc4", [("http", "TCP", 80)], [("pod2", "ready")]),
@@ -706,6 +709,12 @@ class UpstreamFlowTablesIPv6Test(FlowTestBase):
             flow("IPv6 Local, none local: DROP", "ext", "2001:db8:2::12", 80, DROP),
             flow("IPv6 Local, none local, from a pod", "client", "2001:db8:2::12", 80, to("remote")),
             flow("IPv6 health check node port: not intercepted", "ext", NODE_IP6, 30100, to("node")),
+            flow("IPv6 pass-through LB VIP from a pod: not intercepted", "client", "2001:db8:2::13", 80,
+                 to("outside")),
+            flow("IPv6 pass-through LB VIP from the node: not intercepted", "node", "2001:db8:2::13", 80,
+                 to("outside")),
+            flow("IPv6 pass-through: cluster IP still works", "client", "fd00:10:96::45", 80, to("pod2")),
+            flow("IPv6 pass-through: node port still works", "ext", NODE_IP6, 30009, to("pod2", masq=True)),
             flow("IPv4 twin", "client", "10.96.0.41", 80, to("pod2")),
         ])
 

@@ -182,6 +182,66 @@ class KubeProxyE2ETest(unittest.TestCase):
         self.assertTrue({r[0] for r in got} <= {"pod1", "pod2"})
         self.assertEqual({r[1] for r in got}, {CLIENT_IP})
 
+    def udp_flows_to(self, vip, dport):
+        """The node's UDP conntrack entries whose original destination is vip:dport, as
+        (client sport, reply source): the reply source is the endpoint when the flow was DNATed on
+        the node, and vip itself when it was not. Read with conntrack(8), not kproxy's own client."""
+        out = self.lab.exec("node", ["conntrack", "-L", "-f", "ipv4", "-p", "udp", "--orig-dst", vip,
+                                     "--dport", str(dport)], check=False).stdout
+        flows = []
+        for line in out.splitlines():
+            # src= and sport= appear twice: the original tuple first, the reply tuple second.
+            srcs = [w[4:] for w in line.split() if w.startswith("src=")]
+            sports = [w[6:] for w in line.split() if w.startswith("sport=")]
+            if len(srcs) == 2 and sports:
+                flows.append((int(sports[0]), srcs[1]))
+        return flows
+
+    def test_udp_flow_to_lb_ip_leaves_for_the_load_balancer_after_flip_to_pass_through(self):
+        """A UDP flow through the LB VIP is DNATed on the node; the Service then flips to pass-through.
+        Conntrack alone would keep the flow on the node (shown first, by removing the VIP's rule by
+        hand); after the next sync its DNATed entry is gone and the next datagram of the same flow
+        leaves the node for the load balancer."""
+        if not shutil.which("conntrack"):
+            self.skipTest("conntrack(8) missing")
+        self.lab.start_listener("elb", "elb", [53])  # the load balancer's own UDP answer
+        sport = 40153
+
+        def objects(annotations):
+            return [node_a(),
+                    service("dns-lb", "10.96.128.54", [port("dns", "UDP", 53, 5353, 30053)], "LoadBalancer",
+                            annotations, "Cluster", [{"ip": ELB_IP}]),
+                    endpoint_slice("dns-lb", [("dns", "UDP", 5353)], [(POD1, "node-a"), (POD2, "node-a")])]
+
+        self.write_objects(objects({}))
+        self.run_kube_proxy()
+        ok, reply = self.lab.request("client", "udp", ELB_IP, 53, sport=sport)
+        self.assertTrue(ok, reply)
+        pinned = reply.split()[0]
+        self.assertIn(pinned, {"pod1", "pod2"}, "before the flip the LB IP is DNATed on the node")
+        pinned_ip = {"pod1": POD1, "pod2": POD2}[pinned]
+        self.assertIn((sport, pinned_ip), self.udp_flows_to(ELB_IP, 53))
+
+        # The premise: with the VIP's DNAT rule gone but the entry kept, the flow stays on the node.
+        save = self.lab.exec("node", [f"iptables-{self.variant}-save", "-t", "nat"]).stdout
+        self.assertIn(ELB_IP, save)
+        self.lab.exec("node", [f"iptables-{self.variant}-restore", "-w", "5", "-T", "nat"],
+                      input="\n".join(l for l in save.splitlines() if ELB_IP not in l) + "\n")
+        ok, reply = self.lab.request("client", "udp", ELB_IP, 53, sport=sport)
+        self.assertTrue(ok, reply)
+        self.assertEqual(reply.split()[0], pinned, "conntrack pins the established flow to its endpoint")
+
+        self.write_objects(objects({"kubernetes.io/elb.pass-through": "true"}))
+        self.run_kube_proxy()
+        self.assertNotIn(ELB_IP, self.nat_rules())
+        dnatted = [f for f in self.udp_flows_to(ELB_IP, 53) if f[1] != ELB_IP]
+        self.assertEqual(dnatted, [], "the sync after the flip removed the VIP's DNATed UDP entries")
+        ok, reply = self.lab.request("client", "udp", ELB_IP, 53, sport=sport)
+        self.assertTrue(ok, reply)
+        self.assertEqual(reply.split()[:2], ["elb", CLIENT_IP],
+                         "the same flow now leaves the node and is answered by the load balancer")
+        self.assertIn((sport, ELB_IP), self.udp_flows_to(ELB_IP, 53), "the new entry is not DNATed")
+
     def kube_state(self):
         """Every chain and rule of the nat and filter tables, counters dropped: what must be identical
         however the node got there. Rule order matters inside KUBE-* chains; the jumps from built-in

@@ -1,8 +1,11 @@
 // Packet-flow tests: the planner's full output is applied to the iptables simulator and packets are
 // traced through it. The cases follow upstream's packet-flow tests and survive rule reordering.
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "proxier/iptables/iptables_planner.h"
 #include "proxier/iptables/restore_renderer.h"
@@ -47,12 +50,12 @@ IptablesPlannerConfig DefaultConfig() {
   return config;
 }
 
-void RunFlows(const IptablesPlannerConfig& config, const TestCluster& cluster,
-              const std::vector<FlowCase>& cases, IpFamily family = IpFamily::kIPv4) {
+// Plans for `node` (its family decides the planner's family) and traces every case.
+void RunFlowsOnNode(const IptablesPlannerConfig& config, const NodeContext& node, const TestCluster& cluster,
+                    const std::vector<FlowCase>& cases) {
   IptablesPlannerConfig family_config = config;
-  family_config.family = family;
+  family_config.family = node.family;
   IptablesPlanner planner(family_config);
-  const NodeContext node = TestNode(family);
   auto plan = planner.Plan(cluster.Snapshot(), node, {}, nullptr);
   const std::string input = RenderRestore(*plan, RenderOptions{}).input;
   IptablesSimulator simulator({node.node_ips.front().ToString()});
@@ -62,6 +65,11 @@ void RunFlows(const IptablesPlannerConfig& config, const TestCluster& cluster,
     EXPECT_EQ(simulator.Trace(packet).ToString(), c.want)
         << c.name << ": " << c.source << " -> " << c.destination << ":" << c.port;
   }
+}
+
+void RunFlows(const IptablesPlannerConfig& config, const TestCluster& cluster,
+              const std::vector<FlowCase>& cases, IpFamily family = IpFamily::kIPv4) {
+  RunFlowsOnNode(config, TestNode(family), cluster, cases);
 }
 
 TEST(PacketFlowTest, ClusterIP) {
@@ -125,6 +133,118 @@ TEST(PacketFlowTest, LocalDetectionByInterfacePrefix) {
                {"from a pod interface", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80", Protocol::kTCP, "veth12"},
                {"from the uplink", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80 (masq)", Protocol::kTCP, "eth0"},
            });
+}
+
+// For the detect-local-mode tables: a ClusterIP Service with a remote endpoint, and an
+// externalTrafficPolicy: Local LoadBalancer with a remote and a local endpoint, whose EXT chain
+// short-circuits local pods to every endpoint (upstream's "pod traffic for ... external destinations").
+TestCluster LocalDetectionCluster(IpFamily family) {
+  const bool v4 = family == IpFamily::kIPv4;
+  TestCluster cluster(family);
+  cluster.AddService(MakeService("ns1", "svc1", [&](Service& s) {
+    s.cluster_ips = {Ip(v4 ? "172.30.0.41" : "fd00:30::41")};
+    AddPort(s, "http", Protocol::kTCP, 80);
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"),
+                       {MakeEndpoint(v4 ? "10.180.0.1" : "fd00:10::180:1", 80)});
+  cluster.AddService(MakeService("ns1", "local-lb", [&](Service& s) {
+    s.type = ServiceType::kLoadBalancer;
+    s.external_traffic_policy = TrafficPolicy::kLocal;
+    s.cluster_ips = {Ip(v4 ? "172.30.0.42" : "fd00:30::42")};
+    AddPort(s, "http", Protocol::kTCP, 80, 3001);
+    AddIngress(s, v4 ? "1.2.3.4" : "2001:db8::4");
+    s.health_check_node_port = 30001;
+  }));
+  cluster.SetEndpoints(MakeServicePortName("ns1", "local-lb", "http"),
+                       {MakeEndpoint(v4 ? "10.180.0.1" : "fd00:10::180:1", 80),
+                        LocalEndpoint(v4 ? "10.180.2.1" : "fd00:10::180:2", 80)});
+  return cluster;
+}
+
+// detect-local-mode NodeCIDR (upstream: NewDetectLocalByCIDR(first podCIDR of the family) from the
+// Node's spec.podCIDRs): "local" is this node's pod range only, so a pod of another node (inside the
+// cluster CIDR, which this mode ignores) is masqueraded like an off-cluster source.
+TEST(PacketFlowTest, LocalDetectionByNodeCidr) {
+  IptablesPlannerConfig config = DefaultConfig();  // cluster CIDRs 10.0.0.0/8, fd00:10::/64: unused
+  config.local_detect_mode = LocalDetectMode::kNodeCidr;
+  NodeContext node = TestNode(IpFamily::kIPv4);
+  // The IPv6 range first: each family takes the first podCIDR of its own family.
+  node.pod_cidrs = {MakeCidr("fd00:10::2:0/112"), MakeCidr("10.0.2.0/24")};
+  RunFlowsOnNode(
+      config, node, LocalDetectionCluster(IpFamily::kIPv4),
+      {
+          {"pod on this node to cluster IP: not masqueraded", "10.0.2.5", "172.30.0.41", 80, "10.180.0.1:80"},
+          {"pod on another node (cluster CIDR, not node CIDR): masqueraded", "10.0.3.5", "172.30.0.41", 80,
+           "10.180.0.1:80 (masq)"},
+          {"off-cluster source: masqueraded", "192.168.1.2", "172.30.0.41", 80, "10.180.0.1:80 (masq)"},
+          {"eTP Local LB from a pod on this node: short-circuit to every endpoint", "10.0.2.5", "1.2.3.4", 80,
+           "10.180.0.1:80, 10.180.2.1:80"},
+          {"eTP Local LB from a pod on another node: external, local endpoint, source kept", "10.0.3.5",
+           "1.2.3.4", 80, "10.180.2.1:80"},
+          {"eTP Local node port from a pod on this node: short-circuit", "10.0.2.5", kTestNodeIp, 3001,
+           "10.180.0.1:80, 10.180.2.1:80"},
+      });
+
+  NodeContext node6 = TestNode(IpFamily::kIPv6);
+  node6.pod_cidrs = node.pod_cidrs;
+  RunFlowsOnNode(config, node6, LocalDetectionCluster(IpFamily::kIPv6),
+                 {
+                     {"IPv6 pod on this node: not masqueraded", "fd00:10::2:5", "fd00:30::41", 80,
+                      "[fd00:10::180:1]:80"},
+                     {"IPv6 pod on another node: masqueraded", "fd00:10::3:5", "fd00:30::41", 80,
+                      "[fd00:10::180:1]:80 (masq)"},
+                     {"IPv6 eTP Local LB from a pod on this node: short-circuit", "fd00:10::2:5", "2001:db8::4",
+                      80, "[fd00:10::180:1]:80, [fd00:10::180:2]:80"},
+                     {"IPv6 eTP Local LB from a pod on another node: local endpoint", "fd00:10::3:5",
+                      "2001:db8::4", 80, "[fd00:10::180:2]:80"},
+                 });
+
+  // No podCIDR of the family: upstream falls back to the no-op detector for that family, so nothing is
+  // "local" and nothing is "not local" (no masquerade for off-cluster sources, no pod short-circuit).
+  NodeContext v6_only = TestNode(IpFamily::kIPv4);
+  v6_only.pod_cidrs = {MakeCidr("fd00:10::2:0/112")};
+  RunFlowsOnNode(config, v6_only, LocalDetectionCluster(IpFamily::kIPv4),
+                 {
+                     {"no IPv4 podCIDR: off-cluster source not masqueraded", "192.168.1.2", "172.30.0.41", 80,
+                      "10.180.0.1:80"},
+                     {"no IPv4 podCIDR: no short-circuit for pods", "10.0.2.5", "1.2.3.4", 80, "10.180.2.1:80"},
+                 });
+}
+
+// detect-local-mode BridgeInterface (upstream: NewDetectLocalByBridgeInterface, "-i <bridge>" and
+// "! -i <bridge>", the same for both families): "local" is whatever arrives on the bridge, by
+// exact interface name, whatever its source address.
+TEST(PacketFlowTest, LocalDetectionByBridgeInterface) {
+  IptablesPlannerConfig config = DefaultConfig();
+  config.local_detect_mode = LocalDetectMode::kBridgeInterface;
+  config.bridge_interface = "cbr0";
+  RunFlows(config, LocalDetectionCluster(IpFamily::kIPv4),
+           {
+               {"from the bridge: not masqueraded", "10.0.2.5", "172.30.0.41", 80, "10.180.0.1:80",
+                Protocol::kTCP, "cbr0"},
+               {"from the bridge with an off-cluster source: still local", "192.168.1.2", "172.30.0.41", 80,
+                "10.180.0.1:80", Protocol::kTCP, "cbr0"},
+               {"pod-range source from the uplink: masqueraded", "10.0.2.5", "172.30.0.41", 80,
+                "10.180.0.1:80 (masq)", Protocol::kTCP, "eth0"},
+               {"an interface named like the bridge plus a suffix is not the bridge", "10.0.2.5", "172.30.0.41",
+                80, "10.180.0.1:80 (masq)", Protocol::kTCP, "cbr01"},
+               {"from the node itself (no input interface): masqueraded", kTestNodeIp, "172.30.0.41", 80,
+                "10.180.0.1:80 (masq)"},
+               {"eTP Local LB from the bridge: short-circuit to every endpoint", "10.0.2.5", "1.2.3.4", 80,
+                "10.180.0.1:80, 10.180.2.1:80", Protocol::kTCP, "cbr0"},
+               {"eTP Local LB from the uplink: local endpoint, source kept", "10.0.2.5", "1.2.3.4", 80,
+                "10.180.2.1:80", Protocol::kTCP, "eth0"},
+           });
+  RunFlows(config, LocalDetectionCluster(IpFamily::kIPv6),
+           {
+               {"IPv6 from the bridge: not masqueraded", "fd00:10::2:5", "fd00:30::41", 80, "[fd00:10::180:1]:80",
+                Protocol::kTCP, "cbr0"},
+               {"IPv6 from the uplink: masqueraded", "fd00:10::2:5", "fd00:30::41", 80,
+                "[fd00:10::180:1]:80 (masq)", Protocol::kTCP, "eth0"},
+               {"IPv6 eTP Local LB from the bridge: short-circuit", "fd00:10::2:5", "2001:db8::4", 80,
+                "[fd00:10::180:1]:80, [fd00:10::180:2]:80", Protocol::kTCP, "cbr0"},
+           },
+           IpFamily::kIPv6);
 }
 
 TEST(PacketFlowTest, NodePortsAndExternalIPs) {
@@ -378,6 +498,58 @@ TEST(PacketFlowTest, PassThroughVipsAreNotIntercepted) {
                 "not intercepted"},
                {"pass-through without endpoints: cluster IP rejects", "10.0.0.2", "172.30.0.43", 80, "REJECT"},
                {"pass-through without endpoints: node port rejects", "203.0.113.5", kTestNodeIp, 3003, "REJECT"},
+           });
+}
+
+// Services sharing one ELB (same ingress IP, different ports) that disagree on pass-through. IPVS
+// mode must make the group agree (it binds the whole IP); iptables rules match per IP:port, so here
+// each Service keeps its own setting, whichever Service is older.
+TEST(PacketFlowTest, ElbGroupWithMixedPassThroughKeepsEachServicesOwnSetting) {
+  TestCluster cluster;
+  auto lb = [](absl::string_view name, absl::string_view cluster_ip, absl::string_view ingress, int port,
+               int node_port, bool pass_through, int64_t created) {
+    return MakeService("ns1", name, [=](Service& s) {
+      s.type = ServiceType::kLoadBalancer;
+      s.metadata.creation_timestamp = absl::FromUnixSeconds(created);
+      if (pass_through) s.metadata.annotations[kPassThroughAnnotation] = "true";
+      s.cluster_ips = {Ip(cluster_ip)};
+      AddPort(s, "p", Protocol::kTCP, port, node_port);
+      AddIngress(s, ingress);
+    });
+  };
+  // ELB 1.2.3.4: the oldest Service is pass-through (IPVS would make the other one pass-through too).
+  cluster.AddService(lb("pt-oldest", "172.30.0.41", "1.2.3.4", 80, 3001, true, 100));
+  cluster.AddService(lb("vip-newer", "172.30.0.42", "1.2.3.4", 443, 3002, false, 200));
+  // ELB 1.2.3.5: the oldest Service is not (IPVS would intercept the other one too).
+  cluster.AddService(lb("vip-oldest", "172.30.0.43", "1.2.3.5", 80, 3003, false, 100));
+  cluster.AddService(lb("pt-newer", "172.30.0.44", "1.2.3.5", 443, 3004, true, 200));
+  for (absl::string_view name : {"pt-oldest", "vip-newer", "vip-oldest", "pt-newer"}) {
+    cluster.SetEndpoints(MakeServicePortName("ns1", name, "p"), {MakeEndpoint("10.180.0.1", 8080)});
+  }
+  // The premise: these really are two conflicting ELB groups (one conflict each).
+  ASSERT_EQ(EnforceElbConsistency(cluster.Snapshot().services).conflicts.size(), 2u);
+
+  RunFlows(DefaultConfig(), cluster,
+           {
+               {"oldest pass-through: its port from a pod is not intercepted", "10.0.0.2", "1.2.3.4", 80,
+                "not intercepted"},
+               {"oldest pass-through: its port from outside is not intercepted", "203.0.113.5", "1.2.3.4", 80,
+                "not intercepted"},
+               {"newer VIP-mode on the same IP: its port from a pod is DNATed", "10.0.0.2", "1.2.3.4", 443,
+                "10.180.0.1:8080 (masq)"},
+               {"newer VIP-mode on the same IP: its port from outside is DNATed", "203.0.113.5", "1.2.3.4", 443,
+                "10.180.0.1:8080 (masq)"},
+               {"oldest VIP-mode: its port from a pod is DNATed", "10.0.0.2", "1.2.3.5", 80,
+                "10.180.0.1:8080 (masq)"},
+               {"newer pass-through on the same IP: its port from a pod is not intercepted", "10.0.0.2",
+                "1.2.3.5", 443, "not intercepted"},
+               {"newer pass-through on the same IP: its port from the node is not intercepted", kTestNodeIp,
+                "1.2.3.5", 443, "not intercepted"},
+               {"pass-through Service keeps its node port", "203.0.113.5", kTestNodeIp, 3001,
+                "10.180.0.1:8080 (masq)"},
+               {"pass-through Service keeps its cluster IP", "10.0.0.2", "172.30.0.44", 443, "10.180.0.1:8080"},
+               {"a port no Service uses on the shared IP is not intercepted", "10.0.0.2", "1.2.3.4", 8443,
+                "not intercepted"},
            });
 }
 
