@@ -242,13 +242,18 @@ TEST_F(KubeconfigTest, DebugStringAndClientLogsRedactCredentials) {
   EXPECT_THAT(logs, Not(HasSubstr("s3cr3t")));
 }
 
-TEST_F(KubeconfigTest, ProtobufContentTypeIsLoggedAsUnsupported) {
+TEST_F(KubeconfigTest, ProtobufContentTypeIsLoggedAsUnsupportedAtVerbosityTwo) {
   ClientConfig config;
   config.server = "https://127.0.0.1:1";
   config.content_type = "application/vnd.kubernetes.protobuf";
   std::string logs;
   logging::SetSinkForTesting(&logs);
+  // Upstream's default content type: at -v 0 it would be a line on every start.
   ASSERT_TRUE(RestClient::Create(config).ok());
+  EXPECT_THAT(logs, Not(HasSubstr("asks for application/json")));
+  logging::SetVerbosity(2);
+  ASSERT_TRUE(RestClient::Create(config).ok());
+  logging::SetVerbosity(0);
   logging::SetSinkForTesting(nullptr);
   EXPECT_THAT(logs, HasSubstr("asks for application/json"));
 }
