@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "backends/iptables/iptables_nft_writer.h"
 #include "backends/iptables/iptables_save.h"
 #include "logging/log.h"
 
@@ -74,7 +75,23 @@ int IptablesRestoreRunner::FailedLineFromStderr(absl::string_view stderr_text) {
 absl::StatusOr<std::unique_ptr<IptablesRestoreRunner>> IptablesRestoreRunner::Create(proxier::IpFamily family,
                                                                                       IptablesVariant variant) {
   if (variant == IptablesVariant::kAuto) variant = DetectVariant();
-  std::unique_ptr<IptablesRestoreRunner> runner(new IptablesRestoreRunner(family, variant));
+  std::unique_ptr<NftBatchSink> direct_writer;
+  const char* direct = std::getenv("KPROXY_IPTABLES_NFT_DIRECT");
+  if (variant == IptablesVariant::kNft && !(direct != nullptr && absl::string_view(direct) == "0")) {
+    absl::StatusOr<std::unique_ptr<IptablesNftWriter>> writer = IptablesNftWriter::Create(family);
+    if (writer.ok()) {
+      direct_writer = *std::move(writer);
+    } else {
+      KLOG_V(2) << "Direct nf_tables writes disabled (" << proxier::IpFamilyName(family) << "): " << writer.status();
+    }
+  }
+  return Create(family, variant, std::move(direct_writer));
+}
+
+absl::StatusOr<std::unique_ptr<IptablesRestoreRunner>> IptablesRestoreRunner::Create(
+    proxier::IpFamily family, IptablesVariant variant, std::unique_ptr<NftBatchSink> direct_writer) {
+  if (variant == IptablesVariant::kAuto) variant = DetectVariant();
+  std::unique_ptr<IptablesRestoreRunner> runner(new IptablesRestoreRunner(family, variant, std::move(direct_writer)));
   for (absl::string_view suffix : {"", "-restore", "-save"}) {
     std::string tool = runner->ToolName(suffix);
     if (!ToolExists(tool)) {
@@ -114,6 +131,25 @@ absl::Status IptablesRestoreRunner::Restore(absl::string_view input) {
 }
 
 absl::Status IptablesRestoreRunner::RestoreFromPieces(absl::Span<const absl::string_view> pieces) {
+  if (direct_writer_ != nullptr) {
+    absl::Status status = direct_writer_->Apply(pieces);
+    if (status.ok()) return status;
+    // Unimplemented (input outside the writer's grammar) and FailedPrecondition (table not created
+    // yet) sent nothing: the tool handles the whole input. Anything else is the kernel refusing the
+    // transaction, which the tool would hit too.
+    if (status.code() != absl::StatusCode::kUnimplemented && status.code() != absl::StatusCode::kFailedPrecondition) {
+      return absl::Status(status.code(), absl::StrCat("direct nf_tables restore (", proxier::IpFamilyName(family_),
+                                                      ") failed: ", status.message()));
+    }
+    if (!logged_fallback_.exchange(true)) {
+      KLOG_V(2) << "Using " << ToolName("-restore") << " instead of direct nf_tables writes ("
+                << proxier::IpFamilyName(family_) << "): " << status.message();
+    }
+  }
+  return RestoreWithTool(pieces);
+}
+
+absl::Status IptablesRestoreRunner::RestoreWithTool(absl::Span<const absl::string_view> pieces) {
   std::vector<std::string> argv = {ToolName("-restore"), "--noflush", "--counters"};
   for (std::string& a : LockArgs()) argv.push_back(std::move(a));
   size_t bytes = 0;

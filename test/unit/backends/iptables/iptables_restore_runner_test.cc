@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 
+#include "backends/iptables/testing/fake_nft_batch_sink.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -26,8 +29,11 @@ class IptablesRestoreRunnerTest : public ::testing::Test {
     dir_ = tmpl;
     old_path_ = getenv("PATH") ? getenv("PATH") : "";
     setenv("PATH", (dir_ + ":" + old_path_).c_str(), 1);
+    // These tests are about the tools; the direct writer would talk to this host's nf_tables.
+    setenv("KPROXY_IPTABLES_NFT_DIRECT", "0", 1);
   }
   void TearDown() override {
+    unsetenv("KPROXY_IPTABLES_NFT_DIRECT");
     setenv("PATH", old_path_.c_str(), 1);
     std::string rm = "rm -rf " + dir_;
     ASSERT_EQ(system(rm.c_str()), 0);
@@ -74,6 +80,82 @@ TEST_F(IptablesRestoreRunnerTest, Ipv6NftUsesIp6tablesNftWithoutTheDeprecatedWai
   ASSERT_TRUE(runner.ok()) << runner.status();
   ASSERT_TRUE((*runner)->Restore("*filter\nCOMMIT\n").ok());
   EXPECT_EQ(Read("ip6tables-nft-restore.args"), "--noflush --counters -w 5\n");
+}
+
+constexpr char kPartialSync[] =
+    "*nat\n:KUBE-SVC-A - [0:0]\n:KUBE-SEP-B - [0:0]\n"
+    "-A KUBE-SVC-A -m comment --comment \"ns/a:p -> 10.0.0.2:80\" -j KUBE-SEP-B\n"
+    "-A KUBE-SEP-B -m comment --comment ns/a:p -m tcp -p tcp -j DNAT --to-destination 10.0.0.2:80\n"
+    "COMMIT\n";
+
+TEST_F(IptablesRestoreRunnerTest, NftRestoreGoesStraightToNfTablesWithoutTheTool) {
+  AllTools("iptables-nft");
+  auto sink = std::make_unique<testing::FakeNftBatchSink>();
+  testing::FakeNftBatchSink* fake = sink.get();
+  fake->CreateTable("nat");
+  auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kNft, std::move(sink));
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  // Split in the middle of a line, as the renderer's pieces may be.
+  const absl::string_view pieces[] = {absl::string_view(kPartialSync).substr(0, 60),
+                                      absl::string_view(kPartialSync).substr(60)};
+  ASSERT_TRUE((*runner)->RestoreFromPieces(pieces).ok());
+  EXPECT_EQ(fake->committed_count(), 1);
+  EXPECT_EQ(fake->Chains("nat"), (std::map<std::string, size_t>{{"KUBE-SEP-B", 1}, {"KUBE-SVC-A", 1}}));
+  EXPECT_EQ(Read("iptables-nft-restore.args"), "");  // the tool never ran
+}
+
+TEST_F(IptablesRestoreRunnerTest, NftRestoreFallsBackToTheToolForUnsupportedInputOrAMissingTable) {
+  AllTools("iptables-nft");
+  auto sink = std::make_unique<testing::FakeNftBatchSink>();
+  testing::FakeNftBatchSink* fake = sink.get();
+  auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kNft, std::move(sink));
+  ASSERT_TRUE(runner.ok());
+  // No nat table yet: iptables-nft-restore creates it.
+  ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
+  EXPECT_EQ(Read("iptables-nft-restore.stdin"), kPartialSync);
+  fake->CreateTable("nat");
+  const std::string unsupported = "*nat\n-A KUBE-SVC-A -m multiport --dports 80,443 -j KUBE-SEP-B\nCOMMIT\n";
+  ASSERT_TRUE((*runner)->Restore(unsupported).ok());
+  EXPECT_EQ(Read("iptables-nft-restore.stdin"), unsupported);
+  EXPECT_EQ(fake->apply_count(), 2);
+  EXPECT_EQ(fake->committed_count(), 0);
+}
+
+TEST_F(IptablesRestoreRunnerTest, NftKernelErrorIsTheRestoreErrorWithoutFallback) {
+  AllTools("iptables-nft");
+  auto sink = std::make_unique<testing::FakeNftBatchSink>();
+  testing::FakeNftBatchSink* fake = sink.get();
+  fake->CreateTable("nat");
+  auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kNft, std::move(sink));
+  ASSERT_TRUE(runner.ok());
+  absl::Status s = (*runner)->Restore("*nat\n:KUBE-SVC-A - [0:0]\n-A KUBE-SVC-A -j KUBE-SEP-MISSING\nCOMMIT\n");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(s.message(), HasSubstr("direct nf_tables restore (IPv4) failed"));
+  EXPECT_THAT(s.message(), HasSubstr("input line 3"));
+  EXPECT_TRUE(fake->Chains("nat").empty());  // atomic: KUBE-SVC-A was not created either
+  EXPECT_EQ(Read("iptables-nft-restore.args"), "");
+}
+
+TEST_F(IptablesRestoreRunnerTest, LegacyNeverUsesTheDirectWriter) {
+  AllTools("iptables-legacy");
+  auto sink = std::make_unique<testing::FakeNftBatchSink>();
+  testing::FakeNftBatchSink* fake = sink.get();
+  fake->CreateTable("nat");
+  auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kLegacy, nullptr);
+  ASSERT_TRUE(runner.ok());
+  ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
+  EXPECT_EQ(fake->apply_count(), 0);
+  EXPECT_EQ(Read("iptables-legacy-restore.stdin"), kPartialSync);
+}
+
+TEST_F(IptablesRestoreRunnerTest, EnvironmentSwitchDisablesTheDirectWriter) {
+  // SetUp sets KPROXY_IPTABLES_NFT_DIRECT=0: the plain Create must use the tool even with a table
+  // on this host.
+  AllTools("iptables-nft");
+  auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kNft);
+  ASSERT_TRUE(runner.ok());
+  ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
+  EXPECT_EQ(Read("iptables-nft-restore.stdin"), kPartialSync);
 }
 
 TEST_F(IptablesRestoreRunnerTest, MissingToolsFailCreate) {

@@ -1,0 +1,87 @@
+// IptablesNftWriter: the real NftBatchSink — writes iptables-restore --noflush input straight into
+// the iptables-nft tables (ip/ip6 nat, filter) over one NETLINK_NETFILTER socket, as a single
+// nf_tables transaction with exactly the expressions iptables-nft 1.8.9 would write. Orders of
+// magnitude faster than iptables-nft-restore on big tables, because it never reads the table.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "backends/iptables/nft_batch_sink.h"
+#include "backends/iptables/nft_rule_translator.h"
+#include "proxier/ip_address.h"
+
+struct mnl_socket;
+
+namespace kproxy::backends::iptables {
+
+// One message of a batch, for naming it in errors.
+struct NftBatchMessage {
+  uint32_t sequence = 0;
+  std::string operation;  // e.g. "NEWRULE ip nat KUBE-SVC-ABC"
+  int line = 0;           // 1-based input line
+};
+
+// A whole transaction as bytes ready for one sendmsg: BATCH_BEGIN, the operations, BATCH_END.
+struct NftBatch {
+  std::string bytes;
+  std::vector<NftBatchMessage> messages;  // the operations, in order (not BEGIN/END)
+  uint32_t begin_sequence = 0;
+  uint32_t end_sequence = 0;
+  bool acknowledge = false;  // NLM_F_ACK on every operation
+};
+
+// Builds the batch for `translation` in nf_tables family `nf_family` (NFPROTO_IPV4/IPV6). Sequence
+// numbers start at `first_sequence` (BATCH_BEGIN). `acknowledge` sets NLM_F_ACK on every operation.
+// Pure: the same arguments give the same bytes.
+NftBatch BuildNftBatch(const NftTranslation& translation, uint8_t nf_family,
+                       uint32_t first_sequence, bool acknowledge);
+
+class IptablesNftWriter final : public NftBatchSink {
+ public:
+  // Opens and binds the NETLINK_NETFILTER socket (in the calling thread's network namespace); the
+  // writer keeps it for its lifetime.
+  static absl::StatusOr<std::unique_ptr<IptablesNftWriter>> Create(proxier::IpFamily family);
+
+  absl::Status Apply(absl::Span<const absl::string_view> pieces) override;
+  // The same for an input already translated (the benchmark times the two halves).
+  absl::Status ApplyTranslation(const NftTranslation& translation,
+                                absl::Span<const absl::string_view> pieces);
+
+ private:
+  struct SocketCloser {
+    void operator()(mnl_socket* socket) const;
+  };
+  using SocketHandle = std::unique_ptr<mnl_socket, SocketCloser>;
+
+  IptablesNftWriter(proxier::IpFamily family, SocketHandle socket, uint32_t port_id);
+  // FailedPrecondition when the table does not exist.
+  absl::Status CheckTableExists(absl::string_view table) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Sends the batch and then a GETGEN fence, and collects the kernel's answers up to the fence.
+  absl::Status SendBatch(const NftBatch& batch, absl::Span<const absl::string_view> pieces)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Sends `request` (one message with sequence `sequence`) and waits for its ACK or error.
+  // `errno_out` receives the kernel's errno (0 on success).
+  absl::Status RoundTrip(absl::string_view request, uint32_t sequence, int& errno_out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status EnsureSendBuffer(size_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  const proxier::IpFamily family_;
+  const NftRuleTranslator translator_;
+  absl::Mutex mutex_;
+  const SocketHandle socket_;
+  const uint32_t port_id_;
+  uint32_t next_sequence_ ABSL_GUARDED_BY(mutex_);
+  size_t send_buffer_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
+  size_t receive_buffer_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
+};
+
+}  // namespace kproxy::backends::iptables
