@@ -54,7 +54,7 @@ if [[ -n "$demo" ]]; then
 fi
 
 # Kernel modules, in load order.
-mods=(ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh ip_vs_mh dummy veth nf_conntrack nf_nat ip_set ip_set_hash_ip
+mods=(ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh ip_vs_mh dummy veth nf_conntrack nf_conntrack_netlink nf_nat ip_set ip_set_hash_ip
       ip_set_hash_ipport ip_set_hash_ipportip ip_set_hash_ipportnet ip_set_bitmap_port xt_set
       iptable_nat iptable_filter xt_comment xt_mark xt_addrtype xt_conntrack xt_MASQUERADE ipt_REJECT
       xt_physdev xt_ipvs iptable_mangle ip6table_nat ip6table_filter ip6table_mangle ip6t_REJECT)
@@ -72,7 +72,8 @@ done
 
 cp "$guest_init" "$stage/init"
 chmod +x "$stage/init"
-cp "$objects"/* "$stage/objects/"
+cp "$(dirname "$0")/guest_boot.sh" "$stage/guest_boot.sh"
+cp -r "$objects"/. "$stage/objects/"
 echo pod1 > "$stage/www/pod1/index.html"
 echo pod2 > "$stage/www/pod2/index.html"
 echo elb > "$stage/www/elb/index.html"

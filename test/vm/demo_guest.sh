@@ -17,20 +17,12 @@
 #   KPROXY-DEMO-ROW <n> synced=0|1 bound=0|1 vs=0|1 before=<stot> after=<stot> curl=<exit>,
 #   KPROXY-DEMO-KPLOG <line of kube-proxy's log>, KPROXY-DEMO-DONE
 # then powers off. It is not part of the IPVS test suite (guest_init.sh).
-export PATH=/bin:/usr/sbin:/usr/bin
-/bin/busybox --install -s /bin
+LOG_PREFIX=KPROXY-DEMO-LOG
+. /guest_boot.sh
 IP=/usr/sbin/ip
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev 2>/dev/null
-mount -t tmpfs run /run
-mkdir -p /run/netns /run/xtables /run/demo /tmp
+mkdir -p /run/demo
 chmod 755 / /run/demo  # the initramfs root comes as 0700; nginx's workers run as nobody
 . /demo/demo.env
-
-while read -r mod params; do
-  insmod "$mod" $params 2>/dev/null || echo "KPROXY-DEMO-LOG insmod $mod failed"
-done < /modules.load
 
 kp=""
 finish() {

@@ -3,18 +3,9 @@
 # client (off-cluster client) and elb (the cloud load balancer, which owns the ELB addresses and
 # answers "elb"). Runs the driver, checks the kernel and real connections, prints one
 # "KPROXY-VM-CHECK <name> PASS|FAIL <detail>" line per check, then powers off.
-export PATH=/bin:/usr/sbin:/usr/bin
-/bin/busybox --install -s /bin
+LOG_PREFIX=KPROXY-VM-LOG
+. /guest_boot.sh
 IP=/usr/sbin/ip
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev 2>/dev/null
-mount -t tmpfs run /run
-mkdir -p /run/netns /run/xtables /tmp
-
-while read -r mod params; do
-  insmod "$mod" $params 2>/dev/null || echo "KPROXY-VM-LOG insmod $mod failed"
-done < /modules.load
 
 check() {  # check NAME DETAIL CONDITION...
   name=$1 detail=$2
@@ -112,6 +103,11 @@ check conn_clusterip_both_backends "6 connections reach pod1 and pod2:$seen" \
 check conn_clusterip_from_pod "pod1 -> 10.96.0.10:80 answered by a pod" answers pod1 10.96.0.10 80 'pod1|pod2'
 check conn_clusterip_from_node "node -> 10.96.0.10:80 answered by a pod" answers node 10.96.0.10 80 'pod1|pod2'
 check conn_nodeport_from_client "client -> 192.0.2.129:30010 answered by a pod" answers client 192.0.2.129 30010 'pod1|pod2'
+# Upstream's NodePorts are on every host address (not on kube-ipvs0), not only the Node's InternalIP.
+check ipvs_nodeport_on_every_host_address "198.51.100.1:30010 and 10.0.1.1:30010 have virtual servers" \
+  sh -c 'grep -q "TCP  198.51.100.1:30010 rr" /tmp/ipvs1 && grep -q "TCP  10.0.1.1:30010 rr" /tmp/ipvs1'
+check conn_nodeport_on_client_side_address "client -> 198.51.100.1:30010 answered by a pod" answers client 198.51.100.1 30010 'pod1|pod2'
+check ipvs_no_nodeport_on_kube_ipvs0 "no NodePort virtual server on a bound address" sh -c '! grep -q "10.96.0.10:30010" /tmp/ipvs1'
 check conn_lb_vip_local "pod1 -> 203.0.113.20:80 short-cut on the node" answers pod1 203.0.113.20 80 'pod1|pod2'
 check conn_lb_vip_from_client "client -> 203.0.113.20:80 answered by a pod" answers client 203.0.113.20 80 'pod1|pod2'
 check ipvs_filter_node_listener_reachable "client -> 192.0.2.129:9999 (the node's own listener)" answers client 192.0.2.129 9999 node
