@@ -166,6 +166,43 @@ GenlMessage BuildServiceMessage(uint16_t family_id, uint8_t command, const Virtu
   return msg;
 }
 
+absl::StatusOr<GenlMessage> BuildWriteMessage(uint16_t family_id, const proxier::ipvs::IpvsOperation& write) {
+  using Kind = proxier::ipvs::IpvsOperation::Kind;
+  switch (write.kind) {
+    case Kind::kAddService: return BuildServiceMessage(family_id, IPVS_CMD_NEW_SERVICE, write.server, true);
+    case Kind::kEditService: return BuildServiceMessage(family_id, IPVS_CMD_SET_SERVICE, write.server, true);
+    case Kind::kDeleteService: return BuildServiceMessage(family_id, IPVS_CMD_DEL_SERVICE, write.server, false);
+    case Kind::kAddDestination:
+      return BuildDestinationMessage(family_id, IPVS_CMD_NEW_DEST, write.server, write.destination, true);
+    case Kind::kEditDestination:
+      return BuildDestinationMessage(family_id, IPVS_CMD_SET_DEST, write.server, write.destination, true);
+    case Kind::kDeleteDestination:
+      return BuildDestinationMessage(family_id, IPVS_CMD_DEL_DEST, write.server, write.destination, false);
+    case Kind::kBindAddress:
+    case Kind::kUnbindAddress: break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("not an IPVS table write: ", write.ToString()));
+}
+
+std::vector<uint8_t> ConcatenateRequests(absl::Span<const GenlMessage> messages, uint32_t first_sequence,
+                                         uint32_t port) {
+  size_t total = 0;
+  for (const GenlMessage& m : messages) total += NLMSG_ALIGN(m.bytes().size());
+  std::vector<uint8_t> buffer(total, 0);
+  size_t at = 0;
+  uint32_t sequence = first_sequence;
+  for (const GenlMessage& m : messages) {
+    std::memcpy(buffer.data() + at, m.bytes().data(), m.bytes().size());
+    nlmsghdr header;
+    std::memcpy(&header, buffer.data() + at, sizeof(header));
+    header.nlmsg_seq = sequence++;
+    header.nlmsg_pid = port;
+    std::memcpy(buffer.data() + at, &header, sizeof(header));
+    at += NLMSG_ALIGN(m.bytes().size());
+  }
+  return buffer;
+}
+
 GenlMessage BuildDestinationMessage(uint16_t family_id, uint8_t command, const VirtualServer& server,
                                     const RealServer& destination, bool full) {
   GenlMessage msg(family_id, command, NLM_F_REQUEST | NLM_F_ACK);

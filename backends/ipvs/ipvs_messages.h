@@ -47,6 +47,13 @@ GenlMessage BuildServiceMessage(uint16_t family_id, uint8_t command, const proxi
                                 bool full);
 GenlMessage BuildDestinationMessage(uint16_t family_id, uint8_t command, const proxier::ipvs::VirtualServer& server,
                                     const proxier::ipvs::RealServer& destination, bool full);
+// The acknowledged request of one IPVS table write (a service or destination kind of
+// IpvsOperation, as the single-write client methods send it); InvalidArgument for bind/unbind.
+absl::StatusOr<GenlMessage> BuildWriteMessage(uint16_t family_id, const proxier::ipvs::IpvsOperation& write);
+// Requests back to back in one buffer, each stamped with `port` and sequence numbers counting up
+// from `first_sequence` (the kernel answers each with an NLMSG_ERROR carrying its sequence).
+std::vector<uint8_t> ConcatenateRequests(absl::Span<const GenlMessage> messages, uint32_t first_sequence,
+                                         uint32_t port);
 GenlMessage BuildGetServicesDump(uint16_t family_id);
 // IPVS_CMD_SET_CONFIG with the non-zero timeouts; IPVS_CMD_GET_CONFIG.
 GenlMessage BuildSetTimeoutsMessage(uint16_t family_id, const proxier::ipvs::IpvsTimeouts& timeouts);

@@ -8,6 +8,7 @@
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -166,6 +167,78 @@ absl::StatusOr<proxier::ipvs::IpvsTimeouts> NetlinkIpvsClient::GetTimeouts() {
   if (!s.ok()) return s;
   return result;
 }
+std::vector<absl::Status> NetlinkIpvsClient::WriteBatch(absl::Span<const proxier::ipvs::IpvsOperation> writes) {
+  std::vector<absl::Status> statuses(writes.size());
+  const uint32_t port = nl_socket_get_local_port(sock_.get());
+  for (size_t start = 0; start < writes.size(); start += kWritesPerRoundTrip) {
+    const size_t count = std::min(kWritesPerRoundTrip, writes.size() - start);
+    std::vector<GenlMessage> messages;
+    std::vector<size_t> sent;  // index into `writes` of each message
+    messages.reserve(count);
+    for (size_t i = start; i < start + count; ++i) {
+      absl::StatusOr<GenlMessage> message = BuildWriteMessage(family_id_, writes[i]);
+      if (!message.ok()) {
+        statuses[i] = message.status();
+        continue;
+      }
+      messages.push_back(*std::move(message));
+      sent.push_back(i);
+    }
+    if (messages.empty()) continue;
+    // Sequence numbers first_sequence .. first_sequence + n - 1, taken from libnl's counter so
+    // single requests on this socket never reuse them.
+    const uint32_t first_sequence = nl_socket_use_seq(sock_.get());
+    for (size_t k = 1; k < messages.size(); ++k) nl_socket_use_seq(sock_.get());
+    const std::vector<uint8_t> buffer = ConcatenateRequests(messages, first_sequence, port);
+    // Named as the single-write methods name their errors: "IPVS_CMD_NEW_DEST <vip> -> <real server>".
+    auto what = [&](size_t k) {
+      const proxier::ipvs::IpvsOperation& write = writes[sent[k]];
+      const bool destination = write.kind == proxier::ipvs::IpvsOperation::Kind::kAddDestination ||
+                               write.kind == proxier::ipvs::IpvsOperation::Kind::kEditDestination ||
+                               write.kind == proxier::ipvs::IpvsOperation::Kind::kDeleteDestination;
+      return absl::StrCat(IpvsCommandName(messages[k].command()), " ",
+                          destination ? DestName(write.server, write.destination) : ServerName(write.server.key));
+    };
+    auto fail_unanswered = [&](const std::vector<bool>& answered, const absl::Status& cause) {
+      for (size_t k = 0; k < sent.size(); ++k) {
+        if (!answered[k]) statuses[sent[k]] = absl::Status(cause.code(), absl::StrCat(what(k), ": ", cause.message()));
+      }
+    };
+    std::vector<bool> answered(sent.size(), false);
+    if (int rc = nl_sendto(sock_.get(), const_cast<uint8_t*>(buffer.data()), buffer.size()); rc < 0) {
+      fail_unanswered(answered, absl::UnavailableError(absl::StrCat("send: ", nl_geterror(rc))));
+      continue;
+    }
+    size_t pending = sent.size();
+    while (pending > 0) {
+      sockaddr_nl peer{};
+      unsigned char* raw = nullptr;
+      int n = nl_recv(sock_.get(), &peer, &raw, nullptr);
+      if (n <= 0) {
+        free(raw);
+        fail_unanswered(answered, absl::UnavailableError(
+                                      absl::StrCat("receive: ", n < 0 ? nl_geterror(n) : "connection closed")));
+        break;
+      }
+      std::unique_ptr<unsigned char, decltype(&free)> owned(raw, &free);
+      int left = n;
+      for (auto* h = reinterpret_cast<nlmsghdr*>(raw);
+           left >= static_cast<int>(sizeof(nlmsghdr)) && h->nlmsg_len >= sizeof(nlmsghdr) &&
+           h->nlmsg_len <= static_cast<uint32_t>(left);
+           h = NLMSG_NEXT(h, left)) {
+        const uint32_t k = h->nlmsg_seq - first_sequence;  // wraps for foreign sequences
+        if (h->nlmsg_type != NLMSG_ERROR || k >= sent.size() || answered[k]) continue;
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) continue;
+        const int error = static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+        statuses[sent[k]] = error == 0 ? absl::OkStatus() : ErrnoToStatus(-error, what(k));
+        answered[k] = true;
+        --pending;
+      }
+    }
+  }
+  return statuses;
+}
+
 absl::Status NetlinkIpvsClient::DeleteDestination(const VirtualServer& server, const RealServer& destination) {
   return RoundTrip(BuildDestinationMessage(family_id_, IPVS_CMD_DEL_DEST, server, destination, false),
                    DestName(server, destination), Ignore);

@@ -32,6 +32,13 @@ class NetlinkIpvsClient final : public IpvsClient {
   absl::Status DeleteDestination(const VirtualServer& server, const RealServer& destination) override;
   absl::Status SetTimeouts(const proxier::ipvs::IpvsTimeouts& timeouts) override;
   absl::StatusOr<proxier::ipvs::IpvsTimeouts> GetTimeouts() override;
+  // Up to kWritesPerRoundTrip requests per send, then their acknowledgements.
+  std::vector<absl::Status> WriteBatch(absl::Span<const proxier::ipvs::IpvsOperation> writes) override;
+
+  // Small enough that a round's acknowledgements fit the default socket receive buffer (208 KiB:
+  // each acknowledgement is its own socket buffer of about 1.3 KiB of accounted memory; 256 of
+  // them overflowed it in the VM, ENOBUFS), large enough that round trips stop mattering.
+  static constexpr size_t kWritesPerRoundTrip = 64;
 
  private:
   struct SocketDeleter {

@@ -30,7 +30,17 @@ class FakeIpvsClient final : public IpvsClient {
   // Every write method called, by name ("AddService", ...), successful or not.
   const std::map<std::string, int>& calls() const { return calls_; }
   int writes() const;
-  void ResetCalls() { calls_.clear(); }
+  void ResetCalls() {
+    calls_.clear();
+    batch_sizes_.clear();
+  }
+  // Runs the writes one by one, as the kernel does, recording the batch's size.
+  std::vector<absl::Status> WriteBatch(absl::Span<const proxier::ipvs::IpvsOperation> writes) override {
+    batch_sizes_.push_back(writes.size());
+    return IpvsClient::WriteBatch(writes);
+  }
+  // The size of every WriteBatch() call, in order.
+  const std::vector<size_t>& batch_sizes() const { return batch_sizes_; }
   // Fault injection: every call of `method` ("ListServices", "AddDestination", ...) fails with
   // `status` (e.g. EPERM as PermissionDenied) until ClearFailures(); the table is not touched.
   void FailCalls(const std::string& method, absl::Status status) { failures_[method] = std::move(status); }
@@ -40,6 +50,7 @@ class FakeIpvsClient final : public IpvsClient {
  private:
   absl::btree_map<VirtualServerKey, IpvsService> table_;
   std::map<std::string, int> calls_;
+  std::vector<size_t> batch_sizes_;
   std::map<std::string, absl::Status> failures_;
   // The kernel's defaults (ipvsadm -L --timeout on a fresh node).
   proxier::ipvs::IpvsTimeouts timeouts_{900, 120, 300};

@@ -64,5 +64,31 @@ TEST_F(IpvsApplierTest, FailureIsCountedNamedAndDoesNotStopTheRest) {
   EXPECT_TRUE(ipvs_.table().contains(Key("10.96.0.10", 80)));
 }
 
+TEST_F(IpvsApplierTest, TableWritesBetweenAddressOperationsGoAsOneBatchEach) {
+  ApplyResult r = applier_.Apply({Op(Kind::kBindAddress, "10.96.0.10", 80), Op(Kind::kAddService, "10.96.0.10", 80),
+                                  Op(Kind::kAddDestination, "10.96.0.10", 80, "10.0.1.5"),
+                                  Op(Kind::kAddDestination, "10.96.0.10", 80, "10.0.1.6"),
+                                  Op(Kind::kBindAddress, "10.96.0.11", 80), Op(Kind::kAddService, "10.96.0.11", 80)});
+  EXPECT_EQ(r.applied, 6);
+  EXPECT_THAT(ipvs_.batch_sizes(), ::testing::ElementsAre(3u, 1u));
+  EXPECT_EQ(ipvs_.table().at(Key("10.96.0.10", 80)).destinations.size(), 2u);
+  EXPECT_TRUE(links_.ListAddresses("kube-ipvs0", proxier::IpFamily::kIPv4)->contains(Ip("10.96.0.11")));
+}
+
+TEST_F(IpvsApplierTest, AddsThatFoundTheObjectAreRedoneAsEditsInOneMoreBatch) {
+  ASSERT_EQ(applier_.Apply({Op(Kind::kAddService, "10.96.0.10", 80),
+                            Op(Kind::kAddDestination, "10.96.0.10", 80, "10.0.1.5", 1)}).failed, 0);
+  ipvs_.ResetCalls();
+  IpvsOperation add_service = Op(Kind::kAddService, "10.96.0.10", 80);
+  add_service.server.scheduler = "wrr";
+  ApplyResult r = applier_.Apply({add_service, Op(Kind::kAddDestination, "10.96.0.10", 80, "10.0.1.5", 3),
+                                  Op(Kind::kAddDestination, "10.96.0.10", 80, "10.0.1.6", 1)});
+  EXPECT_EQ(r.failed, 0) << r.first_error;
+  EXPECT_EQ(r.applied, 3);
+  EXPECT_THAT(ipvs_.batch_sizes(), ::testing::ElementsAre(3u, 2u));
+  EXPECT_EQ(ipvs_.table().at(Key("10.96.0.10", 80)).server.scheduler, "wrr");
+  EXPECT_EQ(ipvs_.table().at(Key("10.96.0.10", 80)).destinations.at(Dest("10.0.1.5", 8080)).weight, 3u);
+}
+
 }  // namespace
 }  // namespace kproxy::backends::ipvs

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -93,6 +94,38 @@ TEST(IpvsMessagesTest, NewDestinationBytesAreExact) {
       8, 0, 6, 0, 0, 0, 0, 0,                                   // DEST_ATTR_L_THRESH (6) = 0
   };
   EXPECT_THAT(msg.bytes(), ElementsAreArray(want));
+}
+
+TEST(IpvsMessagesTest, BatchedRequestsAreTheSingleRequestsWithConsecutiveSequencesAndThePort) {
+  proxier::ipvs::IpvsOperation add;
+  add.kind = proxier::ipvs::IpvsOperation::Kind::kAddService;
+  add.server = Server("10.96.0.10", 80);
+  proxier::ipvs::IpvsOperation remove = add;
+  remove.kind = proxier::ipvs::IpvsOperation::Kind::kDeleteService;
+  absl::StatusOr<GenlMessage> first = BuildWriteMessage(kFamily, add);
+  absl::StatusOr<GenlMessage> second = BuildWriteMessage(kFamily, remove);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->command(), IPVS_CMD_NEW_SERVICE);
+  EXPECT_EQ(second->command(), IPVS_CMD_DEL_SERVICE);
+  const std::vector<uint8_t> batch = ConcatenateRequests({*first, *second}, 700, 4242);
+  ASSERT_EQ(batch.size(), NLMSG_ALIGN(first->bytes().size()) + NLMSG_ALIGN(second->bytes().size()));
+  size_t at = 0;
+  uint32_t sequence = 700;
+  for (const GenlMessage* single : {&*first, &*second}) {
+    nlmsghdr header;
+    std::memcpy(&header, batch.data() + at, sizeof(header));
+    EXPECT_EQ(header.nlmsg_len, single->bytes().size());
+    EXPECT_EQ(header.nlmsg_seq, sequence++);
+    EXPECT_EQ(header.nlmsg_pid, 4242u);
+    EXPECT_EQ(header.nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK);
+    // Past the header, the bytes are the single request's.
+    EXPECT_TRUE(std::equal(single->bytes().begin() + sizeof(nlmsghdr), single->bytes().end(),
+                           batch.begin() + at + sizeof(nlmsghdr)));
+    at += NLMSG_ALIGN(single->bytes().size());
+  }
+  proxier::ipvs::IpvsOperation bind;
+  bind.kind = proxier::ipvs::IpvsOperation::Kind::kBindAddress;
+  EXPECT_TRUE(absl::IsInvalidArgument(BuildWriteMessage(kFamily, bind).status()));
 }
 
 TEST(IpvsMessagesTest, NewServiceCarriesSchedulerFlagsTimeoutAndNetmask) {

@@ -45,7 +45,10 @@ class IpvsProxierTest : public ::testing::Test {
       ++conflict_reports_;
       last_conflicts_ = c;
     };
-    IpvsFamily family{state_.get(), MakeNode(), &iptables_};
+    IpvsFamily family;
+    family.state = state_.get();
+    family.node = MakeNode();
+    family.iptables = &iptables_;
     auto p = IpvsProxier::Create({family}, std::move(kernel), options);
     ASSERT_TRUE(p.ok()) << p.status();
     proxier_ = std::move(*p);
@@ -307,7 +310,10 @@ class IpvsProxierHostTest : public ::testing::Test {
     kernel.ipsets = std::make_unique<testing::FakeIpsetWriter>();
     IpvsProxierOptions options;
     options.apply_sysctls = false;
-    IpvsFamily family{state_.get(), MakeNode(), &iptables_};
+    IpvsFamily family;
+    family.state = state_.get();
+    family.node = MakeNode();
+    family.iptables = &iptables_;
     // Every local address (what the daemon does without --nodeport-addresses).
     family.node_port_addresses = [this](const proxier::NodeContext& node,
                                         const absl::btree_set<IpAddress>& local) -> absl::StatusOr<std::vector<IpAddress>> {
