@@ -97,7 +97,12 @@ def main():
         full = full_input(a.kube_proxy, a.services, a.endpoints, workdir)
         partial = partial_input(full)
         paths = {}
-        for name, text in (("full", full), ("partial", partial), ("base", BASE)):
+        # The kernel's floor for any change at this table size: one chain flushed and one plain jump
+        # rule added (no xt match or target), nf_tables' smallest transaction that still makes it
+        # re-validate the table. Applied last: it replaces one SEP chain's rules.
+        one_sep = re.search(r"^:(KUBE-SEP-\S+) ", partial, re.M).group(1)
+        one_rule = f"*nat\n:{one_sep} - [0:0]\n-A {one_sep} -j KUBE-MARK-MASQ\nCOMMIT\n"
+        for name, text in (("full", full), ("partial", partial), ("base", BASE), ("one_rule", one_rule)):
             paths[name] = os.path.join(workdir, name)
             with open(paths[name], "w") as f:
                 f.write(text)
@@ -115,6 +120,8 @@ def main():
                                           text=True).stdout.split()]
             tool = [int(x) for x in run([sys.executable, "-c", TIMER, "iptables-nft-restore", "--noflush", "--counters",
                                          paths["partial"], str(a.runs), str(a.pause_ms)], capture_output=True, text=True).stdout.split()]
+            floor = [int(x) for x in run([a.probe, "4", "time", paths["one_rule"], str(a.runs), str(a.pause_ms)],
+                                         capture_output=True, text=True).stdout.split()]
             tool_full_seconds = None
             if a.tool_full:
                 tool_ns = f"{ns}-tool"
@@ -135,9 +142,13 @@ def main():
     if tool_full_seconds is not None:
         print(f"full sync via iptables-nft-restore {tool_full_seconds:.2f} s")
     print(f"partial sync input: {len(partial.splitlines())} lines, runs {a.pause_ms} ms apart")
-    for name, times in (("direct nf_tables writer", direct), ("iptables-nft-restore", tool)):
-        print(f"  {name:24s} median {statistics.median(times) / 1000:9.2f} ms  "
+    for name, times in (("direct nf_tables writer", direct), ("iptables-nft-restore", tool),
+                        ("kernel floor: 1 jump rule", floor)):
+        print(f"  {name:26s} median {statistics.median(times) / 1000:9.2f} ms  "
               f"min {min(times) / 1000:9.2f} ms  max {max(times) / 1000:9.2f} ms  ({len(times)} runs)")
+
+
+    print(f"ratio direct writer / kernel floor: {statistics.median(direct) / statistics.median(floor):.2f}")
 
 
 if __name__ == "__main__":

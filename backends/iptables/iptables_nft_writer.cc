@@ -1,5 +1,10 @@
 #include "backends/iptables/iptables_nft_writer.h"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -157,80 +162,137 @@ std::string ExtendedAckMessage(const nlmsghdr* header) {
 
 }  // namespace
 
+namespace {
+
+// Blocks of this size hold whole messages; a batch of 200 MB is ~50 of them.
+constexpr size_t kBlockBytes = 4 << 20;
+
+constexpr absl::string_view MessageKindName(NftMessageKind kind) {
+  switch (kind) {
+    case NftMessageKind::kNewChain: return "NEWCHAIN";
+    case NftMessageKind::kFlushChain: return "DELRULE (flush)";
+    case NftMessageKind::kDeleteChain: return "DELCHAIN";
+    case NftMessageKind::kNewRule: return "NEWRULE";
+  }
+  return "?";
+}
+
+// The table a line belongs to: the last "*table" line before it.
+std::string TableOfLine(absl::Span<const absl::string_view> pieces, int line) {
+  std::string table;
+  int number = 0;
+  std::string joined;
+  for (absl::string_view piece : pieces) joined.append(piece.data(), piece.size());
+  for (absl::string_view text : absl::StrSplit(joined, '\n')) {
+    if (++number > line) break;
+    if (absl::StartsWith(text, "*")) table = std::string(absl::StripAsciiWhitespace(text.substr(1)));
+  }
+  return table;
+}
+
+}  // namespace
+
+size_t NftBatch::size() const {
+  size_t total = 0;
+  for (const std::string& block : blocks) total += block.size();
+  return total;
+}
+
+std::string NftBatch::Joined() const {
+  std::string joined;
+  joined.reserve(size());
+  for (const std::string& block : blocks) joined += block;
+  return joined;
+}
+
+std::string DescribeMessage(const NftBatchMessage& message, uint8_t nf_family,
+                            absl::Span<const absl::string_view> pieces) {
+  // ":KUBE-SVC-X - [0:0]", "-A KUBE-SVC-X ...", "-X KUBE-SVC-X": the chain is the first name.
+  const std::string line = InputLine(pieces, message.line);
+  absl::string_view chain = absl::StripLeadingAsciiWhitespace(line);
+  if (absl::ConsumePrefix(&chain, ":") || absl::ConsumePrefix(&chain, "-A ") || absl::ConsumePrefix(&chain, "-X ")) {
+    chain = chain.substr(0, chain.find(' '));
+  }
+  return absl::StrCat(MessageKindName(message.kind), " ", FamilyName(nf_family), " ",
+                      TableOfLine(pieces, message.line), " ", chain);
+}
+
+NftBatchBuilder::NftBatchBuilder(uint8_t nf_family, uint32_t first_sequence, bool acknowledge)
+    : nf_family_(nf_family), sequence_(first_sequence) {
+  batch_.acknowledge = acknowledge;
+  batch_.begin_sequence = sequence_;
+  std::string& block = Block();
+  const size_t at = block.size();
+  block.resize(at + kMaxMessageBytes);
+  nlmsghdr* header = nftnl_batch_begin(&block[at], sequence_++);
+  block.resize(at + NLMSG_ALIGN(header->nlmsg_len));
+}
+
+std::string& NftBatchBuilder::Block() {
+  if (batch_.blocks.empty() || batch_.blocks.back().capacity() - batch_.blocks.back().size() < kMaxMessageBytes) {
+    batch_.blocks.emplace_back();
+    batch_.blocks.back().reserve(batch_.blocks.size() == 1 ? 2 * kMaxMessageBytes : kBlockBytes);
+  }
+  return batch_.blocks.back();
+}
+
+void NftBatchBuilder::Add(const NftOperation& operation) {
+  const uint16_t ack = batch_.acknowledge ? NLM_F_ACK : 0;
+  auto record = [&](NftMessageKind kind) { batch_.messages.push_back({sequence_, kind, operation.line}); };
+  if (const auto* add = std::get_if<NftAddOrFlushChain>(&operation.kind)) {
+    ChainPtr chain(nftnl_chain_alloc());
+    nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_TABLE, operation.table.c_str());
+    nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_NAME, add->chain.c_str());
+    record(NftMessageKind::kNewChain);
+    AppendMessage(Block(), NFT_MSG_NEWCHAIN, nf_family_, NLM_F_CREATE | ack, sequence_++,
+                  [&](nlmsghdr* header) { nftnl_chain_nlmsg_build_payload(header, chain.get()); });
+    // A DELRULE naming only the chain flushes it.
+    RulePtr flush(nftnl_rule_alloc());
+    nftnl_rule_set_str(flush.get(), NFTNL_RULE_TABLE, operation.table.c_str());
+    nftnl_rule_set_str(flush.get(), NFTNL_RULE_CHAIN, add->chain.c_str());
+    record(NftMessageKind::kFlushChain);
+    AppendMessage(Block(), NFT_MSG_DELRULE, nf_family_, ack, sequence_++,
+                  [&](nlmsghdr* header) { nftnl_rule_nlmsg_build_payload(header, flush.get()); });
+  } else if (const auto* remove = std::get_if<NftDeleteChain>(&operation.kind)) {
+    ChainPtr chain(nftnl_chain_alloc());
+    nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_TABLE, operation.table.c_str());
+    nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_NAME, remove->chain.c_str());
+    record(NftMessageKind::kDeleteChain);
+    AppendMessage(Block(), NFT_MSG_DELCHAIN, nf_family_, ack, sequence_++,
+                  [&](nlmsghdr* header) { nftnl_chain_nlmsg_build_payload(header, chain.get()); });
+  } else if (const auto* append = std::get_if<NftAppendRule>(&operation.kind)) {
+    RulePtr rule(nftnl_rule_alloc());
+    nftnl_rule_set_str(rule.get(), NFTNL_RULE_TABLE, operation.table.c_str());
+    nftnl_rule_set_str(rule.get(), NFTNL_RULE_CHAIN, append->chain.c_str());
+    if (append->protocol != 0) {
+      nftnl_rule_set_u32(rule.get(), NFTNL_RULE_COMPAT_PROTO, append->protocol);
+      nftnl_rule_set_u32(rule.get(), NFTNL_RULE_COMPAT_FLAGS,
+                         append->protocol_inverted ? NFT_RULE_COMPAT_F_INV : 0);
+    }
+    for (const NftExpression& expression : append->expressions) {
+      nftnl_rule_add_expr(rule.get(), BuildExpression(expression));
+    }
+    record(NftMessageKind::kNewRule);
+    AppendMessage(Block(), NFT_MSG_NEWRULE, nf_family_, NLM_F_APPEND | NLM_F_CREATE | ack, sequence_++,
+                  [&](nlmsghdr* header) { nftnl_rule_nlmsg_build_payload(header, rule.get()); });
+  }
+}
+
+NftBatch NftBatchBuilder::Finish() && {
+  batch_.end_sequence = sequence_;
+  std::string& block = Block();
+  const size_t at = block.size();
+  block.resize(at + kMaxMessageBytes);
+  nlmsghdr* header = nftnl_batch_end(&block[at], sequence_);
+  block.resize(at + NLMSG_ALIGN(header->nlmsg_len));
+  return std::move(batch_);
+}
+
 NftBatch BuildNftBatch(const NftTranslation& translation, uint8_t nf_family,
                        uint32_t first_sequence, bool acknowledge) {
-  NftBatch batch;
-  batch.acknowledge = acknowledge;
-  const std::string family = FamilyName(nf_family);
-  const uint16_t ack = acknowledge ? NLM_F_ACK : 0;
-  uint32_t sequence = first_sequence;
-  batch.begin_sequence = sequence;
-  {
-    const size_t at = batch.bytes.size();
-    batch.bytes.resize(at + kMaxMessageBytes);
-    nlmsghdr* header = nftnl_batch_begin(&batch.bytes[at], sequence++);
-    batch.bytes.resize(at + NLMSG_ALIGN(header->nlmsg_len));
-  }
-  batch.messages.reserve(translation.operations.size() * 2);
-  for (const NftOperation& operation : translation.operations) {
-    if (const auto* add = std::get_if<NftAddOrFlushChain>(&operation.kind)) {
-      ChainPtr chain(nftnl_chain_alloc());
-      nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_TABLE, operation.table.c_str());
-      nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_NAME, add->chain.c_str());
-      batch.messages.push_back(
-          {sequence, absl::StrCat("NEWCHAIN ", family, " ", operation.table, " ", add->chain),
-           operation.line});
-      AppendMessage(
-          batch.bytes, NFT_MSG_NEWCHAIN, nf_family, NLM_F_CREATE | ack, sequence++,
-          [&](nlmsghdr* header) { nftnl_chain_nlmsg_build_payload(header, chain.get()); });
-      // A DELRULE naming only the chain flushes it.
-      RulePtr flush(nftnl_rule_alloc());
-      nftnl_rule_set_str(flush.get(), NFTNL_RULE_TABLE, operation.table.c_str());
-      nftnl_rule_set_str(flush.get(), NFTNL_RULE_CHAIN, add->chain.c_str());
-      batch.messages.push_back(
-          {sequence,
-           absl::StrCat("DELRULE (flush) ", family, " ", operation.table, " ", add->chain),
-           operation.line});
-      AppendMessage(batch.bytes, NFT_MSG_DELRULE, nf_family, ack, sequence++,
-                    [&](nlmsghdr* header) { nftnl_rule_nlmsg_build_payload(header, flush.get()); });
-    } else if (const auto* remove = std::get_if<NftDeleteChain>(&operation.kind)) {
-      ChainPtr chain(nftnl_chain_alloc());
-      nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_TABLE, operation.table.c_str());
-      nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_NAME, remove->chain.c_str());
-      batch.messages.push_back(
-          {sequence, absl::StrCat("DELCHAIN ", family, " ", operation.table, " ", remove->chain),
-           operation.line});
-      AppendMessage(
-          batch.bytes, NFT_MSG_DELCHAIN, nf_family, ack, sequence++,
-          [&](nlmsghdr* header) { nftnl_chain_nlmsg_build_payload(header, chain.get()); });
-    } else if (const auto* append = std::get_if<NftAppendRule>(&operation.kind)) {
-      RulePtr rule(nftnl_rule_alloc());
-      nftnl_rule_set_str(rule.get(), NFTNL_RULE_TABLE, operation.table.c_str());
-      nftnl_rule_set_str(rule.get(), NFTNL_RULE_CHAIN, append->chain.c_str());
-      if (append->protocol != 0) {
-        nftnl_rule_set_u32(rule.get(), NFTNL_RULE_COMPAT_PROTO, append->protocol);
-        nftnl_rule_set_u32(rule.get(), NFTNL_RULE_COMPAT_FLAGS,
-                           append->protocol_inverted ? NFT_RULE_COMPAT_F_INV : 0);
-      }
-      for (const NftExpression& expression : append->expressions) {
-        nftnl_rule_add_expr(rule.get(), BuildExpression(expression));
-      }
-      batch.messages.push_back(
-          {sequence, absl::StrCat("NEWRULE ", family, " ", operation.table, " ", append->chain),
-           operation.line});
-      AppendMessage(batch.bytes, NFT_MSG_NEWRULE, nf_family, NLM_F_APPEND | NLM_F_CREATE | ack,
-                    sequence++,
-                    [&](nlmsghdr* header) { nftnl_rule_nlmsg_build_payload(header, rule.get()); });
-    }
-  }
-  batch.end_sequence = sequence;
-  {
-    const size_t at = batch.bytes.size();
-    batch.bytes.resize(at + kMaxMessageBytes);
-    nlmsghdr* header = nftnl_batch_end(&batch.bytes[at], sequence);
-    batch.bytes.resize(at + NLMSG_ALIGN(header->nlmsg_len));
-  }
-  return batch;
+  NftBatchBuilder builder(nf_family, first_sequence, acknowledge);
+  for (const NftOperation& operation : translation.operations) builder.Add(operation);
+  return std::move(builder).Finish();
 }
 
 void IptablesNftWriter::SocketCloser::operator()(mnl_socket* socket) const {
@@ -267,21 +329,22 @@ absl::StatusOr<std::unique_ptr<IptablesNftWriter>> IptablesNftWriter::Create(
 }
 
 absl::Status IptablesNftWriter::Apply(absl::Span<const absl::string_view> pieces) {
-  absl::StatusOr<NftTranslation> translation = translator_.Translate(pieces);
-  if (!translation.ok()) return translation.status();
-  return ApplyTranslation(*translation, pieces);
-}
-
-absl::Status IptablesNftWriter::ApplyTranslation(const NftTranslation& translation,
-                                                 absl::Span<const absl::string_view> pieces) {
+  // Each line is translated and encoded as it is read; an Unimplemented line drops what was built
+  // before anything was sent. The ACK decision needs the size up front: at most two messages a line.
+  size_t lines = 0;
+  for (absl::string_view piece : pieces) lines += std::count(piece.begin(), piece.end(), '\n');
   absl::MutexLock lock(&mutex_);
-  for (const std::string& table : translation.tables) {
+  NftBatchBuilder builder(translator_.NfProtocolFamily(), next_sequence_,
+                          (lines + 1) * 2 <= kMaxAcknowledgedMessages);
+  std::vector<std::string> tables;
+  absl::Status translated =
+      translator_.TranslateEach(pieces, tables, [&](NftOperation&& operation) { builder.Add(operation); });
+  if (!translated.ok()) return translated;
+  for (const std::string& table : tables) {
     if (absl::Status status = CheckTableExists(table); !status.ok()) return status;
   }
-  if (translation.operations.empty()) return absl::OkStatus();
-  const bool acknowledge = translation.operations.size() * 2 <= kMaxAcknowledgedMessages;
-  NftBatch batch =
-      BuildNftBatch(translation, translator_.NfProtocolFamily(), next_sequence_, acknowledge);
+  if (builder.empty()) return absl::OkStatus();
+  NftBatch batch = std::move(builder).Finish();
   next_sequence_ = batch.end_sequence + 2;  // END, then the fence
   return SendBatch(batch, pieces);
 }
@@ -348,7 +411,8 @@ absl::Status IptablesNftWriter::RoundTrip(absl::string_view request, uint32_t se
 
 absl::Status IptablesNftWriter::SendBatch(const NftBatch& batch,
                                           absl::Span<const absl::string_view> pieces) {
-  if (absl::Status status = EnsureSendBuffer(batch.bytes.size()); !status.ok()) return status;
+  const size_t batch_bytes = batch.size();
+  if (absl::Status status = EnsureSendBuffer(batch_bytes); !status.ok()) return status;
   // Room for every ACK (an skb each) plus the fence's answer.
   const size_t receive_bytes = std::max<size_t>(batch.messages.size() * 1024 + 262144, 262144);
   if (receive_bytes > receive_buffer_bytes_) {
@@ -358,10 +422,22 @@ absl::Status IptablesNftWriter::SendBatch(const NftBatch& batch,
       receive_buffer_bytes_ = receive_bytes;
     }
   }
-  if (mnl_socket_sendto(socket_.get(), batch.bytes.data(), batch.bytes.size()) < 0) {
+  // One sendmsg: nfnetlink only commits a transaction whose BEGIN and END arrive in one message.
+  std::vector<iovec> vectors;
+  vectors.reserve(batch.blocks.size());
+  for (const std::string& block : batch.blocks) {
+    vectors.push_back({const_cast<char*>(block.data()), block.size()});
+  }
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  msghdr message{};
+  message.msg_name = &kernel;
+  message.msg_namelen = sizeof(kernel);
+  message.msg_iov = vectors.data();
+  message.msg_iovlen = vectors.size();
+  if (sendmsg(mnl_socket_get_fd(socket_.get()), &message, 0) < 0) {
     return absl::InternalError(absl::StrCat("nf_tables: send batch of ", batch.messages.size(),
-                                            " messages (", batch.bytes.size(),
-                                            " bytes): ", ErrnoText(errno)));
+                                            " messages (", batch_bytes, " bytes): ", ErrnoText(errno)));
   }
   // The batch was processed inside sendmsg; every answer to it is queued before the fence's.
   const uint32_t fence_sequence = batch.end_sequence + 1;
@@ -410,8 +486,9 @@ absl::Status IptablesNftWriter::SendBatch(const NftBatch& batch,
         const NftBatchMessage& message = batch.messages[index];
         // "at input line N (text)", as the restore runner words the tool's errors.
         first_error =
-            absl::StrCat("nf_tables ", message.operation, " at input line ", message.line, " (",
-                         InputLine(pieces, message.line), "): ", ErrnoText(error_number));
+            absl::StrCat("nf_tables ", DescribeMessage(message, translator_.NfProtocolFamily(), pieces),
+                         " at input line ", message.line, " (", InputLine(pieces, message.line),
+                         "): ", ErrnoText(error_number));
       }
       if (!detail.empty()) absl::StrAppend(&first_error, ": ", detail);
     }

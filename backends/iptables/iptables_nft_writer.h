@@ -23,25 +23,53 @@ struct mnl_socket;
 
 namespace kproxy::backends::iptables {
 
-// One message of a batch, for naming it in errors.
+// What one message of a batch does, for naming it in errors.
+enum class NftMessageKind : uint8_t { kNewChain, kFlushChain, kDeleteChain, kNewRule };
+
+// One message of a batch: 12 bytes, since a 10k-Service full sync has half a million of them.
 struct NftBatchMessage {
   uint32_t sequence = 0;
-  std::string operation;  // e.g. "NEWRULE ip nat KUBE-SVC-ABC"
-  int line = 0;           // 1-based input line
+  NftMessageKind kind = NftMessageKind::kNewRule;
+  int line = 0;  // 1-based input line
 };
 
-// A whole transaction as bytes ready for one sendmsg: BATCH_BEGIN, the operations, BATCH_END.
+// "NEWRULE ip nat KUBE-SVC-ABC" for `message` of a batch built from `pieces` (the chain is read
+// back from its input line; only errors need it).
+std::string DescribeMessage(const NftBatchMessage& message, uint8_t nf_family,
+                            absl::Span<const absl::string_view> pieces);
+
+// A whole transaction, ready for one sendmsg: BATCH_BEGIN, the operations, BATCH_END. The bytes
+// are kept in blocks sent as one iovec, so building a 200 MB batch never copies it to grow it.
 struct NftBatch {
-  std::string bytes;
+  std::vector<std::string> blocks;
   std::vector<NftBatchMessage> messages;  // the operations, in order (not BEGIN/END)
   uint32_t begin_sequence = 0;
   uint32_t end_sequence = 0;
   bool acknowledge = false;  // NLM_F_ACK on every operation
+
+  size_t size() const;
+  std::string Joined() const;  // the blocks back to back (tests)
 };
 
-// Builds the batch for `translation` in nf_tables family `nf_family` (NFPROTO_IPV4/IPV6). Sequence
-// numbers start at `first_sequence` (BATCH_BEGIN). `acknowledge` sets NLM_F_ACK on every operation.
-// Pure: the same arguments give the same bytes.
+// Builds a batch one operation at a time, in nf_tables family `nf_family` (NFPROTO_IPV4/IPV6).
+// Sequence numbers start at `first_sequence` (BATCH_BEGIN); `acknowledge` sets NLM_F_ACK on every
+// operation. Pure: the same operations give the same bytes.
+class NftBatchBuilder {
+ public:
+  NftBatchBuilder(uint8_t nf_family, uint32_t first_sequence, bool acknowledge);
+  void Add(const NftOperation& operation);
+  bool empty() const { return batch_.messages.empty(); }
+  NftBatch Finish() &&;
+
+ private:
+  // The block to append the next message to, with room for the largest message.
+  std::string& Block();
+  const uint8_t nf_family_;
+  uint32_t sequence_;
+  NftBatch batch_;
+};
+
+// The batch of a whole translation (NftBatchBuilder over its operations).
 NftBatch BuildNftBatch(const NftTranslation& translation, uint8_t nf_family,
                        uint32_t first_sequence, bool acknowledge);
 
@@ -52,9 +80,6 @@ class IptablesNftWriter final : public NftBatchSink {
   static absl::StatusOr<std::unique_ptr<IptablesNftWriter>> Create(proxier::IpFamily family);
 
   absl::Status Apply(absl::Span<const absl::string_view> pieces) override;
-  // The same for an input already translated (the benchmark times the two halves).
-  absl::Status ApplyTranslation(const NftTranslation& translation,
-                                absl::Span<const absl::string_view> pieces);
 
  private:
   struct SocketCloser {

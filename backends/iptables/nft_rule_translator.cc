@@ -233,6 +233,16 @@ absl::StatusOr<std::vector<std::string>> NftRuleTranslator::SplitArguments(absl:
 absl::StatusOr<NftTranslation> NftRuleTranslator::Translate(
     absl::Span<const absl::string_view> pieces) const {
   NftTranslation translation;
+  absl::Status status = TranslateEach(pieces, translation.tables, [&](NftOperation&& operation) {
+    translation.operations.push_back(std::move(operation));
+  });
+  if (!status.ok()) return status;
+  return translation;
+}
+
+absl::Status NftRuleTranslator::TranslateEach(absl::Span<const absl::string_view> pieces,
+                                              std::vector<std::string>& tables,
+                                              const std::function<void(NftOperation&&)>& on_operation) const {
   std::optional<std::string> table;  // the open table, until its COMMIT
   absl::flat_hash_set<std::string> seen_tables;
   int line_number = 0;
@@ -252,7 +262,7 @@ absl::StatusOr<NftTranslation> NftRuleTranslator::Translate(
       if (name != "nat" && name != "filter") return unsupported("unsupported table");
       if (!seen_tables.insert(std::string(name)).second) return unsupported("table given twice");
       table = std::string(name);
-      translation.tables.push_back(*table);
+      tables.push_back(*table);
       return absl::OkStatus();
     }
     if (!table.has_value()) return unsupported("outside a table");
@@ -269,8 +279,7 @@ absl::StatusOr<NftTranslation> NftRuleTranslator::Translate(
       }
       if (!IsValidChainName(fields[0]) || IsBuiltinChain(fields[0]))
         return unsupported("unsupported chain name");
-      translation.operations.push_back(
-          {*table, line_number, NftAddOrFlushChain{std::string(fields[0])}});
+      on_operation({*table, line_number, NftAddOrFlushChain{std::string(fields[0])}});
       return absl::OkStatus();
     }
     absl::StatusOr<std::vector<std::string>> arguments = SplitArguments(trimmed);
@@ -279,13 +288,13 @@ absl::StatusOr<NftTranslation> NftRuleTranslator::Translate(
       const std::string& chain = (*arguments)[1];
       if (!IsValidChainName(chain) || IsBuiltinChain(chain))
         return unsupported("unsupported chain name");
-      translation.operations.push_back({*table, line_number, NftDeleteChain{chain}});
+      on_operation({*table, line_number, NftDeleteChain{chain}});
       return absl::OkStatus();
     }
     if (arguments->size() >= 2 && (*arguments)[0] == "-A") {
       absl::StatusOr<NftAppendRule> rule = TranslateAppend(*arguments);
       if (!rule.ok()) return unsupported(rule.status().message());
-      translation.operations.push_back({*table, line_number, *std::move(rule)});
+      on_operation({*table, line_number, *std::move(rule)});
       return absl::OkStatus();
     }
     return unsupported("unsupported command");
@@ -318,7 +327,7 @@ absl::StatusOr<NftTranslation> NftRuleTranslator::Translate(
     return absl::UnimplementedError(
         absl::StrCat("input ends inside table ", *table, " without COMMIT"));
   }
-  return translation;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<NftAppendRule> NftRuleTranslator::TranslateAppend(

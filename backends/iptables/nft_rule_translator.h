@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -118,6 +119,10 @@ class NftRuleTranslator {
   // outside a table, missing COMMIT), gives Unimplemented naming the line number and text, so the
   // tool gets to report its own error.
   absl::StatusOr<NftTranslation> Translate(absl::Span<const absl::string_view> pieces) const;
+  // The same, one operation at a time: `on_operation` gets each as its line is read, and `tables`
+  // every table named. Nothing is kept, so a 10k-Service full sync is never held translated whole.
+  absl::Status TranslateEach(absl::Span<const absl::string_view> pieces, std::vector<std::string>& tables,
+                             const std::function<void(NftOperation&&)>& on_operation) const;
   absl::StatusOr<NftTranslation> Translate(absl::string_view input) const {
     const absl::string_view one[] = {input};
     return Translate(one);

@@ -62,7 +62,7 @@ TEST(BuildNftBatchTest, OneTransactionWithAcknowledgedOperationsInInputOrder) {
       BuildNftBatch(Translate("*nat\n:KUBE-SVC-A - [0:0]\n-A KUBE-SVC-A -j KUBE-SEP-B\n"
                               "-X KUBE-SEP-C\nCOMMIT\n"),
                     NFPROTO_IPV4, 100, /*acknowledge=*/true);
-  std::vector<Message> messages = Split(batch.bytes);
+  std::vector<Message> messages = Split(batch.Joined());
   ASSERT_EQ(messages.size(), 6u);
   EXPECT_EQ(messages[0].type, NFNL_MSG_BATCH_BEGIN);
   EXPECT_EQ(messages[0].resource_id, NFNL_SUBSYS_NFTABLES);
@@ -89,11 +89,13 @@ TEST(BuildNftBatchTest, OneTransactionWithAcknowledgedOperationsInInputOrder) {
   EXPECT_EQ(flush.size(),
             8u + 16u);  // NFTA_RULE_TABLE "nat" + NFTA_RULE_CHAIN "KUBE-SVC-A", padded
   // Every operation is named with its input line for errors.
-  EXPECT_THAT(batch.messages,
-              ElementsAre(Field(&NftBatchMessage::operation, "NEWCHAIN ip nat KUBE-SVC-A"),
-                          Field(&NftBatchMessage::operation, "DELRULE (flush) ip nat KUBE-SVC-A"),
-                          Field(&NftBatchMessage::operation, "NEWRULE ip nat KUBE-SVC-A"),
-                          Field(&NftBatchMessage::operation, "DELCHAIN ip nat KUBE-SEP-C")));
+  const absl::string_view input[] = {"*nat\n:KUBE-SVC-A - [0:0]\n-A KUBE-SVC-A -j KUBE-SEP-B\n-X KUBE-SEP-C\nCOMMIT\n"};
+  std::vector<std::string> described;
+  for (const NftBatchMessage& message : batch.messages) {
+    described.push_back(DescribeMessage(message, NFPROTO_IPV4, input));
+  }
+  EXPECT_THAT(described, ElementsAre("NEWCHAIN ip nat KUBE-SVC-A", "DELRULE (flush) ip nat KUBE-SVC-A",
+                                     "NEWRULE ip nat KUBE-SVC-A", "DELCHAIN ip nat KUBE-SEP-C"));
   EXPECT_THAT(batch.messages,
               ElementsAre(Field(&NftBatchMessage::line, 2), Field(&NftBatchMessage::line, 2),
                           Field(&NftBatchMessage::line, 3), Field(&NftBatchMessage::line, 4)));
@@ -104,7 +106,7 @@ TEST(BuildNftBatchTest, RulesCarryTheProtocolCompatAndTheXtPayload) {
       Translate("*nat\n-A KUBE-SEP-A -m udp -p udp -j DNAT --to-destination 10.0.0.1:53\n"
                 "COMMIT\n"),
       NFPROTO_IPV4, 1, /*acknowledge=*/false);
-  std::vector<Message> messages = Split(batch.bytes);
+  std::vector<Message> messages = Split(batch.Joined());
   ASSERT_EQ(messages.size(), 3u);
   EXPECT_EQ(messages[1].flags, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND);  // no ACK asked
   const std::string& rule = messages[1].payload;
@@ -126,8 +128,8 @@ TEST(BuildNftBatchTest, SameInputSameBytes) {
   NftTranslation t = Translate(
       "*filter\n:KUBE-FORWARD - [0:0]\n-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n"
       "COMMIT\n");
-  EXPECT_EQ(BuildNftBatch(t, NFPROTO_IPV4, 7, true).bytes,
-            BuildNftBatch(t, NFPROTO_IPV4, 7, true).bytes);
+  EXPECT_EQ(BuildNftBatch(t, NFPROTO_IPV4, 7, true).Joined(),
+            BuildNftBatch(t, NFPROTO_IPV4, 7, true).Joined());
 }
 
 }  // namespace

@@ -264,8 +264,9 @@ TEST_P(NftRuleTranslatorUnsupportedTest, IsUnimplementedNamingTheLine) {
   absl::StatusOr<NftTranslation> t = NftRuleTranslator(c.family).Translate(c.input);
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().code(), absl::StatusCode::kUnimplemented) << t.status();
-  if (c.line > 0)
+  if (c.line > 0) {
     EXPECT_THAT(t.status().message(), HasSubstr(absl::StrCat("input line ", c.line, " (")));
+  }
 }
 
 std::string Nat(const std::string& line) {
