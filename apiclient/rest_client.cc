@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <array>
 #include <mutex>
 
 #include "absl/status/status.h"
@@ -132,10 +133,35 @@ size_t RestClient::OnBody(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
+// Every request has its own easy and multi handle (cancellation is per request), so without a share
+// each one paid a TCP and TLS handshake: a paged initial list of a large cluster is hundreds of
+// requests. libcurl hands a shared idle connection to one transfer at a time.
+struct RestClient::ConnectionShare {
+  CURLSH* handle = curl_share_init();
+  std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
+
+  ConnectionShare() {
+    curl_share_setopt(handle, CURLSHOPT_LOCKFUNC, &ConnectionShare::Lock);
+    curl_share_setopt(handle, CURLSHOPT_UNLOCKFUNC, &ConnectionShare::Unlock);
+    curl_share_setopt(handle, CURLSHOPT_USERDATA, this);
+    curl_share_setopt(handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  }
+  ~ConnectionShare() { curl_share_cleanup(handle); }
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* self) {
+    static_cast<ConnectionShare*>(self)->locks[data].lock();
+  }
+  static void Unlock(CURL*, curl_lock_data data, void* self) {
+    static_cast<ConnectionShare*>(self)->locks[data].unlock();
+  }
+};
+
 RestClient::RestClient(ClientConfig config, RestClientOptions options)
     : config_(std::move(config)), options_(std::move(options)),
       limiter_(config_.qps, config_.burst),
-      token_source_(config_.bearer_token, config_.bearer_token_file, options_.token_recheck) {}
+      token_source_(config_.bearer_token, config_.bearer_token_file, options_.token_recheck),
+      share_(std::make_unique<ConnectionShare>()) {}
 
 RestClient::~RestClient() = default;
 
@@ -256,6 +282,7 @@ absl::StatusOr<HttpResponse> RestClient::DoOnce(Request& request) {
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  if (share_->handle != nullptr) curl_easy_setopt(easy, CURLOPT_SHARE, share_->handle);
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,

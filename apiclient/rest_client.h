@@ -83,6 +83,8 @@ class RestClient final : public ApiTransport {
 
  private:
   struct Request;
+  // Idle connections, TLS sessions and DNS answers shared by every request of this client.
+  struct ConnectionShare;
   static size_t OnBody(char* data, size_t size, size_t count, void* request);
   RestClient(ClientConfig config, RestClientOptions options);
   absl::StatusOr<HttpResponse> Do(Request& request);
@@ -94,6 +96,7 @@ class RestClient final : public ApiTransport {
   std::string connect_to_;  // CURLOPT_CONNECT_TO entry sending base_url_'s host to the real one
   RateLimiter limiter_;
   BearerTokenSource token_source_;
+  std::unique_ptr<ConnectionShare> share_;
 };
 
 }  // namespace kproxy::apiclient

@@ -168,7 +168,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def record(self, kind, verb, status):
         with self.state.cond:
             self.state.requests.append({'method': self.command, 'path': self.path, 'kind': kind,
-                                        'verb': verb, 'status': status, 'time': time.time()})
+                                        'verb': verb, 'status': status, 'time': time.time(),
+                                        'client_port': self.client_address[1]})
 
     def authorized(self):
         cert = None

@@ -128,6 +128,7 @@ absl::StatusOr<std::vector<RecordedRequest>> FakeApiserverProcess::Requests() {
     q.kind = std::string(std::string_view(e["kind"]));
     q.verb = std::string(std::string_view(e["verb"]));
     q.status = static_cast<int>(int64_t(e["status"]));
+    q.client_port = static_cast<int>(int64_t(e["client_port"]));
     q.time = double(e["time"]);
     out.push_back(std::move(q));
   }

@@ -21,6 +21,7 @@ struct RecordedRequest {
   std::string verb;
   int status = 0;
   double time = 0;
+  int client_port = 0;  // the client's TCP port: one per connection
 };
 
 class FakeApiserverProcess {

@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -336,6 +337,25 @@ TEST_F(ApiTest, RotatedTokenFileIsPickedUpAfterA401WithoutRestart) {
   for (const auto& r : *requests) refused += r.status == 401;
   EXPECT_GE(refused, 1);  // the old token really was refused once
   std::system(absl::StrCat("rm -rf ", dir).c_str());
+}
+
+TEST_F(ApiTest, ConsecutiveRequestsReuseOneTlsConnection) {
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<HttpResponse> r = client_->Get("/api/v1/nodes", nullptr, absl::Seconds(10));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 200);
+  }
+  absl::StatusOr<std::vector<testing::RecordedRequest>> requests = server_->Requests();
+  ASSERT_TRUE(requests.ok()) << requests.status();
+  std::set<int> ports;
+  int gets = 0;
+  for (const testing::RecordedRequest& q : *requests) {
+    if (q.path != "/api/v1/nodes") continue;
+    ++gets;
+    ports.insert(q.client_port);
+  }
+  EXPECT_EQ(gets, 5);
+  EXPECT_EQ(ports.size(), 1u) << "each request opened its own connection";
 }
 
 TEST_F(ApiTest, KubeconfigWithInlineClientCertificateAndTlsServerName) {
