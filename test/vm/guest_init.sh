@@ -37,6 +37,16 @@ link np1 10.0.1.1/24 pod1 eth0 10.0.1.5/24 10.0.1.1
 link np2 10.0.2.1/24 pod2 eth0 10.0.2.5/24 10.0.2.1
 link nc0 198.51.100.1/24 client eth0 198.51.100.2/24 198.51.100.1
 link ne0 192.0.2.129/25 elb eth0 192.0.2.130/25 192.0.2.129
+# IPv6 on the pod and client links too (nodad: usable at once), for the IPv6 Service.
+link6() {  # link6 NODE_IF NODE_ADDR NS NS_ADDR GATEWAY
+  $IP -6 addr add "$2" dev "$1" nodad
+  $IP -n "$3" -6 addr add "$4" dev eth0 nodad
+  $IP -n "$3" -6 route add default via "$5"
+}
+link6 np1 fd00:1::1/64 pod1 fd00:1::5/64 fd00:1::1
+link6 np2 fd00:2::1/64 pod2 fd00:2::5/64 fd00:2::1
+link6 nc0 fd00:c::1/64 client fd00:c::2/64 fd00:c::1
+echo 1 > /proc/sys/net/ipv6/conf/all/forwarding
 for a in 203.0.113.10 203.0.113.20 203.0.113.30 203.0.113.50; do $IP -n elb addr add $a/32 dev eth0; done
 $IP route add default via 192.0.2.130
 echo 1 > /proc/sys/net/ipv4/ip_forward
@@ -113,6 +123,15 @@ check conn_lb_vip_from_client "client -> 203.0.113.20:80 answered by a pod" answ
 check ipvs_filter_node_listener_reachable "client -> 192.0.2.129:9999 (the node's own listener)" answers client 192.0.2.129 9999 node
 check ipvs_filter_rejects_other_ports "client -> 10.96.0.10:9999 refused: a bound address serves Service ports only" \
   answers client 10.96.0.10 9999 none
+
+# --- IPv6: ClusterIP fd00:96::10 and NodePort 30060 ---
+check ipvs_ipv6_clusterip_virtual_server "TCP [fd00:96::10]:80 with both IPv6 backends" \
+  sh -c 'grep -q "TCP  \[fd00:96::10\]:80 rr" /tmp/ipvs1 && ipvsadm -Ln -t "[fd00:96::10]:80" | grep -q "\[fd00:1::5\]:8080" && ipvsadm -Ln -t "[fd00:96::10]:80" | grep -q "\[fd00:2::5\]:8080"'
+check ipvs_ipv6_bound "fd00:96::10 on kube-ipvs0" grep -q "inet6 fd00:96::10/128" /tmp/addr1
+check ipset_ipv6_cluster_ip "KUBE-6-CLUSTER-IP has fd00:96::10,tcp:80" ipset test KUBE-6-CLUSTER-IP fd00:96::10,tcp:80
+check conn_ipv6_clusterip_from_client "client -> [fd00:96::10]:80 answered by a pod" answers client fd00:96::10 80 'pod1|pod2'
+check conn_ipv6_clusterip_from_pod "pod1 -> [fd00:96::10]:80 answered by a pod" answers pod1 fd00:96::10 80 'pod1|pod2'
+check conn_ipv6_nodeport_from_client "client -> [fd00:c::1]:30060 answered by a pod" answers client fd00:c::1 30060 'pod1|pod2'
 
 # --- loadBalancerSourceRanges [198.51.100.0/24] on 203.0.113.40 ---
 check source_ranges_client_allowed "client (198.51.100.2) -> 203.0.113.40:80 answered by a pod" answers client 203.0.113.40 80 'pod1|pod2'
