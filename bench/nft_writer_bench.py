@@ -30,15 +30,9 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.dirname(HERE)
 
-BASE = ("*nat\n"
-        ":KUBE-SERVICES - [0:0]\n:KUBE-POSTROUTING - [0:0]\n"
-        "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
-        "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
-        "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n"
-        "COMMIT\n"
-        "*filter\n:KUBE-SERVICES - [0:0]\n:KUBE-FORWARD - [0:0]\n"
-        "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD\n"
-        "COMMIT\n")
+# The jumps from the built-in chains, as before kube-proxy's first sync: the kernel test's.
+sys.path.insert(0, os.path.join(REPO, "test", "kernel"))
+from test_nft_writer import BASE  # noqa: E402
 
 # Runs inside the namespace: times `argv < input` RUNS times, prints microseconds per run.
 TIMER = r"""

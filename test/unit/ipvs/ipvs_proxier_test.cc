@@ -19,6 +19,7 @@ using ::kproxy::proxier::testing::AddSliceEndpoint;
 using ::kproxy::proxier::testing::AddSlicePort;
 using ::kproxy::proxier::testing::MakeEndpointSlice;
 using proxier::EndpointSlice;
+using proxier::IpAddress;
 using proxier::IpFamily;
 using proxier::Protocol;
 using proxier::Service;
@@ -278,22 +279,6 @@ TEST_F(IpvsProxierTest, CleanupRemovesVirtualServersLinkAndIpsets) {
   EXPECT_TRUE(ipsets_->sets().empty());
   EXPECT_FALSE(iptables_.Rules(iptables::Table::kNat, "KUBE-SERVICES").has_value());
 }
-
-}  // namespace
-}  // namespace kproxy::backends::ipvs
-
-namespace kproxy::backends::ipvs {
-namespace {
-
-using namespace ::kproxy::proxier::ipvs::testing;  // NOLINT
-using ::kproxy::proxier::testing::AddSliceEndpoint;
-using ::kproxy::proxier::testing::AddSlicePort;
-using ::kproxy::proxier::testing::MakeEndpointSlice;
-using proxier::EndpointSlice;
-using proxier::IpAddress;
-using proxier::IpFamily;
-using proxier::Protocol;
-using proxier::Service;
 
 // A proxier whose family reads the host's addresses at each sync and cleans stale UDP flows.
 class IpvsProxierHostTest : public ::testing::Test {
