@@ -87,7 +87,10 @@ absl::StatusOr<std::vector<ConntrackEntry>> NetlinkConntrackClient::List(proxier
         }
         break;
       }
-      return Errno(absl::StrCat("conntrack dump (", proxier::IpFamilyName(family_), ")"), errno);
+      // nfnetlink answers EINVAL for a subsystem nobody registered: nf_conntrack_netlink is not
+      // loaded (it autoloads on most nodes, not in a minimal VM or a locked-down host).
+      const std::string hint = errno == EINVAL ? " (is the nf_conntrack_netlink module loaded?)" : "";
+      return Errno(absl::StrCat("conntrack dump (", proxier::IpFamilyName(family_), ")", hint), errno);
     }
   }
   return entries;
