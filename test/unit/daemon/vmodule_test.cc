@@ -71,7 +71,9 @@ TEST_F(VmoduleTest, MalformedEntriesAreRejected) {
   for (const char* bad : {"proxier", "=3", "proxier=", "proxier=x", "proxier=-1", "a=1=2"}) {
     auto rules = ParseVmodule({bad});
     EXPECT_FALSE(rules.ok()) << bad;
-    if (!rules.ok()) EXPECT_THAT(rules.status().message(), HasSubstr("pattern=N")) << bad;
+    if (!rules.ok()) {
+      EXPECT_THAT(rules.status().message(), HasSubstr("pattern=N")) << bad;
+    }
   }
   EXPECT_TRUE(ParseVmodule({""}).ok());
 }

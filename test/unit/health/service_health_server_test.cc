@@ -211,7 +211,9 @@ TEST_F(ServiceHealthServerTest, ClosingAServiceAlsoClosesItsOpenConnections) {
   char buf[16];
   ssize_t n = recv(idle, buf, sizeof(buf), 0);
   EXPECT_LE(n, 0) << "connection still open after the Service's health check was closed";
-  if (n < 0) EXPECT_NE(errno, EAGAIN) << "timed out: connection still open";
+  if (n < 0) {
+    EXPECT_NE(errno, EAGAIN) << "timed out: connection still open";
+  }
   close(idle);
 }
 
