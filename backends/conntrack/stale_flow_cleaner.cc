@@ -78,4 +78,14 @@ absl::StatusOr<size_t> CleanStaleUdpFlows(ConntrackClient& client, const proxier
   return deleted;
 }
 
+void CleanStaleUdpFlowsAfterSync(ConntrackClient& client, const proxier::ProxySnapshot& snapshot,
+                                 const proxier::NodeContext& node) {
+  absl::StatusOr<size_t> deleted = CleanStaleUdpFlows(client, snapshot, node);
+  if (!deleted.ok()) {
+    KLOG_WARNING << proxier::IpFamilyName(snapshot.family) << ": stale UDP flow cleanup: " << deleted.status();
+  } else if (*deleted > 0) {
+    KLOG_V(2) << proxier::IpFamilyName(snapshot.family) << ": deleted " << *deleted << " stale UDP flows";
+  }
+}
+
 }  // namespace kproxy::backends::conntrack

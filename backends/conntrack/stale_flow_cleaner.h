@@ -27,4 +27,9 @@ std::vector<ConntrackEntry> FindStaleUdpFlows(const std::vector<ConntrackEntry>&
 absl::StatusOr<size_t> CleanStaleUdpFlows(ConntrackClient& client, const proxier::ProxySnapshot& snapshot,
                                           const proxier::NodeContext& node);
 
+// CleanStaleUdpFlows for a proxier's sync: an error is logged as a warning (the sync itself
+// succeeded; the next one retries), deletions at -v 2.
+void CleanStaleUdpFlowsAfterSync(ConntrackClient& client, const proxier::ProxySnapshot& snapshot,
+                                 const proxier::NodeContext& node);
+
 }  // namespace kproxy::backends::conntrack

@@ -217,6 +217,16 @@ std::string DescribeMessage(const NftBatchMessage& message, uint8_t nf_family,
                       TableOfLine(pieces, message.line), " ", chain);
 }
 
+namespace {
+// A chain object carrying only its identity: what NEWCHAIN (create or keep) and DELCHAIN send.
+ChainPtr NamedChain(const std::string& table, const std::string& name) {
+  ChainPtr chain(nftnl_chain_alloc());
+  nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_TABLE, table.c_str());
+  nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_NAME, name.c_str());
+  return chain;
+}
+}  // namespace
+
 NftBatchBuilder::NftBatchBuilder(uint8_t nf_family, uint32_t first_sequence, bool acknowledge)
     : nf_family_(nf_family), sequence_(first_sequence) {
   batch_.acknowledge = acknowledge;
@@ -240,9 +250,7 @@ void NftBatchBuilder::Add(const NftOperation& operation) {
   const uint16_t ack = batch_.acknowledge ? NLM_F_ACK : 0;
   auto record = [&](NftMessageKind kind) { batch_.messages.push_back({sequence_, kind, operation.line}); };
   if (const auto* add = std::get_if<NftAddOrFlushChain>(&operation.kind)) {
-    ChainPtr chain(nftnl_chain_alloc());
-    nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_TABLE, operation.table.c_str());
-    nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_NAME, add->chain.c_str());
+    ChainPtr chain = NamedChain(operation.table, add->chain);
     record(NftMessageKind::kNewChain);
     AppendMessage(Block(), NFT_MSG_NEWCHAIN, nf_family_, NLM_F_CREATE | ack, sequence_++,
                   [&](nlmsghdr* header) { nftnl_chain_nlmsg_build_payload(header, chain.get()); });
@@ -254,9 +262,7 @@ void NftBatchBuilder::Add(const NftOperation& operation) {
     AppendMessage(Block(), NFT_MSG_DELRULE, nf_family_, ack, sequence_++,
                   [&](nlmsghdr* header) { nftnl_rule_nlmsg_build_payload(header, flush.get()); });
   } else if (const auto* remove = std::get_if<NftDeleteChain>(&operation.kind)) {
-    ChainPtr chain(nftnl_chain_alloc());
-    nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_TABLE, operation.table.c_str());
-    nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_NAME, remove->chain.c_str());
+    ChainPtr chain = NamedChain(operation.table, remove->chain);
     record(NftMessageKind::kDeleteChain);
     AppendMessage(Block(), NFT_MSG_DELCHAIN, nf_family_, ack, sequence_++,
                   [&](nlmsghdr* header) { nftnl_chain_nlmsg_build_payload(header, chain.get()); });

@@ -228,12 +228,7 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   // Conntrack keeps UDP flows pinned to endpoints that are gone, and to VIPs that just became
   // pass-through; only changed Services (or a full sync) can have such flows.
   if (config.conntrack != nullptr && (full || !changed.empty())) {
-    absl::StatusOr<size_t> deleted = conntrack::CleanStaleUdpFlows(*config.conntrack, *taken.snapshot, node);
-    if (!deleted.ok()) {
-      KLOG_WARNING << proxier::IpFamilyName(runner.family()) << ": stale UDP flow cleanup: " << deleted.status();
-    } else if (*deleted > 0) {
-      KLOG_V(2) << proxier::IpFamilyName(runner.family()) << ": deleted " << *deleted << " stale UDP flows";
-    }
+    conntrack::CleanStaleUdpFlowsAfterSync(*config.conntrack, *taken.snapshot, node);
   }
   return result;
 }

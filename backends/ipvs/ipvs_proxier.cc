@@ -136,12 +136,7 @@ void IpvsProxier::CleanStaleFlows(const IpvsFamily& family, const proxier::Proxy
   for (const auto& [name, port] : udp.services) {
     if (auto it = snapshot.endpoints.find(name); it != snapshot.endpoints.end()) udp.endpoints.emplace(name, it->second);
   }
-  absl::StatusOr<size_t> deleted = conntrack::CleanStaleUdpFlows(*family.conntrack, udp, family.node);
-  if (!deleted.ok()) {
-    KLOG_WARNING << proxier::IpFamilyName(family.node.family) << ": stale UDP flow cleanup: " << deleted.status();
-  } else if (*deleted > 0) {
-    KLOG_V(2) << proxier::IpFamilyName(family.node.family) << ": deleted " << *deleted << " stale UDP flows";
-  }
+  conntrack::CleanStaleUdpFlowsAfterSync(*family.conntrack, udp, family.node);
 }
 
 absl::StatusOr<ObservedIpvsState> IpvsProxier::Observe(IpFamily family, const std::vector<IpvsService>& all) {

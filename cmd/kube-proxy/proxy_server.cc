@@ -288,6 +288,11 @@ class ProxyServer {
   absl::Status WaitForInitialSync();
   void DecideFamilies();
   absl::Status CreateProxier(bool dry_run);
+  // Upstream's warning, once per process, when NodePorts are accepted on every local address.
+  void WarnIfNodePortAddressesUnset() const;
+  // The family's netlink conntrack client, kept in conntrack_; null (logged) when there is no
+  // access: stale UDP flows are then not cleared.
+  backends::conntrack::ConntrackClient* OpenConntrack(IpFamily family);
   int DryRun();
   int Once();
   int Serve();
