@@ -65,6 +65,8 @@ struct RestClient::Request {
   bool streaming_body = false;  // decided on the first body byte: 2xx and on_line set
   bool status_known = false;
   bool aborted_by_callback = false;
+  bool line_too_long = false;
+  size_t max_line_bytes = 0;
   std::string partial_line;
 };
 
@@ -112,6 +114,14 @@ size_t RestClient::OnBody(char* data, size_t size, size_t count, void* user) {
   absl::string_view chunk(data, n);
   while (!chunk.empty()) {
     const size_t newline = chunk.find('\n');
+    const size_t line_bytes = request->partial_line.size() +
+                              (newline == absl::string_view::npos ? chunk.size() : newline);
+    if (line_bytes > request->max_line_bytes) {
+      request->line_too_long = true;
+      request->partial_line.clear();
+      request->partial_line.shrink_to_fit();
+      return 0;  // CURLE_WRITE_ERROR: the stream is treated as broken
+    }
     if (newline == absl::string_view::npos) {
       request->partial_line.append(chunk.data(), chunk.size());
       break;
@@ -135,7 +145,8 @@ size_t RestClient::OnBody(char* data, size_t size, size_t count, void* user) {
 
 // Every request has its own easy and multi handle (cancellation is per request), so without a share
 // each one paid a TCP and TLS handshake: a paged initial list of a large cluster is hundreds of
-// requests. libcurl hands a shared idle connection to one transfer at a time.
+// requests. One share per thread: libcurl documents sharing connections between concurrent
+// threads as unsupported, so the locks below only ever see one thread.
 struct RestClient::ConnectionShare {
   CURLSH* handle = curl_share_init();
   std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
@@ -157,11 +168,17 @@ struct RestClient::ConnectionShare {
   }
 };
 
+RestClient::ConnectionShare* RestClient::ShareForThisThread() {
+  absl::MutexLock lock(&shares_mu_);
+  std::unique_ptr<ConnectionShare>& share = shares_[std::this_thread::get_id()];
+  if (share == nullptr) share = std::make_unique<ConnectionShare>();
+  return share.get();
+}
+
 RestClient::RestClient(ClientConfig config, RestClientOptions options)
     : config_(std::move(config)), options_(std::move(options)),
       limiter_(config_.qps, config_.burst),
-      token_source_(config_.bearer_token, config_.bearer_token_file, options_.token_recheck),
-      share_(std::make_unique<ConnectionShare>()) {}
+      token_source_(config_.bearer_token, config_.bearer_token_file, options_.token_recheck) {}
 
 RestClient::~RestClient() = default;
 
@@ -273,6 +290,8 @@ absl::StatusOr<HttpResponse> RestClient::DoOnce(Request& request) {
   request.status_known = false;
   request.streaming_body = false;
   request.aborted_by_callback = false;
+  request.line_too_long = false;
+  request.max_line_bytes = options_.max_stream_line_bytes;
   request.partial_line.clear();
 
   CURL* easy = curl_easy_init();
@@ -282,7 +301,9 @@ absl::StatusOr<HttpResponse> RestClient::DoOnce(Request& request) {
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  if (share_->handle != nullptr) curl_easy_setopt(easy, CURLOPT_SHARE, share_->handle);
+  if (ConnectionShare* share = ShareForThisThread(); share->handle != nullptr) {
+    curl_easy_setopt(easy, CURLOPT_SHARE, share->handle);
+  }
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
@@ -385,6 +406,11 @@ absl::StatusOr<HttpResponse> RestClient::DoOnce(Request& request) {
 
   if (cancelled) return absl::CancelledError(what + ": cancelled");
   if (request.aborted_by_callback) return absl::AbortedError(what + ": stream abandoned by the reader");
+  if (request.line_too_long) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, ": a streamed line grew past ", request.max_line_bytes,
+        " bytes without ending; treating the stream as broken"));
+  }
   if (result == CURLE_OPERATION_TIMEDOUT) {
     return absl::DeadlineExceededError(absl::StrCat(what, ": ", error_buffer[0] ? error_buffer : curl_easy_strerror(result)));
   }

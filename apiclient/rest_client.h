@@ -5,9 +5,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -55,6 +57,9 @@ struct RestClientOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration token_recheck = absl::Seconds(5);
   std::string user_agent = "kube-proxy/kproxy";
+  // A streamed line (one watch event) longer than this ends the stream as broken: no real object
+  // comes near it, and a server or proxy that never sends the newline must not grow memory forever.
+  size_t max_stream_line_bytes = 16 << 20;
 };
 
 class RestClient final : public ApiTransport {
@@ -73,8 +78,8 @@ class RestClient final : public ApiTransport {
                                     CancelToken* cancel = nullptr,
                                     absl::Duration timeout = absl::Seconds(30)) override;
   // Streams a 2xx body line by line (without the '\n') to on_line, until the server ends it, no
-  // byte arrived for idle_timeout (kDeadlineExceeded), cancel fires (kCancelled), or on_line
-  // returns false (kAborted). A non-2xx response is returned whole, without calling on_line.
+  // byte arrived for idle_timeout (kDeadlineExceeded), cancel fires (kCancelled), on_line
+  // returns false (kAborted), or a line grows past max_stream_line_bytes (kResourceExhausted). A non-2xx response is returned whole, without calling on_line.
   absl::StatusOr<HttpResponse> Stream(absl::string_view path_and_query, const LineCallback& on_line,
                                       CancelToken* cancel = nullptr,
                                       absl::Duration idle_timeout = absl::Minutes(11)) override;
@@ -83,12 +88,17 @@ class RestClient final : public ApiTransport {
 
  private:
   struct Request;
-  // Idle connections, TLS sessions and DNS answers shared by every request of this client.
+  // Idle connections, TLS sessions and DNS answers shared by the requests of one thread.
   struct ConnectionShare;
   static size_t OnBody(char* data, size_t size, size_t count, void* request);
   RestClient(ClientConfig config, RestClientOptions options);
   absl::StatusOr<HttpResponse> Do(Request& request);
   absl::StatusOr<HttpResponse> DoOnce(Request& request);
+  // The calling thread's connection cache. libcurl does not support one connection cache used by
+  // concurrent threads (reflectors and the Event recorder run at once), so each thread reuses
+  // only its own connections. Threads of a client are few and long-lived; a cache lives as long
+  // as the client (a finished thread's id, when reused, takes it over: still one user at a time).
+  ConnectionShare* ShareForThisThread();
 
   const ClientConfig config_;
   const RestClientOptions options_;
@@ -96,7 +106,9 @@ class RestClient final : public ApiTransport {
   std::string connect_to_;  // CURLOPT_CONNECT_TO entry sending base_url_'s host to the real one
   RateLimiter limiter_;
   BearerTokenSource token_source_;
-  std::unique_ptr<ConnectionShare> share_;
+  absl::Mutex shares_mu_;
+  absl::flat_hash_map<std::thread::id, std::unique_ptr<ConnectionShare>> shares_
+      ABSL_GUARDED_BY(shares_mu_);
 };
 
 }  // namespace kproxy::apiclient

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -356,6 +357,83 @@ TEST_F(ApiTest, ConsecutiveRequestsReuseOneTlsConnection) {
   }
   EXPECT_EQ(gets, 5);
   EXPECT_EQ(ports.size(), 1u) << "each request opened its own connection";
+}
+
+// libcurl does not support one connection cache used by concurrent threads: each thread reuses
+// its own connection, and never one another thread left idle.
+TEST_F(ApiTest, ThreadsReuseTheirOwnConnectionsNeverAnotherThreads) {
+  absl::Mutex mu;
+  int turn = 0;  // even: thread a, odd: thread b
+  auto run = [&](int parity, const std::string& tag) {
+    for (int i = 0; i < 3; ++i) {
+      {
+        absl::MutexLock lock(&mu);
+        const auto my_turn = [&turn, parity] { return turn % 2 == parity; };
+        mu.Await(absl::Condition(&my_turn));
+      }
+      absl::StatusOr<HttpResponse> r = client_->Get("/api/v1/nodes?from=" + tag, nullptr, absl::Seconds(10));
+      EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? absl::StrCat(r->status) : r.status().ToString());
+      absl::MutexLock lock(&mu);
+      ++turn;
+    }
+  };
+  std::thread a(run, 0, "a");
+  std::thread b(run, 1, "b");
+  a.join();
+  b.join();
+  absl::StatusOr<std::vector<testing::RecordedRequest>> requests = server_->Requests();
+  ASSERT_TRUE(requests.ok()) << requests.status();
+  std::map<std::string, std::set<int>> ports;
+  for (const testing::RecordedRequest& q : *requests) {
+    if (absl::StartsWith(q.path, "/api/v1/nodes?from=")) ports[q.path.substr(19)].insert(q.client_port);
+  }
+  ASSERT_EQ(ports["a"].size(), 1u) << "thread a did not reuse its connection";
+  ASSERT_EQ(ports["b"].size(), 1u) << "thread b did not reuse its connection";
+  EXPECT_NE(*ports["a"].begin(), *ports["b"].begin()) << "thread b took thread a's idle connection";
+}
+
+// Watches of every resource and Event posts at once over one client (scripts/sanitize.sh runs this
+// binary under TSan): everything converges and every Event arrives.
+TEST_F(ApiTest, ConcurrentWatchesAndEventsShareOneClientSafely) {
+  ASSERT_TRUE(server_->Apply(Svc("web", "10.96.0.1")).ok());
+  ASSERT_TRUE(server_->Apply(Slice("web-abc", "web", "10.0.0.5")).ok());
+  ASSERT_TRUE(server_->Apply(NodeJson("node-a")).ok());
+  RecordingHandlers handlers;
+  ApiSourceOptions options;
+  options.node_name = "node-a";
+  options.reflector = FastOptions();
+  absl::StatusOr<std::unique_ptr<ApiSource>> source =
+      ApiSource::Create(client_.get(), options, &handlers, &handlers, &handlers);
+  ASSERT_TRUE(source.ok());
+  EventRecorderOptions event_options;
+  event_options.node_name = "node-a";
+  EventRecorder recorder(client_.get(), event_options);
+  recorder.Start();
+  (*source)->Start();
+  constexpr int kRounds = 12;
+  std::thread poster([&recorder] {
+    for (int i = 0; i < kRounds; ++i) {
+      ObjectReference svc;
+      svc.namespace_name = "default";
+      svc.name = absl::StrCat("svc-", i);
+      recorder.Warning(svc, "PassThroughConflict", "Sync", absl::StrCat("note ", i));
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+  for (int i = 0; i < kRounds; ++i) {
+    ASSERT_TRUE(server_->Apply(Svc(absl::StrCat("s", i), absl::StrCat("10.96.1.", i + 1))).ok());
+    ASSERT_TRUE(server_->Apply(Slice(absl::StrCat("s", i, "-x"), absl::StrCat("s", i), "10.0.1.5")).ok());
+  }
+  poster.join();
+  EXPECT_TRUE(handlers.services.WaitFor(
+      [](const auto& state, const auto&) { return state.size() == kRounds + 1; }, absl::Seconds(30)));
+  EXPECT_TRUE(handlers.slices.WaitFor(
+      [](const auto& state, const auto&) { return state.size() == kRounds + 1; }, absl::Seconds(30)));
+  ASSERT_TRUE(recorder.Flush(absl::Seconds(30)));
+  recorder.Stop();
+  (*source)->Stop();
+  EXPECT_EQ(recorder.stats().posted, static_cast<uint64_t>(kRounds));
+  EXPECT_TRUE(HasKeys(handlers.nodes.state(), {"node-a"}));
 }
 
 TEST_F(ApiTest, KubeconfigWithInlineClientCertificateAndTlsServerName) {
