@@ -23,6 +23,7 @@ namespace {
 
 std::atomic<int> g_verbosity{0};
 std::atomic<Format> g_format{Format::kText};
+std::atomic<bool> g_split_stream{false};
 absl::Mutex g_mu;
 std::string* g_sink ABSL_GUARDED_BY(g_mu) = nullptr;
 
@@ -113,6 +114,7 @@ int VmoduleLevel(const char* file) {
 void SetVerbosity(int level) { g_verbosity.store(level); }
 int Verbosity() { return g_verbosity.load(std::memory_order_relaxed); }
 void SetFormat(Format format) { g_format.store(format); }
+void SetSplitStream(bool split) { g_split_stream.store(split); }
 void SetSinkForTesting(std::string* sink) {
   absl::MutexLock lock(&g_mu);
   g_sink = sink;
@@ -140,6 +142,11 @@ void Write(Severity severity, int verbosity, const char* file, int line, absl::s
   absl::MutexLock lock(&g_mu);
   if (g_sink != nullptr) {
     g_sink->append(out);
+    return;
+  }
+  if (severity == Severity::kInfo && g_split_stream.load()) {
+    fwrite(out.data(), 1, out.size(), stdout);
+    fflush(stdout);  // stdout is buffered when it is a pipe; a log line must not wait
     return;
   }
   fwrite(out.data(), 1, out.size(), stderr);

@@ -1,5 +1,6 @@
 // Process-wide logging in klog's text format ("I1126 05:10:26.123456   42 file.cc:12] msg") or as
-// JSON lines (--logging-format=json), with klog's -v verbosity levels. Writes to stderr.
+// JSON lines (--logging-format=json), with klog's -v verbosity levels. Writes to stderr (info to
+// stdout with split streams).
 #pragma once
 
 #include <atomic>
@@ -40,6 +41,9 @@ inline bool VerboseEnabled(int level, const char* file) {
   return internal::vmodule_set.load(std::memory_order_relaxed) && VmoduleLevel(file) >= level;
 }
 void SetFormat(Format format);
+// component-base's split streams: info lines to stdout, warnings and errors to stderr. Off: all
+// to stderr. Every line is written (and flushed) at once either way.
+void SetSplitStream(bool split);
 // Redirects output (tests); nullptr restores stderr.
 void SetSinkForTesting(std::string* sink);
 

@@ -3,6 +3,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
@@ -39,7 +40,7 @@ void NetlinkConntrackClient::SocketCloser::operator()(mnl_socket* s) const {
 }
 
 absl::StatusOr<std::unique_ptr<NetlinkConntrackClient>> NetlinkConntrackClient::Create(proxier::IpFamily family) {
-  std::unique_ptr<mnl_socket, SocketCloser> sock(mnl_socket_open(NETLINK_NETFILTER));
+  std::unique_ptr<mnl_socket, SocketCloser> sock(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
   if (!sock) return Errno("conntrack: open NETLINK_NETFILTER socket", errno);
   if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) return Errno("conntrack: bind netlink socket", errno);
   unsigned int port_id = mnl_socket_get_portid(sock.get());

@@ -315,7 +315,7 @@ IptablesNftWriter::IptablesNftWriter(proxier::IpFamily family, SocketHandle sock
 
 absl::StatusOr<std::unique_ptr<IptablesNftWriter>> IptablesNftWriter::Create(
     proxier::IpFamily family) {
-  SocketHandle socket(mnl_socket_open(NETLINK_NETFILTER));
+  SocketHandle socket(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
   if (!socket)
     return absl::InternalError(
         absl::StrCat("nf_tables: socket(NETLINK_NETFILTER): ", ErrnoText(errno)));

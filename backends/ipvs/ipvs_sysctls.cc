@@ -32,6 +32,10 @@ std::vector<Sysctl> IpvsSysctls(absl::string_view kernel_release, bool strict_ar
 absl::Status ApplySysctls(const std::vector<Sysctl>& sysctls, absl::string_view root) {
   for (const Sysctl& s : sysctls) {
     const std::string path = absl::StrCat(root, "/", s.path);
+    // Written only when it differs (upstream's EnsureSysctl): a read-only /proc/sys that already
+    // holds the right values (an init container set them) is not an error.
+    std::string current;
+    if (std::ifstream in(path); in >> current && current == s.value) continue;
     std::ofstream f(path);
     if (f) f << s.value << "\n";
     f.close();

@@ -19,7 +19,8 @@ struct Sysctl {
 // kernels from 4.1 to before 5.9, where mode 1 delays new connections (upstream issue 93297).
 std::vector<Sysctl> IpvsSysctls(absl::string_view kernel_release, bool strict_arp);
 
-// Writes each value under `root` (normally /proc/sys); the error names the first path that failed.
+// Writes each value under `root` (normally /proc/sys) that does not already hold it; the error
+// names the first path that failed.
 absl::Status ApplySysctls(const std::vector<Sysctl>& sysctls, absl::string_view root = "/proc/sys");
 
 }  // namespace kproxy::backends::ipvs

@@ -1,11 +1,14 @@
 // kube-proxy: kproxy's entry point. Parses the command line, sets up logging, and hands over to
 // the daemon (cmd/kube-proxy/proxy_server.h).
+#include <signal.h>
+
 #include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "cmd/kube-proxy/options.h"
+#include "cmd/kube-proxy/process_setup.h"
 #include "cmd/kube-proxy/proxy_server.h"
 #include "logging/log.h"
 
@@ -16,6 +19,10 @@ constexpr char kVersion[] = "kproxy v0.1.0 (kube-proxy compatible: KubeProxyConf
 int main(int argc, char** argv) {
   using namespace kproxy::daemon;
   BlockTerminationSignals();
+  // A peer that resets a health, metrics or health-check-port connection while we write to it
+  // must cost that connection only (EPIPE), never the process. Children get SIGPIPE back
+  // (RunSubprocess resets it).
+  signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   auto options = ParseOptions(args);
   if (!options.ok()) {
@@ -34,6 +41,7 @@ int main(int argc, char** argv) {
   kproxy::logging::SetFormat(options->config.logging.format == "json" ? kproxy::logging::Format::kJson
                                                                       : kproxy::logging::Format::kText);
   for (const std::string& w : options->deprecation_warnings) KLOG_WARNING << w;
+  for (const std::string& w : options->config_warnings) KLOG_WARNING << w;
   if (auto vmodule = kproxy::logging::ParseVmodule(options->config.logging.vmodule); vmodule.ok()) {
     kproxy::logging::SetVmodule(*std::move(vmodule));  // validated with the rest of the options
   }
@@ -51,6 +59,10 @@ int main(int argc, char** argv) {
     std::cerr << "Error: " << s.message() << "\n";
     return 1;
   }
+  const KubeProxyConfiguration::Logging& log_options = options->config.logging;
+  kproxy::logging::SetSplitStream(log_options.format == "json" ? log_options.json_split_stream
+                                                               : log_options.text_split_stream);
+  for (const std::string& w : ConfigurationWarnings(options->config)) KLOG_WARNING << w;
   if (!options->write_config_to.empty()) {
     std::ofstream out(options->write_config_to);
     out << ConfigurationToYaml(options->config);
@@ -64,8 +76,11 @@ int main(int argc, char** argv) {
   }
   if (options->cleanup) return RunCleanup(*options);
   if (options->init_only) {
-    // kproxy needs no separate privileged initialisation step beyond what the proxy does at start.
-    KLOG_INFO << "--init-only: nothing to initialise separately; exiting";
+    if (absl::Status s = InitializeNode(options->config); !s.ok()) {
+      std::cerr << "kube-proxy --init-only: " << s.message() << "\n";
+      return 1;
+    }
+    KLOG_INFO << "System initialized and --init-only specified; exiting";
     return 0;
   }
   return RunProxy(*options, std::cout);

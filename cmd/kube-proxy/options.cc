@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "logging/log.h"
@@ -14,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "cmd/kube-proxy/feature_gates.h"
 #include "cmd/kube-proxy/go_duration.h"
 #include "logging/log.h"
 #include "proxier/ip_address.h"
@@ -80,6 +82,28 @@ absl::StatusOr<std::map<std::string, bool>> ParseGates(absl::string_view v) {
     out[std::string(absl::StripAsciiWhitespace(kv.first))] = *b;
   }
   return out;
+}
+
+// A resource.Quantity of bytes as component-base's info buffer size takes it: "512", "1K" / "1M"
+// (powers of 1000), "2Ki" / "3Mi" (powers of 1024), up to T / Ti.
+absl::StatusOr<int64_t> ParseByteQuantity(absl::string_view v) {
+  static constexpr std::pair<const char*, int64_t> kSuffixes[] = {
+      {"Ki", int64_t{1} << 10}, {"Mi", int64_t{1} << 20}, {"Gi", int64_t{1} << 30}, {"Ti", int64_t{1} << 40},
+      {"k", 1000},             {"K", 1000},             {"M", 1000000},          {"G", 1000000000},
+      {"T", 1000000000000}};
+  absl::string_view number = absl::StripAsciiWhitespace(v);
+  int64_t multiplier = 1;
+  for (const auto& [suffix, factor] : kSuffixes) {
+    if (absl::ConsumeSuffix(&number, suffix)) {
+      multiplier = factor;
+      break;
+    }
+  }
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(number, &n) || n < 0 || n > INT64_MAX / multiplier) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid quantity \"", v, "\" (want bytes, e.g. 0, 512, 64Ki, 1M)"));
+  }
+  return n * multiplier;
 }
 
 // upstream's AppendPortIfNeeded: a bare IP gets the default port.
@@ -188,13 +212,22 @@ std::vector<FlagSpec> BuildFlags(Options* o, FlagExtras* x) {
   str("config", &o->config_file, "The path to the configuration file.", kAll);
   str("write-config-to", &o->write_config_to,
       "If set, write the default configuration values to this file and exit.", kAll);
-  boolean("cleanup", &o->cleanup, "If true cleanup iptables and ipvs rules and exit.", kAll);
+  boolean("cleanup", &o->cleanup,
+          "If true, remove kube-proxy's iptables rules and chains (IPv4 and IPv6, iptables and ipvs "
+          "modes), the IPVS virtual servers, the kube-ipvs0 link and the KUBE- ipsets, then exit. "
+          "nftables-mode tables and conntrack entries are not removed.", kAll);
   boolean("init-only", &o->init_only,
-          "If true, perform any initialization steps that must be done with full root privileges, "
-          "and then exit.", kAll);
+          "If true, perform the initialization steps that need full root privileges (the conntrack "
+          "sysctls, route_localnet for localhost NodePorts in iptables mode, the IPVS sysctls in ipvs "
+          "mode; each written only when it differs), then exit. After this kube-proxy can run with "
+          "only the CAP_NET_ADMIN capability.", kAll);
   f.push_back({"feature-gates", FlagKind::kMap,
-               "A set of key=value pairs that describe feature gates for alpha/experimental features." +
-                   kIgnoredNote,
+               "A set of key=value pairs for the feature gates kube-proxy 1.35 uses: "
+               "LoadBalancerIPMode, NFTablesProxyMode, PreferSameTrafficDistribution, "
+               "ServiceTrafficDistribution, TopologyAwareHints, ComponentSLIs (GA, locked to true), "
+               "LoggingAlphaOptions, LoggingBetaOptions, ContextualLogging, AllBeta, WinDSR and WinOverlay "
+               "(Windows only), ComponentFlagz, ComponentStatusz and AllAlpha (kproxy refuses true). Any other "
+               "name is an error." + kIgnoredNote,
                kIgn,
                [c](absl::string_view v) -> absl::Status {
                  auto g = ParseGates(v);
@@ -235,9 +268,12 @@ std::vector<FlagSpec> BuildFlags(Options* o, FlagExtras* x) {
   boolean("bind-address-hard-fail", &c->bind_address_hard_fail,
           "If true kube-proxy will treat failure to bind to a port as fatal and exit", kIgn);
   boolean("profiling", &c->enable_profiling,
-          "If true enables profiling via web interface on /debug/pprof handler." + kIgnoredNote, kIgn);
+          "Not supported by kproxy: there is no /debug/pprof handler; true only logs a warning." + kIgnoredNote,
+          kIgn);
   str("show-hidden-metrics-for-version", &c->show_hidden_metrics_for_version,
-      "The previous version for which you want to show hidden metrics, as <major>.<minor>." + kIgnoredNote, kIgn);
+      "The previous version for which you want to show hidden metrics; only 1.34 (the previous minor "
+      "version) is accepted, as upstream. kproxy has no hidden metrics, so it shows nothing more." + kIgnoredNote,
+      kIgn);
   str("proxy-mode", &c->mode,
       "Which proxy mode to use: 'iptables' (default) or 'ipvs'." + kIgnoredNote, kIgn);
   int32("iptables-masquerade-bit", &c->iptables.masquerade_bit,
@@ -307,7 +343,10 @@ std::vector<FlagSpec> BuildFlags(Options* o, FlagExtras* x) {
   dur("conntrack-udp-timeout-stream", &c->conntrack.udp_stream_timeout,
       "Idle timeout for ASSURED UDP connections (0 to leave as-is)", kIgn);
   dur("config-sync-period", &c->config_sync_period,
-      "How often configuration from the apiserver is refreshed. Must be greater than 0.", kIgn);
+      "How often configuration from the apiserver is refreshed. Must be greater than 0. kproxy's "
+      "watches deliver every change and it has no informer resync (upstream's re-delivers unchanged "
+      "objects, which its change trackers drop), so another value than the default only logs a warning.",
+      kIgn);
   str("proxy-port-range", &c->port_range, "Range of host ports (beginPort-endPort) (no effect).", kIgn);
   f.back().deprecated = "This flag has no effect and will be removed in a future release.";
   int32("healthz-port", &x->healthz_port, "The port to bind the health check server. Use 0 to disable.", kIgn);
@@ -323,7 +362,31 @@ std::vector<FlagSpec> BuildFlags(Options* o, FlagExtras* x) {
        "comma-separated list of pattern=N settings for file-filtered logging (accepted; the global "
        "-v level applies)", kAll);
   str("logging-format", &c->logging.format, "Sets the log format. Permitted formats: \"json\", \"text\".", kAll);
-  dur("log-flush-frequency", &c->logging.flush_frequency, "Maximum number of seconds between log flushes", kAll);
+  dur("log-flush-frequency", &c->logging.flush_frequency,
+      "Maximum number of seconds between log flushes. kproxy writes every log line at once, so no "
+      "line waits for a flush; must be greater than 0.", kAll);
+  boolean("log-text-split-stream", &c->logging.text_split_stream,
+          "[Alpha] In text format, write error and warning messages to stderr and info messages to "
+          "stdout. Needs the LoggingAlphaOptions feature gate.", kAll);
+  boolean("log-json-split-stream", &c->logging.json_split_stream,
+          "[Alpha] In JSON format, write error and warning messages to stderr and info messages to "
+          "stdout. Needs the LoggingAlphaOptions feature gate.", kAll);
+  auto quantity = [&f](std::string name, int64_t* dst, std::string help) {
+    f.push_back({name, FlagKind::kString, help, WithConfig::kApplies,
+                 [dst](absl::string_view v) -> absl::Status {
+                   auto q = ParseByteQuantity(v);
+                   if (!q.ok()) return q.status();
+                   *dst = *q;
+                   return absl::OkStatus();
+                 },
+                 [dst] { return absl::StrCat(*dst); }});
+  };
+  quantity("log-text-info-buffer-size", &c->logging.text_info_buffer_size,
+           "[Alpha] Buffer for info messages with split text streams. kproxy does not buffer log "
+           "lines: only 0 is accepted.");
+  quantity("log-json-info-buffer-size", &c->logging.json_info_buffer_size,
+           "[Alpha] Buffer for info messages with split JSON streams. kproxy does not buffer log "
+           "lines: only 0 is accepted.");
   // kproxy's own flags.
   str("objects", &o->objects,
       "kproxy: a file or directory of Kubernetes objects (Service, EndpointSlice, Node; YAML or "
@@ -349,10 +412,12 @@ class ConfigDecoder {
   absl::Status Decode(const YAML::Node& root) {
     if (!root.IsMap()) return absl::InvalidArgumentError("KubeProxyConfiguration: the document is not a mapping");
     std::string api_version, kind;
+    std::set<std::string> seen;
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
       const YAML::Node& v = kv.second;
       absl::Status s;
+      if (!seen.insert(key).second) Duplicate(key);
       if (key == "apiVersion") s = Str(v, key, &api_version);
       else if (key == "kind") s = Str(v, key, &kind);
       else if (key == "featureGates") s = Gates(v, key);
@@ -379,7 +444,7 @@ class ConfigDecoder {
       else if (key == "portRange") s = Str(v, key, &c_->port_range);
       else if (key == "udpIdleTimeout") { absl::Duration ignored; s = Dur(v, key, &ignored); }
       else if (key == "logging") s = Logging(v, key);
-      else s = Unknown(key);
+      else Unknown(key);
       if (!s.ok()) return s;
     }
     if (kind != kKind) {
@@ -392,9 +457,16 @@ class ConfigDecoder {
     return absl::OkStatus();
   }
 
+  // What strict decoding would have refused (unknown and duplicate fields, as upstream's strict
+  // decoder names them); the lenient decode ignores unknown fields and lets the last duplicate win.
+  const std::vector<std::string>& strict_errors() const { return strict_errors_; }
+
  private:
-  static absl::Status Unknown(const std::string& path) {
-    return absl::InvalidArgumentError(absl::StrCat("KubeProxyConfiguration: unknown field \"", path, "\""));
+  void Unknown(const std::string& path) {
+    strict_errors_.push_back(absl::StrCat("unknown field \"", path, "\""));
+  }
+  void Duplicate(const std::string& path) {
+    strict_errors_.push_back(absl::StrCat("duplicate field \"", path, "\""));
   }
   static absl::Status Bad(const std::string& path, absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("KubeProxyConfiguration: ", path, ": ", why));
@@ -475,11 +547,16 @@ class ConfigDecoder {
                                                                    const std::string&)>& field) {
     if (v.IsNull()) return absl::OkStatus();
     if (!v.IsMap()) return Bad(path, "expected a mapping");
+    std::set<std::string> seen;
     for (const auto& kv : v) {
       std::string key = kv.first.as<std::string>();
       std::string sub = absl::StrCat(path, ".", key);
+      if (!seen.insert(key).second) Duplicate(sub);
       std::optional<absl::Status> s = field(key, kv.second, sub);
-      if (!s.has_value()) return Unknown(sub);
+      if (!s.has_value()) {
+        Unknown(sub);
+        continue;
+      }
       if (!s->ok()) return *s;
     }
     return absl::OkStatus();
@@ -586,12 +663,35 @@ class ConfigDecoder {
         }
         return absl::OkStatus();
       }
-      if (k == "options") return absl::OkStatus();
+      if (k == "options") {
+        return Map(n, p, [&](const std::string& format, const YAML::Node& fn, const std::string& fp)
+                             -> std::optional<absl::Status> {
+          const bool text = format == "text";
+          if (!text && format != "json") return std::nullopt;
+          bool* split = text ? &t->text_split_stream : &t->json_split_stream;
+          int64_t* buffer = text ? &t->text_info_buffer_size : &t->json_info_buffer_size;
+          return Map(fn, fp, [&](const std::string& o, const YAML::Node& on, const std::string& op)
+                                 -> std::optional<absl::Status> {
+            if (o == "splitStream") return Bool(on, op, split);
+            if (o == "infoBufferSize") {
+              if (on.IsNull()) return absl::OkStatus();
+              auto q = Scalar(on, op);
+              if (!q.ok()) return q.status();
+              auto bytes = ParseByteQuantity(*q);
+              if (!bytes.ok()) return Bad(op, bytes.status().message());
+              *buffer = *bytes;
+              return absl::OkStatus();
+            }
+            return std::nullopt;
+          });
+        });
+      }
       return std::nullopt;
     });
   }
 
   KubeProxyConfiguration* c_;
+  std::vector<std::string> strict_errors_;
 };
 
 // upstream's SetDefaults_KubeProxyConfiguration for values a file left zero/empty, plus the
@@ -642,7 +742,8 @@ KubeProxyConfiguration EmptyForFile() {
 
 }  // namespace
 
-absl::StatusOr<KubeProxyConfiguration> ParseConfiguration(absl::string_view text) {
+absl::StatusOr<KubeProxyConfiguration> ParseConfiguration(absl::string_view text,
+                                                          std::vector<std::string>* warnings) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -653,6 +754,13 @@ absl::StatusOr<KubeProxyConfiguration> ParseConfiguration(absl::string_view text
   try {
     ConfigDecoder decoder(&c);
     if (absl::Status s = decoder.Decode(root); !s.ok()) return s;
+    if (!decoder.strict_errors().empty() && warnings != nullptr) {
+      // Upstream decodes strictly first and, on unknown or duplicate fields only, decodes again
+      // leniently and warns: a newer kubeadm's ConfigMap must not stop the proxy.
+      warnings->push_back(absl::StrCat("KubeProxyConfiguration: strict decoding failed (",
+                                       absl::StrJoin(decoder.strict_errors(), ", "),
+                                       "); using lenient decoding, which ignores unknown fields"));
+    }
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("KubeProxyConfiguration: ", e.what()));
   }
@@ -660,12 +768,17 @@ absl::StatusOr<KubeProxyConfiguration> ParseConfiguration(absl::string_view text
   return c;
 }
 
-absl::StatusOr<KubeProxyConfiguration> LoadConfigurationFile(const std::string& path) {
+absl::StatusOr<KubeProxyConfiguration> LoadConfigurationFile(const std::string& path,
+                                                             std::vector<std::string>* warnings) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("--config: cannot read \"", path, "\""));
   std::stringstream buffer;
   buffer << in.rdbuf();
-  auto c = ParseConfiguration(buffer.str());
+  std::vector<std::string> decode_warnings;
+  auto c = ParseConfiguration(buffer.str(), &decode_warnings);
+  if (warnings != nullptr) {
+    for (const std::string& w : decode_warnings) warnings->push_back(absl::StrCat("--config ", path, ": ", w));
+  }
   if (!c.ok()) {
     return absl::Status(c.status().code(), absl::StrCat("--config ", path, ": ", c.status().message()));
   }
@@ -719,7 +832,7 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args) {
     given.emplace_back(spec, *value);
   }
   if (!o.config_file.empty()) {
-    auto file = LoadConfigurationFile(o.config_file);
+    auto file = LoadConfigurationFile(o.config_file, &o.config_warnings);
     if (!file.ok()) return file.status();
     o.config = *std::move(file);
     // Replay the flags that upstream still honours over the file's values.
@@ -768,6 +881,10 @@ class Errors {
 };
 
 bool IsIp(const std::string& s) { return proxier::IpAddress::Parse(s).ok(); }
+
+// The Kubernetes minor version kproxy follows is 1.35; --show-hidden-metrics-for-version accepts
+// only the one before it, as upstream's metrics options do.
+constexpr char kPreviousMinorVersion[] = "1.34";
 
 // "ip:port" with a literal IP ("[v6]:port"), port 0..65535.
 bool IsIpPort(const std::string& s) {
@@ -904,6 +1021,34 @@ absl::Status ValidateConfiguration(const KubeProxyConfiguration& c) {
   if (c.client_connection.burst < 0) {
     e.Add("clientConnection.burst", "kube-api-burst", absl::StrCat(c.client_connection.burst), "must be >= 0");
   }
+  if (absl::Status s = ValidateFeatureGates(c.feature_gates); !s.ok()) {
+    std::vector<std::string> given;
+    for (const auto& [k, v] : c.feature_gates) given.push_back(absl::StrCat(k, "=", v ? "true" : "false"));
+    e.Add("featureGates", "feature-gates", absl::StrJoin(given, ","), s.message());
+  }
+  if (!c.show_hidden_metrics_for_version.empty() && c.show_hidden_metrics_for_version != kPreviousMinorVersion) {
+    e.Add("showHiddenMetricsForVersion", "show-hidden-metrics-for-version", c.show_hidden_metrics_for_version,
+          absl::StrCat("must be omitted or have the value '", kPreviousMinorVersion,
+                       "'. Only the previous minor version is allowed"));
+  }
+  if (c.logging.flush_frequency <= absl::ZeroDuration()) {
+    e.Add("logging.flushFrequency", "log-flush-frequency", FormatGoDuration(c.logging.flush_frequency),
+          "must be greater than 0");
+  }
+  const bool alpha_logging = FeatureGateEnabled(c.feature_gates, "LoggingAlphaOptions");
+  for (const auto& [format, split, buffer] :
+       {std::tuple<const char*, bool, int64_t>{"text", c.logging.text_split_stream, c.logging.text_info_buffer_size},
+        {"json", c.logging.json_split_stream, c.logging.json_info_buffer_size}}) {
+    if (split && !alpha_logging) {
+      e.Add(absl::StrCat("logging.options.", format, ".splitStream"), absl::StrCat("log-", format, "-split-stream"),
+            "true", "Feature LoggingAlphaOptions is disabled");
+    }
+    if (buffer != 0) {
+      e.Add(absl::StrCat("logging.options.", format, ".infoBufferSize"),
+            absl::StrCat("log-", format, "-info-buffer-size"), absl::StrCat(buffer),
+            "kproxy does not buffer info messages (each line is written at once): only 0 is supported");
+    }
+  }
   return e.ToStatus();
 }
 
@@ -982,6 +1127,16 @@ std::string ConfigurationToYaml(const KubeProxyConfiguration& c) {
   out << YAML::Key << "logging" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "flushFrequency" << YAML::Value << dur(c.logging.flush_frequency);
   out << YAML::Key << "format" << YAML::Value << c.logging.format;
+  out << YAML::Key << "options" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "json" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "infoBufferSize" << YAML::Value; quoted(absl::StrCat(c.logging.json_info_buffer_size));
+  out << YAML::Key << "splitStream" << YAML::Value << c.logging.json_split_stream;
+  out << YAML::EndMap;
+  out << YAML::Key << "text" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "infoBufferSize" << YAML::Value; quoted(absl::StrCat(c.logging.text_info_buffer_size));
+  out << YAML::Key << "splitStream" << YAML::Value << c.logging.text_split_stream;
+  out << YAML::EndMap;
+  out << YAML::EndMap;
   out << YAML::Key << "verbosity" << YAML::Value << c.logging.verbosity;
   out << YAML::Key << "vmodule" << YAML::Value; seq(c.logging.vmodule);
   out << YAML::EndMap;
@@ -1062,6 +1217,19 @@ std::string ConfigurationToJson(const KubeProxyConfiguration& config) {
     NodeToJson(YAML::Load(ConfigurationToYaml(config)), &out);
   } catch (const YAML::Exception&) {
     return "{}";
+  }
+  return out;
+}
+
+std::vector<std::string> ConfigurationWarnings(const KubeProxyConfiguration& c) {
+  std::vector<std::string> out = FeatureGateWarnings(c.feature_gates);
+  if (c.enable_profiling) {
+    out.push_back("enableProfiling (--profiling) is not supported by kproxy: there is no /debug/pprof handler");
+  }
+  if (c.config_sync_period != KubeProxyConfiguration().config_sync_period) {
+    out.push_back(absl::StrCat("configSyncPeriod (--config-sync-period) ", FormatGoDuration(c.config_sync_period),
+                               " has no effect in kproxy: its watches deliver every change and there is no "
+                               "informer resync to time"));
   }
   return out;
 }

@@ -71,6 +71,12 @@ struct KubeProxyConfiguration {
     int32_t verbosity = 0;
     std::vector<std::string> vmodule;  // "pattern=N" entries (logging::ParseVmodule)
     absl::Duration flush_frequency = absl::Seconds(5);
+    // options.text / options.json: info lines to stdout, the rest to stderr (LoggingAlphaOptions);
+    // the info buffer size in bytes (kproxy does not buffer: only 0 is accepted).
+    bool text_split_stream = false;
+    int64_t text_info_buffer_size = 0;
+    bool json_split_stream = false;
+    int64_t json_info_buffer_size = 0;
     friend bool operator==(const Logging&, const Logging&) = default;
   };
 
@@ -122,6 +128,8 @@ struct Options {
   std::vector<std::string> ignored_flags;
   // Deprecated flags that were used, with upstream's deprecation message.
   std::vector<std::string> deprecation_warnings;
+  // What the --config file's lenient decoding ignored (unknown or duplicate fields), to log.
+  std::vector<std::string> config_warnings;
 };
 
 // Parses the arguments (argv without argv[0]): "--flag=value", "--flag value", "-flag", bools as
@@ -132,9 +140,13 @@ struct Options {
 absl::StatusOr<Options> ParseOptions(const std::vector<std::string>& args);
 
 // Decodes a KubeProxyConfiguration document (YAML or JSON) and applies upstream's defaults to what
-// it leaves unset. Unknown fields, a wrong kind/apiVersion and malformed values fail naming the field.
-absl::StatusOr<KubeProxyConfiguration> ParseConfiguration(absl::string_view text);
-absl::StatusOr<KubeProxyConfiguration> LoadConfigurationFile(const std::string& path);
+// it leaves unset. A wrong kind/apiVersion and malformed values fail naming the field. Unknown and
+// duplicate fields do not fail (upstream's strict-then-lenient decoding): they are ignored (the
+// last duplicate wins) and one warning naming them is added to `warnings`.
+absl::StatusOr<KubeProxyConfiguration> ParseConfiguration(absl::string_view text,
+                                                          std::vector<std::string>* warnings = nullptr);
+absl::StatusOr<KubeProxyConfiguration> LoadConfigurationFile(const std::string& path,
+                                                             std::vector<std::string>* warnings = nullptr);
 
 // The configuration as a v1alpha1 YAML document (what --write-config-to writes); parses back to
 // an equal configuration.
@@ -145,6 +157,10 @@ std::string ConfigurationToJson(const KubeProxyConfiguration& config);
 
 // Upstream's validation.go rules; the error lists every problem, each naming the field and flag.
 absl::Status ValidateConfiguration(const KubeProxyConfiguration& config);
+
+// What the configuration accepts but cannot act on, to log at start: profiling, a non-default
+// configSyncPeriod, feature gates that are GA or have no effect on Linux.
+std::vector<std::string> ConfigurationWarnings(const KubeProxyConfiguration& config);
 
 // --help text: usage line, then every flag with its default and help.
 std::string HelpText();

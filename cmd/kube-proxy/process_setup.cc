@@ -1,5 +1,6 @@
 #include "cmd/kube-proxy/process_setup.h"
 
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -9,7 +10,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "backends/ipvs/ipvs_sysctls.h"
 #include "logging/log.h"
+#include "proxier/ip_address.h"
 
 namespace kproxy::daemon {
 namespace {
@@ -29,6 +32,32 @@ absl::Status WriteFile(const std::string& path, const std::string& content) {
   out.flush();
   if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
   return absl::OkStatus();
+}
+
+// Upstream raises the conntrack hash size to a quarter of nf_conntrack_max when it is smaller. A
+// read-only /sys (containers) is logged, as upstream.
+void RaiseConntrackHashSize(const std::string& sys_root, int64_t conntrack_max) {
+  std::string hash_path = absl::StrCat(sys_root, "/module/nf_conntrack/parameters/hashsize");
+  int64_t hashsize = 0;
+  if (auto cur = ReadFile(hash_path); cur.has_value() &&
+                                      absl::SimpleAtoi(absl::StripAsciiWhitespace(*cur), &hashsize) &&
+                                      hashsize < conntrack_max / 4) {
+    if (absl::Status hs = WriteFile(hash_path, absl::StrCat(conntrack_max / 4, "\n")); !hs.ok()) {
+      KLOG_WARNING << "Could not raise the conntrack hash size to " << conntrack_max / 4 << ": " << hs.message();
+    }
+  }
+}
+
+// What upstream's NodePortAddresses.ContainsIPv4Loopback answers for the configured list: unset
+// means every address, 127.0.0.1 included; "primary" is the node IP only.
+bool NodePortAddressesIncludeIpv4Loopback(const std::vector<std::string>& node_port_addresses) {
+  if (node_port_addresses.empty()) return true;
+  const absl::StatusOr<proxier::IpAddress> loopback = proxier::IpAddress::Parse("127.0.0.1");
+  for (const std::string& s : node_port_addresses) {
+    absl::StatusOr<proxier::Cidr> cidr = proxier::Cidr::Parse(s);
+    if (cidr.ok() && loopback.ok() && cidr->Contains(*loopback)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -82,18 +111,34 @@ void ApplyProcessSetup(const KubeProxyConfiguration& config, const std::string& 
       continue;
     }
     KLOG_V(2) << "Set sysctl " << w.path << " to " << w.value;
-    if (w.path == "net/netfilter/nf_conntrack_max") {
-      std::string hash_path = absl::StrCat(sys_root, "/module/nf_conntrack/parameters/hashsize");
-      int64_t hashsize = 0;
-      if (auto cur = ReadFile(hash_path); cur.has_value() &&
-                                          absl::SimpleAtoi(absl::StripAsciiWhitespace(*cur), &hashsize) &&
-                                          hashsize < w.value / 4) {
-        if (absl::Status hs = WriteFile(hash_path, absl::StrCat(w.value / 4, "\n")); !hs.ok()) {
-          KLOG_WARNING << "Could not raise the conntrack hash size to " << w.value / 4 << ": " << hs.message();
-        }
-      }
-    }
+    if (w.path == "net/netfilter/nf_conntrack_max") RaiseConntrackHashSize(sys_root, w.value);
   }
+}
+
+absl::Status InitializeNode(const KubeProxyConfiguration& config, const std::string& proc_root,
+                            const std::string& sys_root, std::string kernel_release) {
+  const int cpus = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  for (const SysctlWrite& w : PlanConntrackSysctls(config.conntrack, cpus)) {
+    if (absl::Status s = WriteSysctl(proc_root, w); !s.ok()) return s;
+    KLOG_INFO << "--init-only: sysctl " << w.path << " = " << w.value;
+    if (w.path == "net/netfilter/nf_conntrack_max") RaiseConntrackHashSize(sys_root, w.value);
+  }
+  if (config.mode == "iptables" && config.iptables.localhost_node_ports &&
+      NodePortAddressesIncludeIpv4Loopback(config.node_port_addresses)) {
+    const SysctlWrite route_localnet{"net/ipv4/conf/all/route_localnet", 1};
+    if (absl::Status s = WriteSysctl(proc_root, route_localnet); !s.ok()) return s;
+    KLOG_INFO << "--init-only: sysctl " << route_localnet.path << " = 1 (NodePorts on 127.0.0.1)";
+  }
+  if (config.mode == "ipvs") {
+    if (kernel_release.empty()) {
+      utsname u{};
+      if (uname(&u) == 0) kernel_release = u.release;
+    }
+    const auto sysctls = backends::ipvs::IpvsSysctls(kernel_release, config.ipvs.strict_arp);
+    if (absl::Status s = backends::ipvs::ApplySysctls(sysctls, absl::StrCat(proc_root, "/sys")); !s.ok()) return s;
+    for (const auto& sysctl : sysctls) KLOG_INFO << "--init-only: sysctl " << sysctl.path << " = " << sysctl.value;
+  }
+  return absl::OkStatus();
 }
 
 ConfigFileWatcher::ConfigFileWatcher(std::string path, absl::Duration poll_interval, std::function<void()> on_change)

@@ -37,6 +37,14 @@ absl::Status WriteSysctl(const std::string& proc_root, const SysctlWrite& write)
 void ApplyProcessSetup(const KubeProxyConfiguration& config, const std::string& proc_root = "/proc",
                        const std::string& sys_root = "/sys");
 
+// --init-only (upstream's newProxyServer with initOnly): the settings that need full privileges,
+// so that the proxy can then run with only CAP_NET_ADMIN: the conntrack sysctls and hash size,
+// route_localnet for localhost NodePorts (iptables mode), the IPVS sysctls (ipvs mode). Each is
+// written only when it differs. Unlike ApplyProcessSetup every failure is returned, naming the
+// sysctl. `kernel_release` (uname -r) defaults to the running kernel's.
+absl::Status InitializeNode(const KubeProxyConfiguration& config, const std::string& proc_root = "/proc",
+                            const std::string& sys_root = "/sys", std::string kernel_release = "");
+
 // Watches a file by polling its content; calls `on_change` once (from its thread) when the content
 // differs from what it was at Start(), or the file disappears.
 class ConfigFileWatcher {

@@ -296,6 +296,9 @@ class ProxyServer {
   int DryRun();
   int Once();
   int Serve();
+  // /healthz, /livez and /metrics (and /configz), from the start as upstream: a slow first List
+  // must not get the Pod killed by its liveness probe.
+  void StartHealthAndMetrics();
   void StartServers();
   void OnStateChange(IpFamily family);
   void OnNodeChange(const proxier::Node& node);
@@ -436,8 +439,11 @@ absl::Status ProxyServer::WaitForInitialSync() {
   // Upstream waits (bounded) for the Node before creating the proxier; without it node IPs and
   // topology labels are unknown, which it logs and tolerates.
   bool signalled = false;
-  if (!WaitInterruptibly([this](absl::Duration d) { return node_watcher_.WaitSynced(d); }, absl::Seconds(30),
-                         &signalled)) {
+  auto node_listed = [this](absl::Duration d) {
+    RetryListens();
+    return node_watcher_.WaitSynced(d);
+  };
+  if (!WaitInterruptibly(node_listed, absl::Seconds(30), &signalled)) {
     if (signalled) return absl::CancelledError("stopped by a signal while waiting for the Node");
     KLOG_WARNING << "Node " << NodeName(o_) << " not listed within 30s; continuing without node IPs";
   }
@@ -675,14 +681,11 @@ int ProxyServer::Once() {
   return 0;
 }
 
-void ProxyServer::StartServers() {
+void ProxyServer::StartHealthAndMetrics() {
   metrics_ = std::make_unique<Metrics>(o_.config.mode);
   metrics_ptr_ = metrics_.get();
-  fanout_.Flush();  // the initial list's changes
+  fanout_.Flush();  // changes counted so far
   health_ = std::make_unique<ProxyHealth>(2 * o_.config.SyncPeriod());
-  if (auto node = node_watcher_.Get(); node.has_value()) health_->SyncNode(*node);
-  for (IpFamily f : families_) health_->Updated(f);  // the sync loop starts now, as upstream
-  health_ready_ = true;
   auto http = HttpServer::Create();
   if (!http.ok()) {
     KLOG_ERROR << "Health/metrics HTTP server unavailable: " << http.status().message();
@@ -715,6 +718,15 @@ void ProxyServer::StartServers() {
          [this](const std::string& h, int p) { return metrics_server_->Listen(h, p); });
   next_listen_retry_ = absl::InfinitePast();
   RetryListens();
+  if (absl::Status s = http_->Start(); !s.ok()) KLOG_ERROR << "HTTP server: " << s.message();
+}
+
+void ProxyServer::StartServers() {
+  fanout_.Flush();  // the initial list's changes
+  if (auto node = node_watcher_.Get(); node.has_value()) health_->SyncNode(*node);
+  for (IpFamily f : families_) health_->Updated(f);  // the sync loop starts now, as upstream
+  health_ready_ = true;
+  if (http_ == nullptr) return;
   // Health-check node ports listen on the nodePortAddresses' node IPs when those are set, else on
   // every address (upstream).
   std::vector<std::string> bind_hosts;
@@ -732,7 +744,6 @@ void ProxyServer::StartServers() {
       [this](const proxier::ServiceName& service, const std::string& message) {
         if (event_reporter_) event_reporter_->OnHealthCheckListenFailure(service, message);
       });
-  if (absl::Status s = http_->Start(); !s.ok()) KLOG_ERROR << "HTTP server: " << s.message();
   SyncServiceHealth();
 }
 
@@ -904,6 +915,7 @@ int ProxyServer::Run() {
       KLOG_WARNING << "Could not raise the open file limit: " << limit.status().message();
     }
   }
+  if (!o_.dry_run && !o_.once) StartHealthAndMetrics();
   if (absl::Status s = StartSource(); !s.ok()) {
     KLOG_ERROR << s.message();
     std::cerr << "kube-proxy: " << s.message() << "\n";
@@ -913,7 +925,11 @@ int ProxyServer::Run() {
     // The first sync waits until Services and EndpointSlices were listed, as upstream.
     const absl::Duration timeout = (o_.once || o_.dry_run) ? absl::Seconds(60) : absl::InfiniteDuration();
     bool signalled = false;
-    if (!WaitInterruptibly([this](absl::Duration d) { return api_source_->WaitForSync(d); }, timeout, &signalled)) {
+    auto listed_or_exit = [this](absl::Duration d) {
+      RetryListens();
+      return exit_.Get().has_value() || api_source_->WaitForSync(d);
+    };
+    if (!WaitInterruptibly(listed_or_exit, timeout, &signalled)) {
       if (signalled) {
         KLOG_INFO << "Stopped by a signal before the first sync";
         return 0;
@@ -921,6 +937,7 @@ int ProxyServer::Run() {
       std::cerr << "kube-proxy: Services and EndpointSlices were not listed within " << absl::FormatDuration(timeout) << "\n";
       return 1;
     }
+    if (auto code = exit_.Get(); code.has_value()) return *code;
   }
   if (absl::Status s = WaitForInitialSync(); !s.ok()) {
     if (absl::IsCancelled(s)) return 0;

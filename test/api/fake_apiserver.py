@@ -16,6 +16,7 @@ Control API (no authentication), JSON bodies:
   GET  /_control/requests  every API request seen      GET /_control/events  posted Events
   GET  /_control/state     {rv, compacted_rv, watches: active watch count}
 FAULTS: close_midstream, stall {seconds}, garbage_line (on the next/active watch of `resource`),
+stall_list {seconds} (the next list of `resource` is answered only after that long),
 status_<code> e.g. status_500, status_429 {retry_after} (next request of `resource`, optional
 `on`: list|watch), expire_rv (compaction: every older resourceVersion now answers 410),
 reject_token {token}.
@@ -300,6 +301,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.record(kind, verb, 200)
             if verb == 'watch':
                 return self.watch(resource, q)
+            held = self.take_fault(kind, 'list', ('stall_list',))
+            if held:
+                time.sleep(float(held.get('seconds', 5)))
             return self.list(resource, q)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True

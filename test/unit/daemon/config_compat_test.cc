@@ -1,5 +1,5 @@
 // Config file compatibility: a KubeProxyConfiguration as kubeadm and upstream write it (every
-// v1alpha1 field, nulls included) must load, since unknown fields are errors; and the shipped
+// v1alpha1 field, nulls included) must load without a lenient-decoding warning; and the shipped
 // manifest's ConfigMap and DaemonSet must be what a kubeadm kube-proxy addon replacement needs.
 #include <fstream>
 #include <sstream>
@@ -94,8 +94,10 @@ winkernel:
 )";
 
 TEST(ConfigCompatTest, FullUpstreamConfigurationWithNullsLoadsWithDefaults) {
-  auto c = ParseConfiguration(kFullConfig);
+  std::vector<std::string> warnings;
+  auto c = ParseConfiguration(kFullConfig, &warnings);
   ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(warnings, ::testing::IsEmpty()) << "every upstream field must be known (strict decoding)";
   const KubeProxyConfiguration d;                                  // upstream's defaults
   EXPECT_EQ(c->conntrack.max_per_core, d.conntrack.max_per_core);  // maxPerCore: null
   EXPECT_EQ(c->conntrack.min, d.conntrack.min);
@@ -128,14 +130,20 @@ TEST(ConfigCompatTest, LoggingFlushFrequencyAcceptsGoDurationsAndNanoseconds) {
   EXPECT_EQ(c->logging.flush_frequency, absl::Seconds(2));
 }
 
-TEST(ConfigCompatTest, UnknownFieldsStayErrors) {
+// A newer kubeadm's ConfigMap (fields this version does not know) must not stop the proxy: as
+// upstream, strict decoding fails, lenient decoding succeeds, and a warning names the fields.
+TEST(ConfigCompatTest, UnknownFieldsAreIgnoredWithAWarning) {
   std::string text = std::string(kFullConfig) + "notAField: 1\n";
-  auto c = ParseConfiguration(text);
-  ASSERT_FALSE(c.ok());
-  EXPECT_THAT(c.status().message(), HasSubstr("notAField"));
-  text = std::string(kFullConfig);
   text.replace(text.find("  enableDSR: false"), 17, "  enableDSRx: false");
-  EXPECT_FALSE(ParseConfiguration(text).ok());
+  std::vector<std::string> warnings;
+  auto c = ParseConfiguration(text, &warnings);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("notAField"));
+  EXPECT_THAT(warnings[0], HasSubstr("winkernel.enableDSRx"));
+  auto strict = ParseConfiguration(kFullConfig, &warnings);
+  ASSERT_TRUE(strict.ok());
+  EXPECT_EQ(*c, *strict) << "the unknown fields changed the decoded configuration";
 }
 
 TEST(ConfigCompatTest, VmoduleFromTheConfigFileIsParsedAndAMalformedOneNamesTheField) {

@@ -208,5 +208,53 @@ TEST_F(DaemonNetnsTest, BusyHealthzPortIsRetriedUnlessBindAddressHardFail) {
   waitpid(holder, nullptr, 0);
 }
 
+// Clients that reset metrics and health connections in the middle of a response (pipelined
+// requests, nothing read, then RST) cost only their connection: SIGPIPE is ignored.
+TEST_F(DaemonNetnsTest, ClientsResettingConnectionsMidResponseDoNotKillTheDaemon) {
+  Start({});
+  ASSERT_TRUE(WaitHealthy()) << Log();
+  const std::string script = ::testing::TempDir() + "/kp-reset-clients.py";
+  std::ofstream(script) << "import socket, struct, time\n"
+                           "for rnd in range(30):\n"
+                           "    for port, path in ((10249, '/metrics'), (10256, '/healthz'), (10256, '/livez')):\n"
+                           "        s = socket.socket()\n"
+                           "        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)\n"
+                           "        s.connect(('127.0.0.1', port))\n"
+                           "        s.sendall(('GET %s HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' % path).encode() * 64)\n"
+                           "        time.sleep(0.01)\n"
+                           "        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n"
+                           "        s.close()\n";
+  Shell("ip netns exec " + ns_ + " python3 " + script);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int status = 0;
+  ASSERT_EQ(waitpid(pid_, &status, WNOHANG), 0)
+      << "the daemon died (signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "): " << Log();
+  EXPECT_TRUE(WaitHealthy()) << Log();
+  // The disposition itself: SIGPIPE (13) is ignored, bit 12 of SigIgn.
+  std::string sig_ign = Shell(absl::StrCat("grep SigIgn /proc/", pid_, "/status"));
+  ASSERT_THAT(sig_ign, HasSubstr("SigIgn:"));
+  const uint64_t mask = std::stoull(sig_ign.substr(sig_ign.find(':') + 1), nullptr, 16);
+  EXPECT_NE(mask & (uint64_t{1} << (SIGPIPE - 1)), 0u) << sig_ign;
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  EXPECT_EQ(WaitExit(std::chrono::seconds(10)), 0);
+}
+
+// --init-only does the privileged part (conntrack sysctls, route_localnet) and exits 0 without
+// starting the proxy, so a split deployment works: privileged init container, then NET_ADMIN only.
+TEST_F(DaemonNetnsTest, InitOnlySetsTheSysctlsAndExits) {
+  const std::string in_ns = "ip netns exec " + ns_ + " ";
+  const std::string close_wait = "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait";
+  const bool conntrack = Shell(in_ns + "sh -c 'echo 60 > " + close_wait + " && echo written'").find("written") !=
+                         std::string::npos;
+  Shell(in_ns + "sh -c 'echo 0 > /proc/sys/net/ipv4/conf/all/route_localnet'");
+  // nf_conntrack_max is read-only outside the initial namespace: maxPerCore 0 leaves it alone.
+  std::string out = Shell(in_ns + KPROXY_BINARY + " --init-only --conntrack-max-per-core=0; echo exit=$?");
+  EXPECT_THAT(out, HasSubstr("exit=0")) << out;
+  EXPECT_THAT(out, HasSubstr("--init-only")) << out;
+  EXPECT_EQ(Shell(in_ns + "cat /proc/sys/net/ipv4/conf/all/route_localnet"), "1\n");
+  if (conntrack) EXPECT_EQ(Shell(in_ns + "cat " + close_wait), "3600\n");
+  EXPECT_THAT(Save(), Not(HasSubstr("KUBE-"))) << "--init-only must not start proxying";
+}
+
 }  // namespace
 #endif  // KPROXY_BINARY

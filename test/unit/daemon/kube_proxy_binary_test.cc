@@ -15,6 +15,7 @@ namespace kproxy::daemon {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct Result {
   int exit_code = -1;
@@ -32,6 +33,30 @@ Result RunBinary(const std::string& args) {
   int status = pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// Only stdout of the binary (stderr discarded).
+std::string StdoutOf(const std::string& args) {
+  std::string cmd = std::string("'") + KPROXY_BINARY + "' " + args + " 2>/dev/null";
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  pclose(p);
+  return out;
+}
+
+TEST(KubeProxyBinaryTest, SplitStreamWritesInfoLinesToStdout) {
+  const std::string path = ::testing::TempDir() + "/kp-split.yaml";
+  const std::string split =
+      StdoutOf("--write-config-to=" + path + " --log-text-split-stream --feature-gates=LoggingAlphaOptions=true");
+  EXPECT_THAT(split, HasSubstr("Wrote configuration to"));
+  EXPECT_THAT(StdoutOf("--write-config-to=" + path), Not(HasSubstr("Wrote configuration to")));
+  Result refused = RunBinary("--log-text-split-stream");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.output, HasSubstr("LoggingAlphaOptions"));
 }
 
 TEST(KubeProxyBinaryTest, HelpListsFlagsAndExitsZero) {
@@ -58,12 +83,17 @@ TEST(KubeProxyBinaryTest, BadModeFailsNamingTheFlag) {
   EXPECT_THAT(v.output, HasSubstr("--iptables-variant"));
 }
 
-TEST(KubeProxyBinaryTest, UnknownConfigFieldFailsNamingIt) {
+TEST(KubeProxyBinaryTest, UnknownConfigFieldIsAWarningNamingIt) {
   std::string path = ::testing::TempDir() + "/kp-bad-config.yaml";
   std::ofstream(path) << "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nconntrack:\n  maxPerCpu: 1\n";
-  Result r = RunBinary("--config=" + path);
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.output, HasSubstr("conntrack.maxPerCpu"));
+  Result r = RunBinary("--config=" + path + " --write-config-to=" + ::testing::TempDir() + "/kp-lenient-out.yaml");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("W"));
+  EXPECT_THAT(r.output, HasSubstr("unknown field \"conntrack.maxPerCpu\""));
+  std::ofstream(path) << "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nconntrack:\n  maxPerCore: many\n";
+  Result bad = RunBinary("--config=" + path);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.output, HasSubstr("conntrack.maxPerCore"));
 }
 
 TEST(KubeProxyBinaryTest, WriteConfigToWritesTheEffectiveConfig) {

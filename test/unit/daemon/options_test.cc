@@ -196,14 +196,35 @@ TEST(ConfigFileTest, AcceptsJson) {
   EXPECT_EQ(c->iptables.min_sync_period, absl::Seconds(1));  // zero is defaulted, as upstream
 }
 
-TEST(ConfigFileTest, UnknownFieldsAndBadValuesAreNamed) {
-  auto top = ParseConfiguration("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nbogus: 1\n");
-  ASSERT_FALSE(top.ok());
-  EXPECT_THAT(top.status().message(), HasSubstr("unknown field \"bogus\""));
-  auto nested = ParseConfiguration(
-      "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\niptables:\n  syncPeriodd: 1s\n");
-  ASSERT_FALSE(nested.ok());
-  EXPECT_THAT(nested.status().message(), HasSubstr("unknown field \"iptables.syncPeriodd\""));
+// Upstream decodes strictly, then on unknown or duplicate fields only leniently, with a warning.
+TEST(ConfigFileTest, UnknownAndDuplicateFieldsAreDecodedLenientlyWithAWarningNamingThem) {
+  std::vector<std::string> warnings;
+  auto c = ParseConfiguration(
+      "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nbogus: 1\n"
+      "mode: ipvs\niptables:\n  syncPeriodd: 1s\n  syncPeriod: 7s\n  syncPeriod: 9s\n",
+      &warnings);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->mode, "ipvs");
+  EXPECT_EQ(c->iptables.sync_period, absl::Seconds(9));  // the last duplicate wins
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("unknown field \"bogus\""));
+  EXPECT_THAT(warnings[0], HasSubstr("unknown field \"iptables.syncPeriodd\""));
+  EXPECT_THAT(warnings[0], HasSubstr("duplicate field \"iptables.syncPeriod\""));
+  warnings.clear();
+  ASSERT_TRUE(ParseConfiguration("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n",
+                                 &warnings).ok());
+  EXPECT_THAT(warnings, ::testing::IsEmpty());
+  // Through the command line the warning reaches the options (main logs it).
+  const std::string path = ::testing::TempDir() + "/kp-lenient.yaml";
+  std::ofstream(path) << "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                         "newerField: {a: 1}\n";
+  auto o = ParseOptions({"--config=" + path});
+  ASSERT_TRUE(o.ok()) << o.status();
+  ASSERT_EQ(o->config_warnings.size(), 1u);
+  EXPECT_THAT(o->config_warnings[0], HasSubstr("unknown field \"newerField\""));
+}
+
+TEST(ConfigFileTest, BadValuesStillFailNamingTheField) {
   auto bad = ParseConfiguration(
       "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nconntrack:\n  tcpCloseWaitTimeout: soon\n");
   ASSERT_FALSE(bad.ok());

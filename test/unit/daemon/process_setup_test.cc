@@ -58,6 +58,74 @@ TEST(ProcessSetupTest, WritesSysctlsUnderTheRootAndReportsFailures) {
   EXPECT_EQ(v, "-999");
 }
 
+std::string ReadValue(const std::string& path) {
+  std::ifstream in(path);
+  std::string v;
+  in >> v;
+  return v;
+}
+
+// A fake /proc with every sysctl --init-only may touch, holding `value`.
+std::string FakeProcRoot(const std::string& name, const std::string& value) {
+  const std::string root = ::testing::TempDir() + "/" + name;
+  std::filesystem::remove_all(root);
+  for (const char* dir : {"/sys/net/netfilter", "/sys/net/ipv4/conf/all", "/sys/net/ipv4/vs"}) {
+    std::filesystem::create_directories(root + dir);
+  }
+  for (const char* f : {"netfilter/nf_conntrack_max", "netfilter/nf_conntrack_tcp_timeout_established",
+                        "netfilter/nf_conntrack_tcp_timeout_close_wait", "ipv4/conf/all/route_localnet",
+                        "ipv4/vs/conntrack", "ipv4/vs/expire_nodest_conn", "ipv4/vs/expire_quiescent_template",
+                        "ipv4/ip_forward"}) {
+    std::ofstream(root + "/sys/net/" + f) << value << "\n";
+  }
+  return root;
+}
+
+TEST(InitializeNodeTest, IptablesModeSetsConntrackAndRouteLocalnet) {
+  const std::string root = FakeProcRoot("kp-init-iptables", "0");
+  KubeProxyConfiguration config;  // iptables, localhost NodePorts, nodePortAddresses unset
+  config.conntrack.max_per_core = 0;
+  ASSERT_TRUE(InitializeNode(config, root, root + "/nosys", "6.1.0").ok());
+  EXPECT_EQ(ReadValue(root + "/sys/net/ipv4/conf/all/route_localnet"), "1");
+  EXPECT_EQ(ReadValue(root + "/sys/net/netfilter/nf_conntrack_tcp_timeout_established"), "86400");
+  EXPECT_EQ(ReadValue(root + "/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait"), "3600");
+  EXPECT_EQ(ReadValue(root + "/sys/net/netfilter/nf_conntrack_max"), "0");  // maxPerCore 0: left alone
+  EXPECT_EQ(ReadValue(root + "/sys/net/ipv4/vs/conntrack"), "0");  // not IPVS mode
+}
+
+TEST(InitializeNodeTest, RouteLocalnetOnlyWhenNodePortsMayListenOnLoopback) {
+  const std::string root = FakeProcRoot("kp-init-no-loopback", "0");
+  KubeProxyConfiguration config;
+  config.node_port_addresses = {"192.0.2.0/24"};
+  ASSERT_TRUE(InitializeNode(config, root, root + "/nosys", "6.1.0").ok());
+  EXPECT_EQ(ReadValue(root + "/sys/net/ipv4/conf/all/route_localnet"), "0");
+  config.node_port_addresses = {"127.0.0.0/8"};
+  ASSERT_TRUE(InitializeNode(config, root, root + "/nosys", "6.1.0").ok());
+  EXPECT_EQ(ReadValue(root + "/sys/net/ipv4/conf/all/route_localnet"), "1");
+}
+
+TEST(InitializeNodeTest, IpvsModeSetsTheIpvsSysctls) {
+  const std::string root = FakeProcRoot("kp-init-ipvs", "0");
+  KubeProxyConfiguration config;
+  config.mode = "ipvs";
+  ASSERT_TRUE(InitializeNode(config, root, root + "/nosys", "6.1.0").ok());
+  EXPECT_EQ(ReadValue(root + "/sys/net/ipv4/vs/conntrack"), "1");
+  EXPECT_EQ(ReadValue(root + "/sys/net/ipv4/vs/expire_nodest_conn"), "1");
+  EXPECT_EQ(ReadValue(root + "/sys/net/ipv4/ip_forward"), "1");
+  EXPECT_EQ(ReadValue(root + "/sys/net/ipv4/conf/all/route_localnet"), "0");  // IPVS mode does not use it
+}
+
+TEST(InitializeNodeTest, AFailureIsReturnedNamingTheSysctl) {
+  const std::string root = ::testing::TempDir() + "/kp-init-missing";
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root + "/sys");
+  KubeProxyConfiguration config;
+  config.conntrack.max_per_core = 0;
+  absl::Status s = InitializeNode(config, root, root + "/nosys", "6.1.0");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(std::string(s.message()).find("nf_conntrack_tcp_timeout_established"), std::string::npos) << s;
+}
+
 TEST(ConfigFileWatcherTest, FiresWhenTheContentChanges) {
   std::string path = ::testing::TempDir() + "/kp-watch.yaml";
   std::ofstream(path) << "a: 1\n";

@@ -1,5 +1,9 @@
 #include "backends/ipvs/ipvs_sysctls.h"
 
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +49,45 @@ TEST(IpvsSysctlsTest, ApplyWritesUnderRootAndNamesFailingPath) {
   absl::Status s = ApplySysctls({{"net/missing/dir/x", "1"}}, root.string());
   EXPECT_FALSE(s.ok());
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("net/missing/dir/x"));
+  std::filesystem::remove_all(root);
+}
+
+
+// Runs ApplySysctls where the files cannot be written: as an unprivileged user when we are root
+// (root writes through any mode), else with the files made read-only. Returns whether it succeeded.
+bool ApplyWithoutWriteAccess(const std::vector<Sysctl>& sysctls, const std::filesystem::path& root) {
+  if (geteuid() != 0) {
+    for (const Sysctl& s : sysctls) chmod((root / s.path).c_str(), 0444);
+    return ApplySysctls(sysctls, root.string()).ok();
+  }
+  pid_t child = fork();
+  if (child == 0) {
+    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) _exit(2);
+    _exit(ApplySysctls(sysctls, root.string()).ok() ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST(IpvsSysctlsTest, ReadOnlySysctlsThatAlreadyHoldTheValuesAreNotAnError) {
+  std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("ipvs-sysctl-ro-" + std::to_string(getpid()));
+  std::filesystem::create_directories(root / "net/ipv4/vs");
+  std::filesystem::permissions(root, std::filesystem::perms(0755));
+  for (const char* dir : {"net", "net/ipv4", "net/ipv4/vs"}) {
+    std::filesystem::permissions(root / dir, std::filesystem::perms(0755));
+  }
+  const std::vector<Sysctl> wanted = IpvsSysctls("6.1.0", false);
+  for (const Sysctl& s : wanted) {
+    std::ofstream(root / s.path) << s.value << "\n";
+    chmod((root / s.path).c_str(), 0644);
+  }
+  EXPECT_TRUE(ApplyWithoutWriteAccess(wanted, root)) << "values already right: nothing to write";
+  // One value differs: now a write is needed, and it fails naming the file.
+  chmod((root / "net/ipv4/vs/conntrack").c_str(), 0644);
+  std::ofstream(root / "net/ipv4/vs/conntrack") << "0\n";
+  EXPECT_FALSE(ApplyWithoutWriteAccess(wanted, root)) << "the files were writable: the test proves nothing";
   std::filesystem::remove_all(root);
 }
 
