@@ -244,7 +244,9 @@ std::vector<FlagSpec> BuildFlags(Options* o, FlagExtras* x) {
       "Path to kubeconfig file with authorization information (the master location can be "
       "overridden by the master flag).", kIgn);
   str("master", &o->master, "The address of the Kubernetes API server (overrides any value in kubeconfig)", kAll);
-  str("kube-api-content-type", &c->client_connection.content_type, "Content type of requests sent to apiserver.", kIgn);
+  str("kube-api-content-type", &c->client_connection.content_type,
+      "Content type of requests sent to apiserver. Accepted for compatibility: kproxy decodes only "
+      "JSON and always asks for application/json.", kIgn);
   int32("kube-api-burst", &c->client_connection.burst, "Burst to use while talking with kubernetes apiserver", kIgn);
   f.push_back({"kube-api-qps", FlagKind::kFloat, "QPS to use while talking with kubernetes apiserver", kIgn,
                [c](absl::string_view v) -> absl::Status {
@@ -359,8 +361,8 @@ std::vector<FlagSpec> BuildFlags(Options* o, FlagExtras* x) {
       "--metrics-bind-address instead.";
   int32("v", &c->logging.verbosity, "number for the log level verbosity", kAll);
   list("vmodule", &c->logging.vmodule,
-       "comma-separated list of pattern=N settings for file-filtered logging (accepted; the global "
-       "-v level applies)", kAll);
+       "comma-separated list of pattern=N settings for file-filtered logging (patterns match kproxy's "
+       "source file names, e.g. reflector=4 or iptables/*=5)", kAll);
   str("logging-format", &c->logging.format, "Sets the log format. Permitted formats: \"json\", \"text\".", kAll);
   dur("log-flush-frequency", &c->logging.flush_frequency,
       "Maximum number of seconds between log flushes. kproxy writes every log line at once, so no "

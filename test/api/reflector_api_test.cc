@@ -92,6 +92,13 @@ class ApiTest : public ::testing::Test {
     }
     return false;
   }
+  // An ApiSource for node "node-a" over client_ with fast retries, delivering to `handlers`.
+  absl::StatusOr<std::unique_ptr<ApiSource>> NodeASource(RecordingHandlers& handlers) {
+    ApiSourceOptions options;
+    options.node_name = "node-a";
+    options.reflector = FastOptions();
+    return ApiSource::Create(client_.get(), options, &handlers, &handlers, &handlers);
+  }
   std::unique_ptr<FakeApiserverProcess> server_;
   std::unique_ptr<RestClient> client_;
   ResourceSpec services_{"Service", "/api/v1/services", ApiSource::kServiceLabelSelector, ""};
@@ -399,11 +406,7 @@ TEST_F(ApiTest, ConcurrentWatchesAndEventsShareOneClientSafely) {
   ASSERT_TRUE(server_->Apply(Slice("web-abc", "web", "10.0.0.5")).ok());
   ASSERT_TRUE(server_->Apply(NodeJson("node-a")).ok());
   RecordingHandlers handlers;
-  ApiSourceOptions options;
-  options.node_name = "node-a";
-  options.reflector = FastOptions();
-  absl::StatusOr<std::unique_ptr<ApiSource>> source =
-      ApiSource::Create(client_.get(), options, &handlers, &handlers, &handlers);
+  absl::StatusOr<std::unique_ptr<ApiSource>> source = NodeASource(handlers);
   ASSERT_TRUE(source.ok());
   EventRecorderOptions event_options;
   event_options.node_name = "node-a";
@@ -496,11 +499,7 @@ TEST_F(ApiTest, ApiSourceDeliversServicesSlicesAndOnlyItsOwnNode) {
   ASSERT_TRUE(server_->Apply(NodeJson("node-a")).ok());
   ASSERT_TRUE(server_->Apply(NodeJson("node-b")).ok());
   RecordingHandlers handlers;
-  ApiSourceOptions options;
-  options.node_name = "node-a";
-  options.reflector = FastOptions();
-  absl::StatusOr<std::unique_ptr<ApiSource>> source =
-      ApiSource::Create(client_.get(), options, &handlers, &handlers, &handlers);
+  absl::StatusOr<std::unique_ptr<ApiSource>> source = NodeASource(handlers);
   ASSERT_TRUE(source.ok());
   (*source)->Start();
   ASSERT_TRUE((*source)->WaitForSync(absl::Seconds(20)));

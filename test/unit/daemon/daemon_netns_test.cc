@@ -248,7 +248,7 @@ TEST_F(DaemonNetnsTest, InitOnlySetsTheSysctlsAndExits) {
                          std::string::npos;
   Shell(in_ns + "sh -c 'echo 0 > /proc/sys/net/ipv4/conf/all/route_localnet'");
   // nf_conntrack_max is read-only outside the initial namespace: maxPerCore 0 leaves it alone.
-  std::string out = Shell(in_ns + KPROXY_BINARY + " --init-only --conntrack-max-per-core=0; echo exit=$?");
+  std::string out = Shell(in_ns + KPROXY_BINARY + " --init-only --conntrack-max-per-core=0 2>&1; echo exit=$?");
   EXPECT_THAT(out, HasSubstr("exit=0")) << out;
   EXPECT_THAT(out, HasSubstr("--init-only")) << out;
   EXPECT_EQ(Shell(in_ns + "cat /proc/sys/net/ipv4/conf/all/route_localnet"), "1\n");

@@ -22,8 +22,10 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-Result RunBinary(const std::string& args) {
-  std::string cmd = std::string("cd '") + KPROXY_SOURCE_DIR + "' && '" + KPROXY_BINARY + "' " + args + " 2>&1";
+// Output is stdout and stderr, or stdout alone without `with_stderr`.
+Result RunBinary(const std::string& args, bool with_stderr = true) {
+  std::string cmd = std::string("cd '") + KPROXY_SOURCE_DIR + "' && '" + KPROXY_BINARY + "' " + args +
+                    (with_stderr ? " 2>&1" : " 2>/dev/null");
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
@@ -35,25 +37,12 @@ Result RunBinary(const std::string& args) {
   return r;
 }
 
-// Only stdout of the binary (stderr discarded).
-std::string StdoutOf(const std::string& args) {
-  std::string cmd = std::string("'") + KPROXY_BINARY + "' " + args + " 2>/dev/null";
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  pclose(p);
-  return out;
-}
-
 TEST(KubeProxyBinaryTest, SplitStreamWritesInfoLinesToStdout) {
   const std::string path = ::testing::TempDir() + "/kp-split.yaml";
-  const std::string split =
-      StdoutOf("--write-config-to=" + path + " --log-text-split-stream --feature-gates=LoggingAlphaOptions=true");
-  EXPECT_THAT(split, HasSubstr("Wrote configuration to"));
-  EXPECT_THAT(StdoutOf("--write-config-to=" + path), Not(HasSubstr("Wrote configuration to")));
+  const Result split = RunBinary(
+      "--write-config-to=" + path + " --log-text-split-stream --feature-gates=LoggingAlphaOptions=true", false);
+  EXPECT_THAT(split.output, HasSubstr("Wrote configuration to"));
+  EXPECT_THAT(RunBinary("--write-config-to=" + path, false).output, Not(HasSubstr("Wrote configuration to")));
   Result refused = RunBinary("--log-text-split-stream");
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_THAT(refused.output, HasSubstr("LoggingAlphaOptions"));
