@@ -15,6 +15,7 @@
 #include "backends/iptables/iptables_nft_writer.h"
 #include "backends/iptables/subprocess.h"
 #include "backends/ipvs/ipvs_proxier.h"
+#include "backends/ipvs/netlink_link_manager.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -46,10 +47,12 @@ TEST(NetlinkDescriptorsTest, ChildProcessesDoNotInheritNetlinkSockets) {
   ASSERT_TRUE(conntrack.ok()) << conntrack.status();
   auto nft = backends::iptables::IptablesNftWriter::Create(proxier::IpFamily::kIPv4);
   ASSERT_TRUE(nft.ok()) << nft.status();
-  // IPVS needs the ip_vs module; its libnl sockets are checked when it is there.
+  // libnl: rtnetlink always; IPVS's generic netlink needs the ip_vs module, checked when it is there.
+  auto links = backends::ipvs::NetlinkLinkManager::Create();
+  ASSERT_TRUE(links.ok()) << links.status();
   absl::StatusOr<backends::ipvs::IpvsKernel> ipvs = backends::ipvs::CreateNetlinkIpvsKernel();
   const std::set<std::string> ours = NetlinkSockets();
-  ASSERT_GE(ours.size(), 2u) << "the conntrack and nf_tables sockets were not found";
+  ASSERT_GE(ours.size(), 3u) << "the conntrack, nf_tables and rtnetlink sockets were not found";
 
   // ls lists its own descriptors: "... 7 -> socket:[1234]".
   absl::StatusOr<backends::iptables::SubprocessResult> child =
