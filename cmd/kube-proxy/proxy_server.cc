@@ -441,7 +441,7 @@ absl::Status ProxyServer::WaitForInitialSync() {
   bool signalled = false;
   auto node_listed = [this](absl::Duration d) {
     RetryListens();
-    return node_watcher_.WaitSynced(d);
+    return exit_.Get().has_value() || node_watcher_.WaitSynced(d);
   };
   if (!WaitInterruptibly(node_listed, absl::Seconds(30), &signalled)) {
     if (signalled) return absl::CancelledError("stopped by a signal while waiting for the Node");
@@ -859,13 +859,6 @@ int ProxyServer::Serve() {
   runner_->set_latency_observer([this](absl::Duration d) { metrics_->ObserveNetworkProgramming(d); });
   runner_ptr_ = runner_.get();
   node_watcher_.set_on_change([this](const proxier::Node& n) { OnNodeChange(n); });
-  if (!o_.config_file.empty()) {
-    config_watcher_ = std::make_unique<ConfigFileWatcher>(o_.config_file, absl::Seconds(2), [this] {
-      KLOG_ERROR << "The configuration file " << o_.config_file << " changed; exiting so the proxy restarts with it";
-      exit_.Request(1);
-    });
-    config_watcher_->Start();
-  }
   if (file_source_ != nullptr) {
     if (absl::Status s = file_source_->Run(); !s.ok()) KLOG_ERROR << "--objects: " << s.message();
   }
@@ -915,7 +908,17 @@ int ProxyServer::Run() {
       KLOG_WARNING << "Could not raise the open file limit: " << limit.status().message();
     }
   }
-  if (!o_.dry_run && !o_.once) StartHealthAndMetrics();
+  if (!o_.dry_run && !o_.once) {
+    // Watched from the start: a change during a slow first List must restart the proxy too.
+    if (!o_.config_file.empty()) {
+      config_watcher_ = std::make_unique<ConfigFileWatcher>(o_.config_file, absl::Seconds(2), [this] {
+        KLOG_ERROR << "The configuration file " << o_.config_file << " changed; exiting so the proxy restarts with it";
+        exit_.Request(1);
+      });
+      config_watcher_->Start();
+    }
+    StartHealthAndMetrics();
+  }
   if (absl::Status s = StartSource(); !s.ok()) {
     KLOG_ERROR << s.message();
     std::cerr << "kube-proxy: " << s.message() << "\n";
@@ -944,6 +947,7 @@ int ProxyServer::Run() {
     std::cerr << "kube-proxy: " << s.message() << "\n";
     return 1;
   }
+  if (auto code = exit_.Get(); code.has_value()) return *code;
   DecideFamilies();
   if (o_.dry_run) return DryRun();
   if (o_.once) return Once();
