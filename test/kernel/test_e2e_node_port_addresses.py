@@ -110,6 +110,13 @@ class NodePortAddressesTest(unittest.TestCase):
         self.assertTrue(ok, f"NodePort on {ip}: {reply}\n{self.nat()}")
         self.assertIn(reply.split()[0], ("pod1", "pod2"))
 
+    def wait_for_node_port(self, ip, timeout=15):
+        """Until the NodePort on ip answers (the daemon syncs every second), then as assert_answers."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and not self.node_port(ip, timeout=1.0)[0]:
+            time.sleep(0.3)
+        self.assert_answers(ip)
+
     def assert_closed(self, ip):
         ok, reply = self.node_port(ip)
         self.assertFalse(ok, f"NodePort on {ip} answered ({reply}) though {ip} is outside {CIDR}\n{self.nat()}")
@@ -129,10 +136,7 @@ class NodePortAddressesTest(unittest.TestCase):
         self.assertTrue(ok, reply)
 
         self.add_address(ADDED_LATER)
-        deadline = time.time() + 15
-        while time.time() < deadline and not self.node_port(ADDED_LATER, timeout=1.0)[0]:
-            time.sleep(0.3)
-        self.assert_answers(ADDED_LATER)
+        self.wait_for_node_port(ADDED_LATER)
         self.assert_closed(NODE_IP)
         self.assertRegex(self.nat(), rf"-A KUBE-SERVICES -d {re.escape(ADDED_LATER)}/32 .*-j KUBE-NODEPORTS")
         self.assertIn(f"NodePorts of IPv4 are accepted on {ADDED_LATER}", self.read_log())
@@ -143,10 +147,7 @@ class NodePortAddressesTest(unittest.TestCase):
         self.assert_answers(INSIDE_AT_START)
         self.assert_closed(NODE_IP)
         self.add_address(ADDED_LATER)
-        deadline = time.time() + 15
-        while time.time() < deadline and not self.node_port(ADDED_LATER, timeout=1.0)[0]:
-            time.sleep(0.3)
-        self.assert_answers(ADDED_LATER)
+        self.wait_for_node_port(ADDED_LATER)
         self.assert_answers(INSIDE_AT_START)
         self.assert_closed(NODE_IP)
 

@@ -25,21 +25,27 @@ using proxier::testing::MakeService;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// One IPv4 family of node test-node (`node_ip`) over `state`, writing to `runner`.
+IptablesFamilyConfig TestFamily(proxier::ProxyState* state, IptablesRunner* runner, const std::string& node_ip) {
+  IptablesFamilyConfig family;
+  family.state = state;
+  family.node_context = [node_ip] {
+    proxier::NodeContext node;
+    node.node_name = "test-node";
+    node.node_ips = {Ip(node_ip)};
+    return node;
+  };
+  family.runner = runner;
+  return family;
+}
+
 class IptablesProxierTest : public ::testing::Test {
  protected:
   IptablesProxierTest()
       : state_(proxier::IpFamily::kIPv4, "test-node", [] { return absl::UnixEpoch(); }, nullptr) {
-    IptablesFamilyConfig family;
-    family.state = &state_;
-    family.node_context = [] {
-      proxier::NodeContext node;
-      node.node_name = "test-node";
-      node.node_ips = {Ip("192.168.0.2")};
-      return node;
-    };
+    IptablesFamilyConfig family = TestFamily(&state_, &runner_, "192.168.0.2");
     family.planner.local_detect_mode = proxier::iptables::LocalDetectMode::kClusterCidr;
     family.planner.cluster_cidrs = {MakeCidr("10.0.0.0/8")};
-    family.runner = &runner_;
     family.conntrack = &conntrack_;
     IptablesProxierOptions options;
     options.now = [this] { return now_; };
@@ -297,14 +303,7 @@ class IptablesProxierNodePortAddressesTest : public ::testing::Test {
  protected:
   IptablesProxierNodePortAddressesTest()
       : state_(proxier::IpFamily::kIPv4, "test-node", [] { return absl::UnixEpoch(); }, nullptr) {
-    IptablesFamilyConfig family;
-    family.state = &state_;
-    family.node_context = [] {
-      proxier::NodeContext node;
-      node.node_name = "test-node";
-      node.node_ips = {Ip("192.0.2.129")};
-      return node;
-    };
+    IptablesFamilyConfig family = TestFamily(&state_, &runner_, "192.0.2.129");
     family.local_addresses = [this]() -> absl::StatusOr<std::vector<proxier::IpAddress>> {
       ++reads_;
       if (!read_error_.ok()) return read_error_;
@@ -312,7 +311,6 @@ class IptablesProxierNodePortAddressesTest : public ::testing::Test {
     };
     family.planner.node_port_addresses =
         *proxier::NodePortAddresses::Create(proxier::IpFamily::kIPv4, {"10.99.0.0/24"}, {Ip("192.0.2.129")});
-    family.runner = &runner_;
     proxier_ = std::make_unique<IptablesProxier>(std::vector<IptablesFamilyConfig>{family});
     state_.OnServiceAdd(MakeService("ns", "np", [](proxier::Service& s) {
       s.type = proxier::ServiceType::kNodePort;
