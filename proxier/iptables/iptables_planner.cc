@@ -734,6 +734,7 @@ void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan, const IptablesPlan
       // Only the selected addresses; when none is selected, NodePorts get no entry point at all
       // (never the "every local address" jump above).
       for (const IpAddress& ip : plan.node_port_ips) {
+        if (ip.family() != config_.family) continue;
         if (ip.IsLoopback() && (v6 || !localhost_node_ports_)) continue;
         Append(out, "-A ", kServicesChain, kNodePortsComment, " -d ", ip.ToString(), " -j ",
                         kNodePortsChain, "\n");
