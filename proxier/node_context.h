@@ -19,6 +19,10 @@ struct NodeContext {
   std::string zone;
   absl::flat_hash_map<std::string, std::string> labels;
   std::vector<Cidr> pod_cidrs;  // spec.podCIDRs of this family (detectLocalMode: NodeCIDR)
+  // The addresses of this family on the node's interfaces, read again at each sync (they come and
+  // go); --nodeport-addresses selects the NodePort addresses among them. Not part of the node's
+  // identity: only what is selected from them matters to a plan.
+  std::vector<IpAddress> local_addresses;
 };
 
 }  // namespace kproxy::proxier

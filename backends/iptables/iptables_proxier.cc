@@ -179,7 +179,7 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   if (full) family.last_canary_check = now;  // the full sync (re)creates the canaries
   result.full = full;
 
-  const proxier::NodeContext node = config.node_context ? config.node_context() : proxier::NodeContext{};
+  const proxier::NodeContext node = CurrentNode(family);
   auto plan = family.planner.Plan(*taken.snapshot, node, changed, family.last_planned.get());
   family.last_planned = plan;
 
@@ -233,6 +233,41 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   return result;
 }
 
+proxier::NodeContext IptablesProxier::CurrentNode(Family& family) {
+  const IptablesFamilyConfig& config = family.config;
+  proxier::NodeContext node = config.node_context ? config.node_context() : proxier::NodeContext{};
+  const proxier::NodePortAddresses& npa = config.planner.node_port_addresses;
+  if (npa.MatchAll()) return node;
+  const absl::string_view name = proxier::IpFamilyName(npa.family());
+  node.local_addresses.clear();
+  if (config.local_addresses) {
+    absl::StatusOr<std::vector<proxier::IpAddress>> local = config.local_addresses();
+    if (local.ok()) {
+      for (const proxier::IpAddress& ip : *local) {
+        if (ip.family() == npa.family()) node.local_addresses.push_back(ip);
+      }
+    } else {
+      KLOG_ERROR << "Listing the node's " << name << " addresses failed; NodePorts of that family get no "
+                 << "address this sync: " << local.status();
+    }
+  }
+  std::vector<proxier::IpAddress> selected = npa.Select(node.local_addresses);
+  if (family.logged_node_port_ips != selected) {
+    if (selected.empty()) {
+      KLOG_WARNING << "nodePortAddresses " << npa.ToString() << " match no " << name
+                   << " address of this node; NodePorts of that family are not reachable until one appears";
+    } else {
+      KLOG_INFO << "NodePorts of " << name << " are accepted on "
+                << absl::StrJoin(selected, ", ", [](std::string* out, const proxier::IpAddress& ip) {
+                     out->append(ip.ToString());
+                   })
+                << " (nodePortAddresses " << npa.ToString() << ")";
+    }
+    family.logged_node_port_ips = std::move(selected);
+  }
+  return node;
+}
+
 absl::StatusOr<proxier::SyncReport> IptablesProxier::Sync() {
   absl::MutexLock lock(&mu_);
   const bool force_full = force_full_.exchange(false);
@@ -278,7 +313,7 @@ absl::StatusOr<std::string> IptablesProxier::DryRun() {
     family.pending_changed.insert(taken.changed.begin(), taken.changed.end());
     family.pending_change_times.insert(family.pending_change_times.end(), taken.change_times.begin(),
                                        taken.change_times.end());
-    const proxier::NodeContext node = config.node_context ? config.node_context() : proxier::NodeContext{};
+    const proxier::NodeContext node = CurrentNode(family);
     auto plan = family.planner.Plan(*taken.snapshot, node, family.pending_changed, family.last_planned.get());
     family.last_planned = plan;
     // Appended piece by piece: the joined input would be a second copy of a 40 MB text at 10k.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ struct IptablesFamilyConfig {
   proxier::ProxyState* state = nullptr;
   // The node's current context for this family (addresses, labels, pod CIDRs).
   std::function<proxier::NodeContext()> node_context;
+  // The addresses on the node's interfaces (any family), read at each sync when
+  // planner.node_port_addresses does not match every address. Unset or failing: none, so the
+  // NodePorts of this family are reachable nowhere until a read succeeds (fail closed, as upstream).
+  std::function<absl::StatusOr<std::vector<proxier::IpAddress>>()> local_addresses;
   proxier::iptables::IptablesPlannerConfig planner;
   IptablesRunner* runner = nullptr;
   conntrack::ConntrackClient* conntrack = nullptr;  // optional: no stale-flow cleanup without it
@@ -99,7 +104,12 @@ class IptablesProxier final : public proxier::Proxier {
     // Rules of the per-ServicePort nat chains of `applied`, kept up to date from the changed
     // Services on partial syncs so counting stays O(changed).
     size_t fragment_nat_rules = 0;
+    // The NodePort addresses last logged, so a change is logged once.
+    std::optional<std::vector<proxier::IpAddress>> logged_node_port_ips;
   };
+  // The node context to plan with: the configured one plus, when --nodeport-addresses needs them,
+  // the interfaces' addresses of the family as they are now.
+  static proxier::NodeContext CurrentNode(Family& family);
   struct FamilyResult {
     bool full = false;
     bool skipped = false;

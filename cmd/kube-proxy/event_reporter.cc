@@ -29,4 +29,8 @@ void EventReporter::OnHealthCheckListenFailure(const proxier::ServiceName& servi
   if (post_) post_(service, "FailedToStartServiceHealthcheck", "Listen", message);
 }
 
+void EventReporter::OnInvalidSourceRanges(const proxier::ServiceName& service, const std::string& message) {
+  if (post_) post_(service, "InvalidLoadBalancerSourceRanges", "SyncProxyRules", message);
+}
+
 }  // namespace kproxy::daemon

@@ -1,6 +1,6 @@
 // EventReporter: turns the daemon's Service-level problems (pass-through conflicts on a shared ELB,
-// health-check node ports that cannot be bound) into Warning Events, or log lines only when there
-// is no API server to post to (--objects).
+// health-check node ports that cannot be bound, invalid source ranges) into Warning Events, or log
+// lines only when there is no API server to post to (--objects).
 #pragma once
 
 #include <functional>
@@ -33,6 +33,9 @@ class EventReporter {
                      const std::vector<proxier::PassThroughConflict>& conflicts);
   // ServiceHealthServer's ListenFailureFn: upstream's FailedToStartServiceHealthcheck.
   void OnHealthCheckListenFailure(const proxier::ServiceName& service, const std::string& message);
+  // A Service's loadBalancerSourceRanges entries that are not CIDRs (already logged): an
+  // InvalidLoadBalancerSourceRanges Event.
+  void OnInvalidSourceRanges(const proxier::ServiceName& service, const std::string& message);
 
  private:
   const PostFn post_;

@@ -234,6 +234,13 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
                            .Name("kubeproxy_objects_rejected_total")
                            .Help("Malformed API objects skipped by the proxy, by kind")
                            .Register(r);
+  invalid_source_ranges_ = &BuildCounter()
+                                .Name("kubeproxy_invalid_load_balancer_source_ranges_total")
+                                .Help("Services seen with loadBalancerSourceRanges entries that are not CIDRs "
+                                      "(once per Service and set of bad entries); an IP family left without a "
+                                      "valid range admits no source on the Service's load-balancer IPs")
+                                .Register(r)
+                                .Add({});
   sync_proxy_rules_failures_ = &BuildCounter()
                                     .Name("kubeproxy_sync_proxy_rules_failures_total")
                                     .Help("Syncs of proxy rules that failed to program the kernel")
@@ -300,6 +307,8 @@ void Metrics::IncPassThroughConflicts(double n) { pass_through_conflicts_->Incre
 void Metrics::IncObjectsRejected(absl::string_view kind) {
   objects_rejected_->Add({{"kind", std::string(kind)}}).Increment();
 }
+
+void Metrics::IncInvalidSourceRanges(double n) { invalid_source_ranges_->Increment(n); }
 
 void Metrics::IncSyncProxyRulesFailures() { sync_proxy_rules_failures_->Increment(); }
 

@@ -57,6 +57,9 @@ class Metrics {
   void IncPassThroughConflicts(double n = 1);
   // An object skipped as malformed; kind: "Service", "EndpointSlice", "Node".
   void IncObjectsRejected(absl::string_view kind);
+  // A Service newly seen with loadBalancerSourceRanges entries that are not CIDRs (kept, minus
+  // those entries; a family left without a valid range admits no source on its LB IPs).
+  void IncInvalidSourceRanges(double n = 1);
   // A sync that failed to program the kernel (rules left as they were, retried with backoff).
   void IncSyncProxyRulesFailures();
 
@@ -90,6 +93,7 @@ class Metrics {
   prometheus::Gauge* pass_through_services_ = nullptr;
   prometheus::Counter* pass_through_conflicts_ = nullptr;
   prometheus::Family<prometheus::Counter>* objects_rejected_ = nullptr;
+  prometheus::Counter* invalid_source_ranges_ = nullptr;
   prometheus::Counter* sync_proxy_rules_failures_ = nullptr;
 };
 

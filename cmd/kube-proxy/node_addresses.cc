@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "proxier/node_port_addresses.h"
 
 namespace kproxy::daemon {
 
@@ -57,56 +60,10 @@ bool NodeContextChanged(const proxier::NodeContext& a, const proxier::NodeContex
   return a.node_ips != b.node_ips || a.zone != b.zone || a.labels != b.labels || a.pod_cidrs != b.pod_cidrs;
 }
 
-absl::StatusOr<std::vector<IpAddress>> ResolveNodePortAddresses(const std::vector<std::string>& node_port_addresses,
-                                                                const proxier::NodeContext& node,
-                                                                const std::vector<IpAddress>& local_addresses) {
-  std::vector<IpAddress> out;
-  if (node_port_addresses.size() == 1 && node_port_addresses[0] == "primary") {
-    if (!node.node_ips.empty()) out.push_back(node.node_ips[0]);
-    return out;
-  }
-  for (const std::string& s : node_port_addresses) {
-    auto cidr = proxier::Cidr::Parse(s);
-    if (!cidr.ok()) return absl::InvalidArgumentError(absl::StrCat("nodePortAddresses: \"", s, "\" is not a CIDR"));
-    if (cidr->family() != node.family) continue;
-    for (const IpAddress& ip : local_addresses) {
-      if (cidr->Contains(ip) && std::find(out.begin(), out.end(), ip) == out.end()) out.push_back(ip);
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-absl::Status ValidateNodePortAddresses(const std::vector<std::string>& node_port_addresses) {
-  if (node_port_addresses.size() == 1 && node_port_addresses[0] == "primary") return absl::OkStatus();
-  for (const std::string& s : node_port_addresses) {
-    if (!proxier::Cidr::Parse(s).ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("nodePortAddresses: \"", s, "\" is not a CIDR"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 namespace {
 
 bool IsV6LinkLocal(const IpAddress& ip) {
   return !ip.is_v4() && ip.bytes()[0] == 0xfe && (ip.bytes()[1] & 0xc0) == 0x80;
-}
-
-// Upstream's NodePortAddresses.MatchAll() for `family` ("primary" already turned into the node's
-// primary IP, which upstream does only for a non-loopback one).
-bool MatchesAll(const std::vector<std::string>& node_port_addresses, const proxier::NodeContext& node) {
-  if (node_port_addresses.size() == 1 && node_port_addresses[0] == "primary") {
-    return node.node_ips.empty() || node.node_ips[0].IsLoopback();
-  }
-  bool any_of_family = false;
-  for (const std::string& s : node_port_addresses) {
-    auto cidr = proxier::Cidr::Parse(s);
-    if (!cidr.ok() || cidr->family() != node.family) continue;
-    if (cidr->IsAllAddresses()) return true;
-    any_of_family = true;
-  }
-  return !any_of_family;
 }
 
 }  // namespace
@@ -114,31 +71,20 @@ bool MatchesAll(const std::vector<std::string>& node_port_addresses, const proxi
 absl::StatusOr<std::vector<IpAddress>> IpvsNodePortAddresses(const std::vector<std::string>& node_port_addresses,
                                                              const proxier::NodeContext& node,
                                                              const std::vector<IpAddress>& local_addresses) {
-  if (absl::Status s = ValidateNodePortAddresses(node_port_addresses); !s.ok()) return s;
+  auto npa = proxier::NodePortAddresses::Create(node.family, node_port_addresses, node.node_ips);
+  if (!npa.ok()) return npa.status();
   std::vector<IpAddress> out;
-  if (MatchesAll(node_port_addresses, node)) {
-    for (const IpAddress& ip : local_addresses) {
-      if (ip.family() == node.family && !ip.IsLoopback() && !IsV6LinkLocal(ip)) out.push_back(ip);
-    }
-  } else {
-    auto resolved = ResolveNodePortAddresses(node_port_addresses, node, local_addresses);
-    if (!resolved.ok()) return resolved.status();
-    // "primary" names the node IP whether or not it is configured here; upstream matches it
-    // against the interfaces, so an IP the node does not have gets no virtual server.
-    for (const IpAddress& ip : *resolved) {
-      const bool local = std::find(local_addresses.begin(), local_addresses.end(), ip) != local_addresses.end();
-      if (ip.family() == node.family && !ip.IsLoopback() && local) out.push_back(ip);
-    }
+  for (const IpAddress& ip : npa->Select(local_addresses)) {
+    if (ip.IsLoopback() || (npa->MatchAll() && IsV6LinkLocal(ip))) continue;
+    out.push_back(ip);
   }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
-std::vector<IpAddress> LocalInterfaceAddresses() {
+absl::StatusOr<std::vector<IpAddress>> LocalInterfaceAddresses() {
   std::vector<IpAddress> out;
   struct ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return out;
+  if (getifaddrs(&list) != 0) return absl::ErrnoToStatus(errno, "getifaddrs");
   for (struct ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
     if (i->ifa_addr == nullptr) continue;
     if (i->ifa_addr->sa_family == AF_INET) {

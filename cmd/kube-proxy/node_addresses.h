@@ -1,5 +1,5 @@
 // Node addressing for the daemon: the NodeContext of each IP family built from the Node object and
-// --bind-address, the primary IP family, and --nodeport-addresses resolved to node IPs.
+// --bind-address, the primary IP family, and the host's interface addresses.
 #pragma once
 
 #include <optional>
@@ -30,27 +30,17 @@ proxier::IpFamily PrimaryFamily(const proxier::Node* node, const std::optional<p
 // change forces a full sync.
 bool NodeContextChanged(const proxier::NodeContext& a, const proxier::NodeContext& b);
 
-// --nodeport-addresses for one family: "primary" gives the node's primary IP of that family;
-// CIDRs give the local addresses (`local_addresses`) inside them; empty gives empty (all).
-// Fails on an entry that is not a CIDR.
-absl::StatusOr<std::vector<proxier::IpAddress>> ResolveNodePortAddresses(
-    const std::vector<std::string>& node_port_addresses, const proxier::NodeContext& node,
-    const std::vector<proxier::IpAddress>& local_addresses);
-
-// Fails on an entry of --nodeport-addresses that is neither a CIDR nor the lone "primary".
-absl::Status ValidateNodePortAddresses(const std::vector<std::string>& node_port_addresses);
-
 // IPVS mode's NodePort addresses for one family, as upstream's IPVS proxier picks them:
 // `local_addresses` are the node's addresses not on kube-ipvs0. When --nodeport-addresses matches
-// everything of this family (unset, a 0.0.0.0/0 or ::/0, no CIDR of this family, or "primary"
-// without a non-loopback node IP of it): every local address but loopback and IPv6 link-local.
-// Else ResolveNodePortAddresses over `local_addresses`, loopback left out (IPVS cannot serve it).
+// everything of this family (see proxier::NodePortAddresses): every local address but loopback and
+// IPv6 link-local. Else the local addresses it selects, loopback left out (IPVS cannot serve it);
+// none selected: no NodePort virtual server of this family.
 absl::StatusOr<std::vector<proxier::IpAddress>> IpvsNodePortAddresses(
     const std::vector<std::string>& node_port_addresses, const proxier::NodeContext& node,
     const std::vector<proxier::IpAddress>& local_addresses);
 
-// The addresses configured on this host's interfaces (getifaddrs).
-std::vector<proxier::IpAddress> LocalInterfaceAddresses();
+// The addresses configured on this host's interfaces, every family (getifaddrs).
+absl::StatusOr<std::vector<proxier::IpAddress>> LocalInterfaceAddresses();
 
 // The host name as upstream's node name default: lower-cased, trimmed.
 std::string DefaultNodeName();

@@ -324,8 +324,9 @@ std::vector<FlagSpec> BuildFlags(Options* o, FlagExtras* x) {
       "When --detect-local-mode is ClusterCIDR, traffic from this range is considered local." + kIgnoredNote, kIgn);
   list("nodeport-addresses", &c->node_port_addresses,
        "A list of CIDR ranges that contain valid node IPs, or alternatively, the single string "
-       "'primary'. If set, NodePort connections are only accepted on matching node IPs; if unset, "
-       "on all local IPs." + kIgnoredNote, kIgn);
+       "'primary'. If set, NodePort connections are only accepted on matching node IPs (matched "
+       "again at every sync; none matching: NodePorts of that IP family are not reachable); if "
+       "unset, on all local IPs." + kIgnoredNote, kIgn);
   int32("oom-score-adj", &c->oom_score_adj,
         "The oom-score-adj value for kube-proxy process. Values must be within the range [-1000, 1000]." + kIgnoredNote, kIgn);
   int32("conntrack-max-per-core", &c->conntrack.max_per_core,

@@ -46,9 +46,11 @@
 #include "cmd/kube-proxy/proxy_health.h"
 #include "cmd/kube-proxy/service_health_server.h"
 #include "cmd/kube-proxy/service_health_tracker.h"
+#include "cmd/kube-proxy/source_ranges_reporter.h"
 #include "logging/log.h"
 #include "proxier/clock.h"
 #include "proxier/handlers.h"
+#include "proxier/node_port_addresses.h"
 #include "proxier/pass_through_policy.h"
 #include "proxier/proxier.h"
 #include "proxier/proxy_state.h"
@@ -104,27 +106,35 @@ struct ExitRequest {
 // Delivers Services and EndpointSlices to the ProxyState of each family, counts the changes
 // (kubeproxy_sync_proxy_rules_{service,endpoint}_changes_total and _pending), and logs each
 // Service's pass-through decision once when it changes (and a bad annotation value once, as a
-// warning).
+// warning), and loadBalancerSourceRanges that are not CIDRs once (warning, metric, Event).
 class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSliceHandler {
  public:
   // `metrics` points at the daemon's Metrics (null until the servers start).
-  Fanout(std::vector<proxier::ProxyState*> states, ServiceHealthTracker* health, const std::atomic<Metrics*>* metrics)
-      : states_(std::move(states)), health_(health), metrics_(metrics) {}
+  using InvalidSourceRangesFn = std::function<void(const proxier::ServiceName&, const std::string& message)>;
+  Fanout(std::vector<proxier::ProxyState*> states, ServiceHealthTracker* health, const std::atomic<Metrics*>* metrics,
+         InvalidSourceRangesFn on_invalid_source_ranges)
+      : states_(std::move(states)),
+        health_(health),
+        metrics_(metrics),
+        on_invalid_source_ranges_(std::move(on_invalid_source_ranges)) {}
 
   void OnServiceAdd(const proxier::Service& s) override {
     LogPassThrough(s);
+    ReportSourceRanges(s);
     health_->SetService(s);
     for (auto* st : states_) st->OnServiceAdd(s);
     CountServiceChange();
   }
   void OnServiceUpdate(const proxier::Service& old_s, const proxier::Service& s) override {
     LogPassThrough(s);
+    ReportSourceRanges(s);
     health_->SetService(s);
     for (auto* st : states_) st->OnServiceUpdate(old_s, s);
     CountServiceChange();
   }
   void OnServiceDelete(const proxier::Service& s) override {
     reporter_.Forget(s);
+    source_ranges_.Forget(s);
     health_->DeleteService(s);
     for (auto* st : states_) st->OnServiceDelete(s);
     CountServiceChange();
@@ -174,6 +184,9 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
     if (m == nullptr) return;
     if (uint64_t n = pending_service_changes_.exchange(0); n > 0) m->AddServiceChanges(static_cast<double>(n));
     if (uint64_t n = pending_endpoint_changes_.exchange(0); n > 0) m->AddEndpointChanges(static_cast<double>(n));
+    if (uint64_t n = pending_invalid_source_ranges_.exchange(0); n > 0) {
+      m->IncInvalidSourceRanges(static_cast<double>(n));
+    }
     UpdatePending();
   }
 
@@ -194,12 +207,25 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
     if (r.warning.has_value()) KLOG_WARNING << *r.warning;
   }
 
+  // The planners already ignore such entries and fail closed where none is valid; this reports it.
+  void ReportSourceRanges(const proxier::Service& s) {
+    std::optional<std::string> warning = source_ranges_.Observe(s);
+    if (!warning.has_value()) return;
+    KLOG_WARNING << *warning;
+    pending_invalid_source_ranges_.fetch_add(1);
+    Flush();
+    if (on_invalid_source_ranges_) on_invalid_source_ranges_({s.metadata.namespace_name, s.metadata.name}, *warning);
+  }
+
   const std::vector<proxier::ProxyState*> states_;
   ServiceHealthTracker* const health_;
   const std::atomic<Metrics*>* const metrics_;
+  const InvalidSourceRangesFn on_invalid_source_ranges_;
   std::atomic<uint64_t> pending_service_changes_{0};
   std::atomic<uint64_t> pending_endpoint_changes_{0};
+  std::atomic<uint64_t> pending_invalid_source_ranges_{0};
   PassThroughReporter reporter_;
+  SourceRangesReporter source_ranges_;
 };
 
 // Keeps this node's Node object; tells the server when it changes after startup.
@@ -271,7 +297,10 @@ class ProxyServer {
         state_v6_(IpFamily::kIPv6, NodeName(options), [this] { return clock_->Now(); },
                   [this] { OnStateChange(IpFamily::kIPv6); }),
         service_health_(NodeName(options)),
-        fanout_({&state_v4_, &state_v6_}, &service_health_, &metrics_ptr_) {
+        fanout_({&state_v4_, &state_v6_}, &service_health_, &metrics_ptr_,
+                [this](const proxier::ServiceName& service, const std::string& message) {
+                  if (EventReporter* r = event_reporter_ptr_.load()) r->OnInvalidSourceRanges(service, message);
+                }) {
     if (auto ip = proxier::IpAddress::Parse(o_.config.bind_address); ip.ok()) bind_address_ = *ip;
   }
 
@@ -342,6 +371,7 @@ class ProxyServer {
   std::unique_ptr<apiclient::ApiSource> api_source_;
   std::unique_ptr<apiclient::EventRecorder> events_;  // only with an API server
   std::unique_ptr<EventReporter> event_reporter_;
+  std::atomic<EventReporter*> event_reporter_ptr_{nullptr};  // event_reporter_, for the source's thread
   absl::flat_hash_map<IpFamily, std::unique_ptr<backends::iptables::IptablesRestoreRunner>> runners_;
   backends::ipvs::IpvsProxier* ipvs_ = nullptr;  // proxier_ when in IPVS mode
   backends::iptables::IptablesProxier* iptables_ = nullptr;  // proxier_ when in iptables mode
@@ -396,6 +426,7 @@ absl::Status ProxyServer::StartSource() {
     if (!src.ok()) return absl::Status(src.status().code(), absl::StrCat("--objects: ", src.status().message()));
     file_source_ = *std::move(src);
     event_reporter_ = std::make_unique<EventReporter>(nullptr);  // no API server: log only
+    event_reporter_ptr_ = event_reporter_.get();
     if (absl::Status s = file_source_->LoadOnce(); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("--objects ", o_.objects, ": ", s.message()));
     }
@@ -431,6 +462,7 @@ absl::Status ProxyServer::StartSource() {
           ref.name = service.name;
           events_->Warning(ref, reason, action, note);
         });
+    event_reporter_ptr_ = event_reporter_.get();
   }
   return absl::OkStatus();
 }
@@ -516,7 +548,7 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
         return absl::FailedPreconditionError(absl::StrCat("IPVS mode: no working ", IpFamilyName(families_[i]), " iptables"));
       }
       // Resolved at each sync from the addresses the proxier reads then (they change), as upstream.
-      if (absl::Status s = ValidateNodePortAddresses(o_.config.node_port_addresses); !s.ok()) return s;
+      if (absl::Status s = proxier::NodePortAddresses::Validate(o_.config.node_port_addresses); !s.ok()) return s;
       f.node_port_addresses = [npa = o_.config.node_port_addresses](
                                   const proxier::NodeContext& node,
                                   const absl::btree_set<proxier::IpAddress>& local) {
@@ -551,7 +583,6 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
   }
   if (mode == "iptables") {
     std::vector<backends::iptables::IptablesFamilyConfig> fams;
-    const std::vector<proxier::IpAddress> local_addresses = LocalInterfaceAddresses();
     std::vector<proxier::NodeContext> contexts = StartupContexts();
     for (size_t i = 0; i < families_.size(); ++i) {
       const IpFamily family = families_[i];
@@ -566,24 +597,22 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
       pc.masquerade_bit = o_.config.iptables.masquerade_bit;
       pc.masquerade_all = o_.config.iptables.masquerade_all;
       pc.localhost_node_ports = o_.config.iptables.localhost_node_ports;
-      auto npa = ResolveNodePortAddresses(o_.config.node_port_addresses, contexts[i], local_addresses);
+      // "primary" is fixed by the startup node IPs (a change of those restarts the proxy); which
+      // addresses the CIDRs select is decided again at every sync (the proxier logs it).
+      auto npa = proxier::NodePortAddresses::Create(family, o_.config.node_port_addresses, contexts[i].node_ips);
       if (!npa.ok()) return npa.status();
       pc.node_port_addresses = *npa;
+      f.local_addresses = [] { return LocalInterfaceAddresses(); };
       if (o_.config.node_port_addresses.empty() && i == 0 && !dry_run) {
         KLOG_WARNING << "nodePortAddresses is unset; NodePort connections will be accepted on all local IPs. "
                      << "Consider using --nodeport-addresses primary";
       }
-      const bool loopback_node_ports =
-          npa->empty() || std::any_of(npa->begin(), npa->end(), [](const proxier::IpAddress& ip) { return ip.IsLoopback(); });
-      if (!dry_run && family == IpFamily::kIPv4 && pc.localhost_node_ports && loopback_node_ports) {
-        // NodePorts on 127.0.0.1 need the kernel to route loopback-destined packets after DNAT, as upstream.
+      if (!dry_run && family == IpFamily::kIPv4 && pc.localhost_node_ports && npa->ContainsIPv4Loopback()) {
+        // NodePorts on 127.0.0.1 need the kernel to route loopback-destined packets after DNAT, as
+        // upstream; CIDRs that leave out loopback leave the sysctl alone.
         if (absl::Status s = WriteSysctl("/proc", {"net/ipv4/conf/all/route_localnet", 1}); !s.ok()) {
           return absl::Status(s.code(), absl::StrCat("iptables mode (localhost NodePorts): ", s.message()));
         }
-      }
-      if (!o_.config.node_port_addresses.empty() && npa->empty()) {
-        KLOG_WARNING << "nodePortAddresses match no " << IpFamilyName(family) << " address of this node; "
-                     << "NodePorts of that family are not reachable";
       }
       for (const proxier::Cidr& cidr : ClusterCidrs(o_.config.cluster_cidr)) {
         if (cidr.family() == family) pc.cluster_cidrs.push_back(cidr);
@@ -727,15 +756,18 @@ void ProxyServer::StartServers() {
   for (IpFamily f : families_) health_->Updated(f);  // the sync loop starts now, as upstream
   health_ready_ = true;
   if (http_ == nullptr) return;
-  // Health-check node ports listen on the nodePortAddresses' node IPs when those are set, else on
-  // every address (upstream).
-  std::vector<std::string> bind_hosts;
+  // Health-check node ports listen on the addresses nodePortAddresses selects at startup (on none
+  // when it selects none), and on every address when it restricts no family (upstream).
+  std::optional<std::vector<std::string>> bind_hosts;
   if (!o_.config.node_port_addresses.empty()) {
-    const std::vector<proxier::IpAddress> local = LocalInterfaceAddresses();
+    const absl::StatusOr<std::vector<proxier::IpAddress>> local = LocalInterfaceAddresses();
+    if (!local.ok()) KLOG_ERROR << "Health-check node ports: " << local.status();
     for (const proxier::NodeContext& ctx : StartupContexts()) {
-      auto ips = ResolveNodePortAddresses(o_.config.node_port_addresses, ctx, local);
-      if (ips.ok()) {
-        for (const auto& ip : *ips) bind_hosts.push_back(ip.ToString());
+      auto npa = proxier::NodePortAddresses::Create(ctx.family, o_.config.node_port_addresses, ctx.node_ips);
+      if (!npa.ok() || npa->MatchAll()) continue;  // validated at startup
+      if (!bind_hosts.has_value()) bind_hosts.emplace();
+      for (const auto& ip : npa->Select(local.ok() ? *local : std::vector<proxier::IpAddress>{})) {
+        bind_hosts->push_back(ip.ToString());
       }
     }
   }

@@ -35,11 +35,11 @@ std::string GoQuote(absl::string_view s) {
 
 }  // namespace
 
-ServiceHealthServer::ServiceHealthServer(HttpServer* http, std::vector<std::string> bind_hosts,
+ServiceHealthServer::ServiceHealthServer(HttpServer* http, std::optional<std::vector<std::string>> bind_hosts,
                                          std::function<bool()> proxy_healthy, std::string hostname,
                                          ListenFailureFn on_listen_failure)
     : http_(http),
-      bind_hosts_(bind_hosts.empty() ? std::vector<std::string>{""} : std::move(bind_hosts)),
+      bind_hosts_(bind_hosts.has_value() ? *std::move(bind_hosts) : std::vector<std::string>{""}),
       proxy_healthy_(std::move(proxy_healthy)),
       hostname_(std::move(hostname)),
       on_listen_failure_(std::move(on_listen_failure)) {}

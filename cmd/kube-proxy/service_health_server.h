@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,10 +25,11 @@ class ServiceHealthServer {
   // FailedToStartServiceHealthcheck Event); the message names node, Service, port and error.
   using ListenFailureFn = std::function<void(const proxier::ServiceName&, const std::string& message)>;
 
-  // `bind_hosts`: the node IPs matching nodePortAddresses; empty means every address. The proxy
+  // `bind_hosts`: the node IPs nodePortAddresses selects (empty: health-check ports are opened on
+  // no address); nullopt means every address. The proxy
   // health callback (ProxyHealth::IsHealthy) is called on the event loop per request and must be
   // cheap and thread-safe. `http` must outlive this object.
-  ServiceHealthServer(HttpServer* http, std::vector<std::string> bind_hosts, std::function<bool()> proxy_healthy,
+  ServiceHealthServer(HttpServer* http, std::optional<std::vector<std::string>> bind_hosts, std::function<bool()> proxy_healthy,
                       std::string hostname = "", ListenFailureFn on_listen_failure = nullptr);
   // Closes every health-check port.
   ~ServiceHealthServer();

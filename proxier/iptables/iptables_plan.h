@@ -237,6 +237,9 @@ struct IptablesPlan {
   IpFamily family = IpFamily::kIPv4;
   bool large_cluster_mode = false;
   NodeContext node;  // the node context planned for; a different one invalidates every fragment
+  // Unless --nodeport-addresses matches every address: the node's addresses it selected for this
+  // plan, each the destination of one jump to KUBE-NODEPORTS (none selected: no jump at all).
+  std::vector<IpAddress> node_port_ips;
   FragmentMap fragments;
   // Top-level chains, in the order they are written.
   SharedChainList filter_chains;

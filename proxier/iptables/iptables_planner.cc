@@ -171,12 +171,9 @@ size_t IptablesPlan::NatChainCount() const {
 IptablesPlanner::IptablesPlanner(IptablesPlannerConfig config) : config_(std::move(config)) {
   // Go's %#08x zero-pads 8 digits after the 0x prefix ("0x00004000"), unlike C's.
   masquerade_mark_ = absl::StrFormat("0x%08x", 1u << config_.masquerade_bit);
-  bool node_ports_include_loopback = config_.node_port_addresses.empty();
-  for (const IpAddress& ip : config_.node_port_addresses) {
-    if (ip.is_v4() && ip.IsLoopback()) node_ports_include_loopback = true;
-  }
+  // As upstream: decided by the CIDRs, not by the addresses they match at some sync.
   localhost_node_ports_ = config_.localhost_node_ports && config_.family == IpFamily::kIPv4 &&
-                          node_ports_include_loopback;
+                          config_.node_port_addresses.ContainsIPv4Loopback();
   probabilities_.reserve(kPrecomputedProbabilities);
   probabilities_.emplace_back("<bad value>");
   for (size_t n = 1; n < kPrecomputedProbabilities; ++n) probabilities_.push_back(FormatProbability(n));
@@ -195,6 +192,9 @@ std::shared_ptr<const IptablesPlan> IptablesPlanner::Plan(const ProxySnapshot& s
   plan->family = config_.family;
   plan->node = node;
   plan->id = next_plan_id.fetch_add(1, std::memory_order_relaxed);
+  if (!config_.node_port_addresses.MatchAll()) {
+    plan->node_port_ips = config_.node_port_addresses.Select(node.local_addresses);
+  }
   const LocalDetector detector = MakeLocalDetector(node);
   const bool same_context =
       previous != nullptr && previous->family == config_.family && SameNode(previous->node, node);
@@ -225,6 +225,8 @@ std::shared_ptr<const IptablesPlan> IptablesPlanner::Plan(const ProxySnapshot& s
       plan->no_local_internal_endpoints = previous->no_local_internal_endpoints;
       plan->no_local_external_endpoints = previous->no_local_external_endpoints;
       std::array<bool, kTopLevelMembers.size()> member_changed{};
+      // The NodePort jumps live in nat KUBE-SERVICES.
+      if (plan->node_port_ips != previous->node_port_ips) member_changed[kNatServices] = true;
       static const std::string kEmpty;
       for (const ServicePortName& name : names) {
         auto old_it = previous->fragments.find(name);
@@ -719,7 +721,7 @@ void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan, const IptablesPlan
     constexpr absl::string_view kNodePortsComment =
         " -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in "
         "this chain\"";
-    if (config_.node_port_addresses.empty()) {
+    if (config_.node_port_addresses.MatchAll()) {
       Append(out, "-A ", kServicesChain, kNodePortsComment, " -m addrtype --dst-type LOCAL");
       // Localhost NodePorts never work on IPv6, and on IPv4 only with route_localnet.
       if (v6) {
@@ -729,7 +731,9 @@ void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan, const IptablesPlan
       }
       Append(out, " -j ", kNodePortsChain, "\n");
     } else {
-      for (const IpAddress& ip : config_.node_port_addresses) {
+      // Only the selected addresses; when none is selected, NodePorts get no entry point at all
+      // (never the "every local address" jump above).
+      for (const IpAddress& ip : plan.node_port_ips) {
         if (ip.family() != config_.family) continue;
         if (ip.IsLoopback() && (v6 || !localhost_node_ports_)) continue;
         Append(out, "-A ", kServicesChain, kNodePortsComment, " -d ", ip.ToString(), " -j ",

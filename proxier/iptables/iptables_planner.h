@@ -10,6 +10,7 @@
 
 #include "proxier/iptables/iptables_plan.h"
 #include "proxier/local_traffic_detector.h"
+#include "proxier/node_port_addresses.h"
 #include "proxier/node_context.h"
 #include "proxier/proxy_snapshot.h"
 
@@ -23,11 +24,12 @@ struct IptablesPlannerConfig {
   int masquerade_bit = 14;
   bool masquerade_all = false;
   // --iptables-localhost-nodeports; only ever effective for IPv4, and only when the NodePort
-  // addresses include a loopback address (or are "all").
+  // addresses' CIDRs cover 127.0.0.0 (or select every address).
   bool localhost_node_ports = true;
-  // --nodeport-addresses resolved by the caller (CIDRs or `primary`) to this family's node IPs.
-  // Empty: NodePorts on every local address.
-  std::vector<IpAddress> node_port_addresses;
+  // --nodeport-addresses of this family. Unless it matches every address, each plan selects the
+  // NodePort addresses from NodeContext::local_addresses; when none is selected, NodePorts of this
+  // family get no entry point (KUBE-SERVICES has no jump to KUBE-NODEPORTS).
+  NodePortAddresses node_port_addresses;
   LocalDetectMode local_detect_mode = LocalDetectMode::kNone;
   std::vector<Cidr> cluster_cidrs;  // kClusterCidr: of this family; the first one is used
   std::string bridge_interface;     // kBridgeInterface

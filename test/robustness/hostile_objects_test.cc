@@ -265,26 +265,44 @@ TEST_F(HostileObjectsTest, InvalidLoadBalancerSourceRangesFailClosed) {
   }();
 }
 
+// Every loadBalancerSourceRanges entry invalid: the Service is kept, and its LB IP admits nobody
+// (upstream drops the invalid entries and so opens the IP to every source; kproxy fails closed).
+// The IPVS counterpart is IpvsPlannerTest.OnlyInvalidLoadBalancerSourceRangesFailClosed.
 TEST_F(HostileObjectsTest, OnlyInvalidLoadBalancerSourceRangesFailClosed) {
   std::string lb = Service("default", "lbbad", "10.96.0.16", R"(,"loadBalancerSourceRanges":["not-a-cidr"])");
   absl::StrReplaceAll({{R"("type":"ClusterIP")", R"("type":"LoadBalancer","externalTrafficPolicy":"Cluster")"}}, &lb);
   lb.pop_back();
   lb += R"(,"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.51"}]}}})";
-  std::vector<std::string> errors = p_.Apply(lb);
+  EXPECT_THAT(p_.Apply(lb), ::testing::IsEmpty()) << "the Service is kept; only its bad entries are ignored";
   p_.Apply(Slice("default", "lbbad", "lbbad-1", {"10.244.1.10"}));
   std::string restore = p_.Render();
   ExpectGoodUnchanged(restore);
-  if (!errors.empty()) return;  // rejected clearly: fine
-  // Accepted: then the LB IP must not be open to everyone.
-  bool lb_open = false;
+  EXPECT_FALSE(absl::StrContains(restore, "not-a-cidr"));
+  std::string firewall_chain;
+  bool straight_to_service = false;
+  bool dropped_after_firewall = false;
   for (absl::string_view l : absl::StrSplit(restore, '\n')) {
-    if (absl::StrContains(l, "-d 198.51.100.51") && absl::StrContains(l, "-j KUBE-EXT-")) lb_open = true;
+    if (absl::StartsWith(l, "-A KUBE-SERVICES") && absl::StrContains(l, "-d 198.51.100.51 ")) {
+      if (absl::StrContains(l, "-j KUBE-EXT-")) straight_to_service = true;
+      if (size_t at = l.find("-j KUBE-FW-"); at != absl::string_view::npos) {
+        firewall_chain = std::string(l.substr(at + 3));
+      }
+    }
+    if (absl::StartsWith(l, "-A KUBE-PROXY-FIREWALL") && absl::StrContains(l, "-d 198.51.100.51 ") &&
+        absl::StrContains(l, "-j DROP")) {
+      dropped_after_firewall = true;
+    }
   }
-  if (lb_open) {
-    GTEST_SKIP() << "KNOWN DIVERGENCE (reported): all loadBalancerSourceRanges invalid -> the LB IP is open "
-                    "to every source (upstream drops invalid CIDRs the same way; the API server normally "
-                    "rejects them). Brief asks to fail closed.";
+  EXPECT_FALSE(straight_to_service) << "the LB IP must not bypass its firewall chain";
+  ASSERT_FALSE(firewall_chain.empty()) << "the LB IP must go through a KUBE-FW chain";
+  // The firewall chain lets no source through to the Service (no -s RANGE -j KUBE-EXT rule)...
+  for (absl::string_view l : absl::StrSplit(restore, '\n')) {
+    if (absl::StartsWith(l, absl::StrCat("-A ", firewall_chain, " "))) {
+      EXPECT_FALSE(absl::StrContains(l, "-j KUBE-EXT-")) << l;
+    }
   }
+  // ...so every packet falls through to KUBE-PROXY-FIREWALL's DROP.
+  EXPECT_TRUE(dropped_after_firewall);
 }
 
 TEST_F(HostileObjectsTest, MaximumLengthNamesKeepChainNamesShort) {

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -106,6 +107,39 @@ TEST(KubeProxyBinaryTest, DryRunOnTheExamplesExplainsPassThrough) {
   EXPECT_THAT(r.output, HasSubstr("pass-through"));
   EXPECT_THAT(r.output, HasSubstr("YES (annotation kubernetes.io/elb.pass-through"));
   EXPECT_THAT(r.output, HasSubstr("Node node-a"));
+}
+
+// A node whose addresses --nodeport-addresses does not match, and a LoadBalancer Service whose only
+// source range is not a CIDR (issue 15): the dry run shows no NodePort entry point, the LB IP
+// behind a firewall chain that accepts nobody, and the warning naming the Service.
+TEST(KubeProxyBinaryTest, DryRunClosesUnmatchedNodePortsAndReportsInvalidSourceRanges) {
+  const std::string dir = ::testing::TempDir() + "/kproxy-binary-test-objects";
+  ASSERT_EQ(std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()), 0);
+  std::ofstream(dir + "/objects.json")
+      << R"({"apiVersion":"v1","kind":"List","items":[)"
+         R"({"apiVersion":"v1","kind":"Node","metadata":{"name":"node-a"},)"
+         R"("status":{"addresses":[{"type":"InternalIP","address":"192.0.2.129"}]}},)"
+         R"({"apiVersion":"v1","kind":"Service","metadata":{"namespace":"default","name":"lbbad","uid":"u1"},)"
+         R"("spec":{"type":"LoadBalancer","clusterIP":"10.96.0.16","clusterIPs":["10.96.0.16"],)"
+         R"("ipFamilies":["IPv4"],"externalTrafficPolicy":"Cluster","loadBalancerSourceRanges":["not-a-cidr"],)"
+         R"("ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":8080,"nodePort":30080}]},)"
+         R"("status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.51"}]}}},)"
+         R"({"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"namespace":"default",)"
+         R"("name":"lbbad-1","labels":{"kubernetes.io/service-name":"lbbad"}},"addressType":"IPv4",)"
+         R"("endpoints":[{"addresses":["10.244.1.10"],"conditions":{"ready":true}}],)"
+         R"("ports":[{"name":"http","protocol":"TCP","port":8080}]}]})";
+  // TEST-NET-3 is on no interface of a test machine.
+  Result r = RunBinary("--proxy-mode=iptables --objects=" + dir +
+                       " --dry-run --hostname-override=node-a --nodeport-addresses=203.0.113.0/24");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("-A KUBE-NODEPORTS "));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("-j KUBE-NODEPORTS")));
+  EXPECT_THAT(r.output, HasSubstr("nodePortAddresses [203.0.113.0/24] match no IPv4 address of this node"));
+  EXPECT_THAT(r.output, HasSubstr("Service default/lbbad: loadBalancerSourceRanges entries that are not CIDRs "
+                                  "are ignored: \"not-a-cidr\""));
+  EXPECT_THAT(r.output, HasSubstr("admit no source (fail closed)"));
+  EXPECT_THAT(r.output, HasSubstr("-d 198.51.100.51 --dport 80 -j DROP"));
+  std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 TEST(KubeProxyBinaryTest, MissingObjectsPathFailsClearly) {

@@ -57,24 +57,6 @@ TEST(NodeAddressesTest, LabelChangeIsAContextChange) {
   EXPECT_FALSE(NodeContextChanged(before, before));
 }
 
-TEST(NodeAddressesTest, NodePortAddressesResolve) {
-  proxier::Node n = DualStackNode();
-  auto ctx = BuildNodeContext("node-a", IpFamily::kIPv4, &n, std::nullopt);
-  auto primary = ResolveNodePortAddresses({"primary"}, ctx, {});
-  ASSERT_TRUE(primary.ok());
-  ASSERT_EQ(primary->size(), 1u);
-  EXPECT_EQ((*primary)[0].ToString(), "192.0.2.7");
-  std::vector<IpAddress> local = {*IpAddress::Parse("127.0.0.1"), *IpAddress::Parse("192.0.2.7"),
-                                  *IpAddress::Parse("10.1.1.1"), *IpAddress::Parse("fd00::7")};
-  auto cidrs = ResolveNodePortAddresses({"192.0.2.0/24", "127.0.0.0/8", "fd00::/64"}, ctx, local);
-  ASSERT_TRUE(cidrs.ok());
-  ASSERT_EQ(cidrs->size(), 2u);
-  EXPECT_EQ((*cidrs)[0].ToString(), "127.0.0.1");
-  EXPECT_EQ((*cidrs)[1].ToString(), "192.0.2.7");
-  EXPECT_TRUE(ResolveNodePortAddresses({}, ctx, local)->empty());
-  EXPECT_FALSE(ResolveNodePortAddresses({"nope"}, ctx, local).ok());
-}
-
 std::vector<std::string> Strings(const absl::StatusOr<std::vector<IpAddress>>& ips) {
   std::vector<std::string> out;
   if (!ips.ok()) return {ips.status().ToString()};

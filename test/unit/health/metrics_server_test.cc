@@ -159,6 +159,7 @@ TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
   metrics_->IncPassThroughConflicts();
   metrics_->IncObjectsRejected("Service");
   metrics_->IncObjectsRejected("Service");
+  metrics_->IncInvalidSourceRanges();
   metrics_->IncSyncProxyRulesFailures();
 
   std::vector<Sample> samples = Scrape();
@@ -188,6 +189,7 @@ TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
            "kubeproxy_pass_through_services",
            "kubeproxy_pass_through_conflicts_total",
            "kubeproxy_objects_rejected_total",
+           "kubeproxy_invalid_load_balancer_source_ranges_total",
            "kubeproxy_sync_proxy_rules_failures_total",
        }) {
     EXPECT_TRUE(names.contains(want)) << want;
@@ -214,6 +216,9 @@ TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
   s = Find(samples, "kubeproxy_objects_rejected_total", {{"kind", "Service"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 2);
+  s = Find(samples, "kubeproxy_invalid_load_balancer_source_ranges_total");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
 
   // Upstream's buckets: 1ms x 2^0..14 and 0.25s..5min.
   std::vector<std::string> sync_bounds = BucketBounds(samples, "kubeproxy_sync_proxy_rules_duration_seconds");

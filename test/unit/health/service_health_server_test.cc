@@ -217,6 +217,21 @@ TEST_F(ServiceHealthServerTest, ClosingAServiceAlsoClosesItsOpenConnections) {
   close(idle);
 }
 
+// nodePortAddresses that select no address of the node: health-check node ports are opened on no
+// address, rather than on every one (issue 15).
+TEST(ServiceHealthServerBindTest, NoSelectedAddressOpensNoListener) {
+  auto http = HttpServer::Create();
+  ASSERT_TRUE(http.ok());
+  ASSERT_TRUE((*http)->Start().ok());
+  ServiceHealthServer nowhere(http->get(), std::vector<std::string>{}, [] { return true; });
+  const ServiceName svc{"ns1", "web"};
+  ASSERT_TRUE(nowhere.SyncServices({{svc, 0}}).ok());
+  EXPECT_THAT(nowhere.BoundPorts(svc), ::testing::IsEmpty());
+  ServiceHealthServer everywhere(http->get(), std::nullopt, [] { return true; });
+  ASSERT_TRUE(everywhere.SyncServices({{svc, 0}}).ok());
+  EXPECT_THAT(everywhere.BoundPorts(svc), ::testing::SizeIs(1));
+}
+
 TEST(ServiceHealthServerScaleTest, ServesTwoThousandPortsOnOneLoop) {
   constexpr int kServices = 2000;
   rlimit limit{};
@@ -230,7 +245,7 @@ TEST(ServiceHealthServerScaleTest, ServesTwoThousandPortsOnOneLoop) {
   auto http = HttpServer::Create();
   ASSERT_TRUE(http.ok());
   ASSERT_TRUE((*http)->Start().ok());
-  ServiceHealthServer server(http->get(), {"127.0.0.1"}, [] { return true; });
+  ServiceHealthServer server(http->get(), std::vector<std::string>{"127.0.0.1"}, [] { return true; });
   absl::flat_hash_map<ServiceName, int> services;
   absl::flat_hash_map<ServiceName, int> endpoints;
   for (int i = 0; i < kServices; ++i) {

@@ -185,6 +185,33 @@ TEST(IpvsPlannerTest, SourceRangesWithoutTheNodeDropTheNodesOwnTrafficToTheVip) 
   EXPECT_THAT(state.iptables_restore, Not(HasSubstr("-A KUBE-IPVS-OUT-FILTER")));
 }
 
+// The IPVS counterpart of HostileObjectsTest.OnlyInvalidLoadBalancerSourceRangesFailClosed: an LB IP
+// whose every loadBalancerSourceRanges entry is invalid admits nobody (issue 15); with a valid entry
+// beside the invalid ones, the valid one applies (upstream drops the invalid ones).
+TEST(IpvsPlannerTest, OnlyInvalidLoadBalancerSourceRangesFailClosed) {
+  Service s = MakeLbService("lb", 10, "203.0.113.10");
+  s.invalid_source_ranges = {"not-a-cidr", "10.0.0.0/33"};
+  DesiredIpvsState state = PlanIpvs(MakeSnapshot({s}), MakeNode(), {});
+  // The VIP still has its virtual server, behind the source-ranges firewall...
+  EXPECT_TRUE(state.services.contains(Key("203.0.113.10", 80)));
+  EXPECT_TRUE(SetHas(state, "KUBE-LOAD-BALANCER-FW", "203.0.113.10,tcp:80"));
+  // ...which no source leaves with RETURN: every packet reaches its final DROP, the node's too.
+  for (const char* allowed : {"KUBE-LOAD-BALANCER-SOURCE-CIDR", "KUBE-LOAD-BALANCER-SOURCE-IP"}) {
+    const IpsetSpec* set = FindSet(state, allowed);
+    ASSERT_NE(set, nullptr) << allowed;
+    EXPECT_THAT(set->entries, IsEmpty()) << allowed;
+  }
+  EXPECT_THAT(state.iptables_restore, HasSubstr("-A KUBE-SOURCE-RANGES-FIREWALL -j DROP\n"));
+  EXPECT_THAT(state.iptables_restore,
+              HasSubstr("-A KUBE-IPVS-OUT-FILTER -s 203.0.113.10 -m ipvs --vaddr 203.0.113.10 --vproto tcp "
+                        "--vport 80 -j DROP\n"));
+
+  s.load_balancer_source_ranges = {MakeCidr("198.51.100.0/24")};
+  state = PlanIpvs(MakeSnapshot({s}), MakeNode(), {});
+  EXPECT_TRUE(SetHas(state, "KUBE-LOAD-BALANCER-SOURCE-CIDR", "203.0.113.10,tcp:80,198.51.100.0/24"));
+  EXPECT_EQ(FindSet(state, "KUBE-LOAD-BALANCER-SOURCE-CIDR")->entries.size(), 1u);
+}
+
 TEST(IpvsPlannerTest, ExternalIpsGoToExternalSetAndAreBound) {
   Service s = ClusterIpService("a", "10.96.0.10");
   s.external_ips = {Ip("198.51.100.50")};

@@ -8,6 +8,7 @@
 #include "backends/ipvs/testing/fake_ipvs_client.h"
 #include "backends/ipvs/testing/fake_link_manager.h"
 #include "gmock/gmock.h"
+#include "proxier/node_port_addresses.h"
 #include "gtest/gtest.h"
 #include "test/unit/ipvs/ipvs_test_util.h"
 
@@ -303,7 +304,8 @@ class IpvsProxierHostTest : public ::testing::Test {
     family.node_port_addresses = [this](const proxier::NodeContext& node,
                                         const absl::btree_set<IpAddress>& local) -> absl::StatusOr<std::vector<IpAddress>> {
       resolved_with_ = node.node_ips;
-      return std::vector<IpAddress>(local.begin(), local.end());
+      std::vector<IpAddress> all(local.begin(), local.end());
+      return node_port_addresses_.has_value() ? node_port_addresses_->Select(all) : all;
     };
     family.conntrack = &conntrack_;
     auto p = IpvsProxier::Create({family}, std::move(kernel), options);
@@ -355,6 +357,8 @@ class IpvsProxierHostTest : public ::testing::Test {
   testing::FakeLinkManager* links_ = nullptr;
   std::unique_ptr<IpvsProxier> proxier_;
   std::vector<IpAddress> resolved_with_;
+  // Set: --nodeport-addresses selects from the local addresses (else every one is taken).
+  std::optional<proxier::NodePortAddresses> node_port_addresses_;
 };
 
 // Upstream creates NodePort virtual servers on the addresses the host has at each sync (not on
@@ -377,6 +381,23 @@ TEST_F(IpvsProxierHostTest, NodePortVirtualServersFollowTheHostAddressesAtEachSy
   EXPECT_FALSE(ipvs_->table().contains(Key("172.16.0.1", 30080)));
   EXPECT_TRUE(ipvs_->table().contains(Key("172.16.0.2", 30080)));
   EXPECT_EQ(links_->list_local_calls(), 2);
+}
+
+// --nodeport-addresses that match no address of the host: no NodePort virtual server at all (not
+// one per local address); an address that appears inside the CIDR gets one at the next sync.
+TEST_F(IpvsProxierHostTest, NodePortAddressesMatchingNothingGiveNoVirtualServerUntilOneAppears) {
+  node_port_addresses_ = *proxier::NodePortAddresses::Create(IpFamily::kIPv4, {"10.99.0.0/24"}, {});
+  links_->SetAddresses("eth0", {Ip("10.1.0.4")});
+  state_->OnServiceAdd(NodePortService());
+  state_->OnEndpointSliceAdd(Slice("np", {"10.0.1.5"}));
+  SyncOk();
+  EXPECT_TRUE(ipvs_->table().contains(Key("10.96.0.11", 80)));
+  for (const auto& [key, service] : ipvs_->table()) EXPECT_NE(key.port, 30080) << key.address.ToString();
+
+  links_->SetAddresses("eth1", {Ip("10.99.0.6")});
+  SyncOk();
+  EXPECT_TRUE(ipvs_->table().contains(Key("10.99.0.6", 30080)));
+  EXPECT_FALSE(ipvs_->table().contains(Key("10.1.0.4", 30080)));
 }
 
 TEST_F(IpvsProxierHostTest, UnreadableHostAddressesFailTheSyncAndKeepTheNodePorts) {

@@ -25,6 +25,7 @@ using testing::LocalEndpoint;
 using testing::Normalize;
 using testing::TestCluster;
 using testing::TestNode;
+using testing::TestNodePortAddresses;
 
 // Upstream's test proxier: ClusterCIDR 10.0.0.0/8, localhost NodePorts, nfacct counters present.
 IptablesPlannerConfig UpstreamTestConfig() {
@@ -406,23 +407,74 @@ TEST(IptablesPlannerTest, WithoutNfacctOrLocalhostNodePortsUsesPlainRules) {
                        "-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS\n"));
 }
 
-TEST(IptablesPlannerTest, NodePortAddressesGiveOneRulePerAddress) {
+TEST(IptablesPlannerTest, NodePortAddressesGiveOneRulePerSelectedAddress) {
   IptablesPlannerConfig config = UpstreamTestConfig();
-  config.node_port_addresses = {Ip("192.168.0.2"), Ip("127.0.0.1")};
+  config.node_port_addresses = TestNodePortAddresses({"192.168.0.0/24", "127.0.0.0/8"});
+  NodeContext node = TestNode();
+  node.local_addresses = {Ip("192.168.0.2"), Ip("127.0.0.1"), Ip("10.1.1.1"), Ip("fd00::2")};
   {
     IptablesPlanner planner(config);
-    const std::string out = FullRestore(planner, OverallRulesCluster().Snapshot(), TestNode());
+    const std::string out = FullRestore(planner, OverallRulesCluster().Snapshot(), node);
     EXPECT_THAT(out, ::testing::HasSubstr("this chain\" -d 192.168.0.2 -j KUBE-NODEPORTS\n"));
     EXPECT_THAT(out, ::testing::HasSubstr("this chain\" -d 127.0.0.1 -j KUBE-NODEPORTS\n"));
+    EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("-d 10.1.1.1 -j KUBE-NODEPORTS")));
     EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("--dst-type LOCAL -j KUBE-NODEPORTS")));
   }
-  config.node_port_addresses = {Ip("192.168.0.2")};  // no loopback: localhost NodePorts are off
+  config.node_port_addresses = TestNodePortAddresses({"192.168.0.0/24"});  // no loopback: localhost NodePorts are off
   {
     IptablesPlanner planner(config);
-    const std::string out = FullRestore(planner, OverallRulesCluster().Snapshot(), TestNode());
+    const std::string out = FullRestore(planner, OverallRulesCluster().Snapshot(), node);
+    EXPECT_THAT(out, ::testing::HasSubstr("this chain\" -d 192.168.0.2 -j KUBE-NODEPORTS\n"));
+    EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("-d 127.0.0.1 -j KUBE-NODEPORTS")));
     EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("127.0.0.0/8 --dport")));
     EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("KUBE-FIREWALL")));
   }
+}
+
+// The exposure of issue 15: CIDRs that match none of the node's addresses must close NodePorts of
+// that family, not open them on every local address.
+TEST(IptablesPlannerTest, NodePortAddressesMatchingNoAddressGiveNodePortsNoEntryPoint) {
+  IptablesPlannerConfig config = UpstreamTestConfig();
+  config.node_port_addresses = TestNodePortAddresses({"10.99.0.0/24", "fd00:99::/64"});
+  IptablesPlanner planner(config);
+  const std::string out = FullRestore(planner, OverallRulesCluster().Snapshot(), TestNode());
+  ASSERT_THAT(out, ::testing::HasSubstr("-A KUBE-NODEPORTS "));  // the cluster has NodePorts
+  EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("-j KUBE-NODEPORTS")));
+  // The CIDRs leave loopback out: no localhost NodePorts, no kubelet firewall rule for them.
+  EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("KUBE-FIREWALL")));
+  EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("127.0.0.0/8 --dport")));
+
+  // IPv6 is restricted by its own CIDR only: with none of that family it takes every address.
+  IptablesPlannerConfig v6 = config;
+  v6.family = IpFamily::kIPv6;
+  v6.node_port_addresses = TestNodePortAddresses({"10.99.0.0/24"}, IpFamily::kIPv6);
+  IptablesPlanner v6_planner(v6);
+  EXPECT_THAT(FullRestore(v6_planner, ProxySnapshot{.family = IpFamily::kIPv6}, TestNode(IpFamily::kIPv6)),
+              ::testing::HasSubstr("-m addrtype --dst-type LOCAL ! -d ::1/128 -j KUBE-NODEPORTS\n"));
+}
+
+// Addresses are selected again at every plan: one that appears later gets its NodePort jump at the
+// next (partial) sync, and one that goes away loses it.
+TEST(IptablesPlannerTest, NodePortAddressesAreSelectedAgainAtEachPlan) {
+  IptablesPlannerConfig config = UpstreamTestConfig();
+  config.node_port_addresses = TestNodePortAddresses({"10.99.0.0/24"});
+  IptablesPlanner planner(config);
+  const ProxySnapshot snapshot = OverallRulesCluster().Snapshot();
+  NodeContext node = TestNode();
+  auto first = planner.Plan(snapshot, node, {}, nullptr);
+  EXPECT_THAT(RenderRestore(*first, RenderOptions{}).input, ::testing::Not(::testing::HasSubstr("-j KUBE-NODEPORTS")));
+
+  node.local_addresses.push_back(Ip("10.99.0.6"));
+  auto second = planner.Plan(snapshot, node, {}, first.get());
+  const std::string partial = RenderRestore(*second, RenderOptions{.full = false, .applied = first.get()}).input;
+  EXPECT_THAT(partial, ::testing::HasSubstr("this chain\" -d 10.99.0.6 -j KUBE-NODEPORTS\n"));
+  EXPECT_THAT(partial, ::testing::Not(::testing::HasSubstr("--dst-type LOCAL -j KUBE-NODEPORTS")));
+
+  node.local_addresses.pop_back();
+  auto third = planner.Plan(snapshot, node, {}, second.get());
+  EXPECT_THAT(RenderRestore(*third, RenderOptions{.full = false, .applied = second.get()}).input,
+              ::testing::HasSubstr(":KUBE-SERVICES"));
+  EXPECT_THAT(RenderRestore(*third, RenderOptions{}).input, ::testing::Not(::testing::HasSubstr("-j KUBE-NODEPORTS")));
 }
 
 TEST(IptablesPlannerTest, LargeClusterModeDropsEndpointComments) {

@@ -25,21 +25,27 @@ using proxier::testing::MakeService;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// One IPv4 family of node test-node (`node_ip`) over `state`, writing to `runner`.
+IptablesFamilyConfig TestFamily(proxier::ProxyState* state, IptablesRunner* runner, const std::string& node_ip) {
+  IptablesFamilyConfig family;
+  family.state = state;
+  family.node_context = [node_ip] {
+    proxier::NodeContext node;
+    node.node_name = "test-node";
+    node.node_ips = {Ip(node_ip)};
+    return node;
+  };
+  family.runner = runner;
+  return family;
+}
+
 class IptablesProxierTest : public ::testing::Test {
  protected:
   IptablesProxierTest()
       : state_(proxier::IpFamily::kIPv4, "test-node", [] { return absl::UnixEpoch(); }, nullptr) {
-    IptablesFamilyConfig family;
-    family.state = &state_;
-    family.node_context = [] {
-      proxier::NodeContext node;
-      node.node_name = "test-node";
-      node.node_ips = {Ip("192.168.0.2")};
-      return node;
-    };
+    IptablesFamilyConfig family = TestFamily(&state_, &runner_, "192.168.0.2");
     family.planner.local_detect_mode = proxier::iptables::LocalDetectMode::kClusterCidr;
     family.planner.cluster_cidrs = {MakeCidr("10.0.0.0/8")};
-    family.runner = &runner_;
     family.conntrack = &conntrack_;
     IptablesProxierOptions options;
     options.now = [this] { return now_; };
@@ -288,6 +294,75 @@ TEST_F(IptablesProxierTest, CountsRestoreFailuresAndPartialOnes) {
   ASSERT_FALSE(proxier_->Sync().ok());  // partial
   EXPECT_EQ(proxier_->restore_failures().total, 2u);
   EXPECT_EQ(proxier_->restore_failures().partial, 1u);
+}
+
+// --nodeport-addresses is resolved against the interfaces' addresses at every sync: none matching
+// means no NodePort entry point (not "every address"), a failed read too, and an address that
+// appears later gets its NodePort jump at the next sync (issue 15).
+class IptablesProxierNodePortAddressesTest : public ::testing::Test {
+ protected:
+  IptablesProxierNodePortAddressesTest()
+      : state_(proxier::IpFamily::kIPv4, "test-node", [] { return absl::UnixEpoch(); }, nullptr) {
+    IptablesFamilyConfig family = TestFamily(&state_, &runner_, "192.0.2.129");
+    family.local_addresses = [this]() -> absl::StatusOr<std::vector<proxier::IpAddress>> {
+      ++reads_;
+      if (!read_error_.ok()) return read_error_;
+      return local_;
+    };
+    family.planner.node_port_addresses =
+        *proxier::NodePortAddresses::Create(proxier::IpFamily::kIPv4, {"10.99.0.0/24"}, {Ip("192.0.2.129")});
+    proxier_ = std::make_unique<IptablesProxier>(std::vector<IptablesFamilyConfig>{family});
+    state_.OnServiceAdd(MakeService("ns", "np", [](proxier::Service& s) {
+      s.type = proxier::ServiceType::kNodePort;
+      s.cluster_ips = {Ip("172.30.0.5")};
+      AddPort(s, "p", proxier::Protocol::kTCP, 80, 30080);
+    }));
+    state_.OnEndpointSliceAdd(MakeEndpointSlice("ns", "np-abc", "np", [](proxier::EndpointSlice& s) {
+      AddSlicePort(s, "p", proxier::Protocol::kTCP, 8080);
+      AddSliceEndpoint(s, "10.180.0.1");
+    }));
+    state_.OnServicesSynced();
+    state_.OnEndpointSlicesSynced();
+  }
+
+  std::vector<std::string> NodePortJumps() {
+    std::vector<std::string> out;
+    for (const std::string& rule : runner_.Rules(Table::kNat, "KUBE-SERVICES").value_or(std::vector<std::string>{})) {
+      if (absl::StrContains(rule, "-j KUBE-NODEPORTS")) out.push_back(rule);
+    }
+    return out;
+  }
+
+  proxier::ProxyState state_;
+  testing::FakeIptablesRunner runner_;
+  std::unique_ptr<IptablesProxier> proxier_;
+  std::vector<proxier::IpAddress> local_ = {Ip("192.0.2.129"), Ip("127.0.0.1"), Ip("fd00::1")};
+  absl::Status read_error_;
+  int reads_ = 0;
+};
+
+TEST_F(IptablesProxierNodePortAddressesTest, NoMatchingAddressMeansNoJumpThenALaterAddressGetsOne) {
+  ASSERT_TRUE(proxier_->Sync().ok());
+  ASSERT_TRUE(runner_.Rules(Table::kNat, "KUBE-NODEPORTS").has_value());
+  EXPECT_THAT(NodePortJumps(), ::testing::IsEmpty());
+
+  local_.push_back(Ip("10.99.0.6"));
+  ASSERT_TRUE(proxier_->Sync().ok());  // nothing else changed: a partial sync
+  EXPECT_THAT(NodePortJumps(), ::testing::ElementsAre(HasSubstr("-d 10.99.0.6 -j KUBE-NODEPORTS")));
+
+  local_.pop_back();
+  ASSERT_TRUE(proxier_->Sync().ok());
+  EXPECT_THAT(NodePortJumps(), ::testing::IsEmpty());
+  EXPECT_EQ(reads_, 3);
+}
+
+TEST_F(IptablesProxierNodePortAddressesTest, UnreadableAddressesCloseNodePortsInsteadOfOpeningThem) {
+  local_.push_back(Ip("10.99.0.6"));
+  ASSERT_TRUE(proxier_->Sync().ok());
+  ASSERT_THAT(NodePortJumps(), ::testing::SizeIs(1));
+  read_error_ = absl::InternalError("getifaddrs: out of memory");
+  ASSERT_TRUE(proxier_->Sync().ok());
+  EXPECT_THAT(NodePortJumps(), ::testing::IsEmpty());
 }
 
 }  // namespace

@@ -30,6 +30,7 @@ using testing::LocalEndpoint;
 using testing::Packet;
 using testing::TestCluster;
 using testing::TestNode;
+using testing::TestNodePortAddresses;
 
 struct FlowCase {
   std::string name;
@@ -280,10 +281,17 @@ TEST(PacketFlowTest, NodePortsAndExternalIPs) {
            {{"localhost node port disabled", "127.0.0.1", "127.0.0.1", 3001, "not intercepted"},
             {"node IP node port still works", "203.0.113.5", kTestNodeIp, 3001, "10.180.0.1:80 (masq)"}});
   config = DefaultConfig();
-  config.node_port_addresses = {Ip("192.168.0.2")};
+  config.node_port_addresses = TestNodePortAddresses({"192.168.0.2/32"});
   RunFlows(config, cluster,
            {{"node port on the listed address", "203.0.113.5", kTestNodeIp, 3001, "10.180.0.1:80 (masq)"},
             {"localhost not listed", "127.0.0.1", "127.0.0.1", 3001, "not intercepted"}});
+  // CIDRs that match none of the node's addresses: NodePorts are reachable nowhere (issue 15).
+  config.node_port_addresses = TestNodePortAddresses({"10.99.0.0/24"});
+  RunFlows(config, cluster,
+           {{"node IP outside the CIDRs", "203.0.113.5", kTestNodeIp, 3001, "not intercepted"},
+            {"node IP from the node", kTestNodeIp, kTestNodeIp, 3001, "not intercepted"},
+            {"localhost outside the CIDRs", "127.0.0.1", "127.0.0.1", 3001, "not intercepted"},
+            {"cluster IP unaffected", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80"}});
 }
 
 TEST(PacketFlowTest, LoadBalancerWithSourceRanges) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "proxier/node_context.h"
+#include "proxier/node_port_addresses.h"
 #include "proxier/proxy_snapshot.h"
 #include "proxier/service_change_tracker.h"
 #include "test/unit/proxier/testing/builders.h"
@@ -72,7 +73,16 @@ inline NodeContext TestNode(IpFamily family = IpFamily::kIPv4) {
   node.family = family;
   node.node_ips.push_back(
       proxier::testing::Ip(family == IpFamily::kIPv4 ? kTestNodeIp : "fd00:192:168::2"));
+  // Its interfaces: the node IP and loopback.
+  node.local_addresses = {node.node_ips.front(),
+                          proxier::testing::Ip(family == IpFamily::kIPv4 ? "127.0.0.1" : "::1")};
   return node;
+}
+
+// --nodeport-addresses `values` as the daemon builds them for TestNode(family).
+inline NodePortAddresses TestNodePortAddresses(const std::vector<std::string>& values,
+                                               IpFamily family = IpFamily::kIPv4) {
+  return *NodePortAddresses::Create(family, values, TestNode(family).node_ips);
 }
 
 // A local (same node) endpoint.
