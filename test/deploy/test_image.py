@@ -135,7 +135,7 @@ WRAPPER = """#!/bin/sh
 # private mount namespace gets the host's /proc, /sys, /dev, /run (xtables lock) and /tmp (the
 # demo's objects directory) bound into the root filesystem, then chroot.
 exec unshare --mount --propagation private /bin/sh -c '
-  root=$0; shift
+  root=$0
   for d in proc sys dev run tmp; do mkdir -p "$root/$d" && mount --rbind "/$d" "$root/$d" || exit 2; done
   exec chroot "$root" /usr/local/bin/kube-proxy "$@"' {root} "$@"
 """
