@@ -60,7 +60,7 @@ started=$(date +%s)
 if [[ -z $binary ]]; then
   echo "image.sh: building kube-proxy (tests off) in $build_dir"
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKPROXY_BUILD_TESTS=OFF >/dev/null
-  nice ninja -C "$build_dir" kube-proxy >/dev/null
+  nice ninja -C "$build_dir" -j "${KPROXY_IMAGE_JOBS:-2}" kube-proxy >/dev/null
   binary=$build_dir/bin/kube-proxy
 fi
 [[ -x $binary ]] || die "no kube-proxy binary at $binary"
@@ -91,6 +91,8 @@ echo "image.sh: runtime packages: ${runtime_packages[*]}"
 # ---- 2. the root filesystem --------------------------------------------------------------------
 work=$(mktemp -d /tmp/kproxy-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 rootfs=$work/rootfs
 mirrors=()
 if [[ -n ${KPROXY_IMAGE_MIRRORS:-} ]]; then

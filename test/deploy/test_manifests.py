@@ -236,5 +236,21 @@ class KubeadmOverlayTest(unittest.TestCase):
                                  "/var/lib/kube-proxy/kubeconfig.conf")
 
 
+class OperatorGuideTest(unittest.TestCase):
+    def test_alert_rules_parse_and_use_only_metrics_the_binary_exports(self):
+        with open(os.path.join(REPO, "docs", "operator-guide.md")) as f:
+            guide = f.read()
+        blocks = re.findall(r"```yaml\n(.*?)```", guide, re.S)
+        rules = [r for b in blocks for g in yaml.safe_load(b)["groups"] for r in g["rules"]]
+        self.assertGreaterEqual(len(rules), 4)
+        exported = set()
+        for src in ("metrics.cc", "build_info_metric.cc"):
+            with open(os.path.join(REPO, "cmd", "kube-proxy", src)) as f:
+                exported |= set(re.findall(r'Name\("(\w+)"\)', f.read()))
+        for rule in rules:
+            for name in re.findall(r"\b(kube\w+?)(?:_bucket)?\b", rule["expr"]):
+                self.assertIn(name, exported, rule["alert"])
+
+
 if __name__ == "__main__":
     unittest.main()
