@@ -15,6 +15,7 @@
 # SOURCE_DATE_EPOCH is the commit's time unless set; the same commit gives the same digest.
 # Default output: build/image/kube-proxy-VERSION.oci.tar. Needs root (mmdebstrap --mode=root) and
 # Debian's mirror (KPROXY_IMAGE_MIRRORS: sources lines separated by '|' to use others).
+# KPROXY_IMAGE_SOURCE: the source label's URL; KPROXY_IMAGE_JOBS: ninja's -j (2).
 # --rootfs DIR keeps the root filesystem there (tests run the image's own programs from it).
 # --binary FILE packs that kube-proxy instead of building one (its revision label is still HEAD's).
 set -euo pipefail
@@ -51,7 +52,10 @@ if git rev-parse HEAD >/dev/null 2>&1 && [[ -n $(git status --porcelain --untrac
   echo "image.sh: WARNING: the work tree has uncommitted changes; the image is not reproducible from $commit" >&2
 fi
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
-source_url=${KPROXY_IMAGE_SOURCE:-$(git config --get remote.origin.url 2>/dev/null || echo "https://github.com/kproxy/kproxy")}
+# Where the source is: KPROXY_IMAGE_SOURCE, else origin's URL when it is a network one (a local
+# path would make the label, and so the digest, depend on where the clone sits), else "unknown".
+source_url=${KPROXY_IMAGE_SOURCE:-$(git config --get remote.origin.url 2>/dev/null || true)}
+[[ $source_url =~ ^(https?://|ssh://|git@) ]] || source_url=${KPROXY_IMAGE_SOURCE:-unknown}
 out=${out:-$repo/build/image/kube-proxy-$version.oci.tar}
 mkdir -p "$(dirname "$out")"
 started=$(date +%s)

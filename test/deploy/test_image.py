@@ -64,11 +64,20 @@ class OciArchive:
     """An OCI image layout archive, read the way a runtime reads it: index -> manifest -> blobs."""
 
     def __init__(self, path):
-        self.tar = tarfile.open(path)
+        self.tar = tarfile.open(path)  # closed by close(), or when used in a with-block
         self.index = self.json("index.json")
         [self.descriptor] = self.index["manifests"]
         self.manifest = self.blob(self.descriptor["digest"], json_=True)
         self.config = self.blob(self.manifest["config"]["digest"], json_=True)
+
+    def close(self):
+        self.tar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def json(self, name):
         return json.loads(self.tar.extractfile(name).read())
@@ -97,7 +106,10 @@ class ImageBuild(unittest.TestCase):
             if os.path.exists(stale):
                 os.remove(stale)
         report = build_image(FIRST)
-        image = OciArchive(FIRST)
+        with OciArchive(FIRST) as image:
+            self.check_archive(image, report)
+
+    def check_archive(self, image, report):
         self.assertEqual(report["manifest_digest"], image.descriptor["digest"])
         names = set(image.tar.getnames())
         self.assertTrue({"oci-layout", "index.json", "manifest.json"} <= names, names)
@@ -121,12 +133,12 @@ class ImageReproducible(unittest.TestCase):
     def test_same_commit_gives_the_same_digest(self):
         self.assertTrue(os.path.exists(FIRST), "image_build did not produce the first image")
         report = build_image(SECOND)
-        first, second = OciArchive(FIRST), OciArchive(SECOND)
-        print(f"first:  manifest {first.descriptor['digest']} archive sha256:{sha256_file(FIRST)}")
-        print(f"second: manifest {second.descriptor['digest']} archive sha256:{sha256_file(SECOND)}",
-              flush=True)
-        self.assertEqual(report["manifest_digest"], first.descriptor["digest"])
-        self.assertEqual(first.descriptor["digest"], second.descriptor["digest"])
+        with OciArchive(FIRST) as first, OciArchive(SECOND) as second:
+            digests = first.descriptor["digest"], second.descriptor["digest"]
+        print(f"first:  manifest {digests[0]} archive sha256:{sha256_file(FIRST)}")
+        print(f"second: manifest {digests[1]} archive sha256:{sha256_file(SECOND)}", flush=True)
+        self.assertEqual(report["manifest_digest"], digests[0])
+        self.assertEqual(digests[0], digests[1])
         self.assertEqual(sha256_file(FIRST), sha256_file(SECOND))
 
 
@@ -149,7 +161,8 @@ class ImageSeedCheck(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="image-rootfs-", dir=IMAGE_DIR)
         cls.root = os.path.join(cls.tmp, "rootfs")
         os.mkdir(cls.root)
-        OciArchive(FIRST).unpack_rootfs(cls.root)
+        with OciArchive(FIRST) as image:
+            image.unpack_rootfs(cls.root)
         cls.wrapper = os.path.join(cls.tmp, "kube-proxy-in-image")
         with open(cls.wrapper, "w") as f:
             f.write(WRAPPER.format(root=cls.root))
@@ -180,6 +193,7 @@ class ImageSeedCheck(unittest.TestCase):
                            capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
         print(p.stdout + p.stderr, flush=True)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("kube-proxy-in-image --proxy-mode=iptables", p.stdout, "the demo ran another binary")
         rows = [l for l in p.stdout.splitlines() if l.startswith("  1  ") or l.startswith("  4  ")]
         self.assertEqual(len(rows), 2, p.stdout)
         for row in rows:
