@@ -4,7 +4,7 @@
 #   scripts/image.sh [--out FILE] [--build-dir DIR] [--rootfs DIR] [--binary FILE]
 #
 # 1. the binary, without tests (cmake -DKPROXY_BUILD_TESTS=OFF; `scripts/setup.sh --build-only`
-#    installs what that needs), stripped;
+#    installs what that needs), checkout paths mapped away, stripped;
 # 2. a Debian bookworm root filesystem from Debian packages (mmdebstrap --variant=essential) with the
 #    binary's runtime libraries (found from its NEEDED entries and dpkg), iptables (legacy and nft),
 #    ipset, conntrack and kmod; no docs, man pages or locales;
@@ -22,7 +22,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-# build-image/ sits beside build/ so both compile with the same relative paths (ccache hits).
 out="" build_dir="$repo/build-image" keep_rootfs="" binary=""
 while (($#)); do
   case "$1" in
@@ -63,7 +62,10 @@ started=$(date +%s)
 # ---- 1. the binary -----------------------------------------------------------------------------
 if [[ -z $binary ]]; then
   echo "image.sh: building kube-proxy (tests off) in $build_dir"
-  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKPROXY_BUILD_TESTS=OFF >/dev/null
+  # Source paths mapped away (__FILE__ in log lines, debug info and so the build ID): the same
+  # commit gives the same binary wherever it is checked out.
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKPROXY_BUILD_TESTS=OFF \
+    "-DCMAKE_CXX_FLAGS=-ffile-prefix-map=$repo/=" "-DCMAKE_C_FLAGS=-ffile-prefix-map=$repo/=" >/dev/null
   nice ninja -C "$build_dir" -j "${KPROXY_IMAGE_JOBS:-2}" kube-proxy >/dev/null
   binary=$build_dir/bin/kube-proxy
 fi
