@@ -11,10 +11,7 @@
 #include "cmd/kube-proxy/process_setup.h"
 #include "cmd/kube-proxy/proxy_server.h"
 #include "logging/log.h"
-
-namespace {
-constexpr char kVersion[] = "kproxy v0.1.0 (kube-proxy compatible: KubeProxyConfiguration v1alpha1)";
-}
+#include "version/version.h"
 
 int main(int argc, char** argv) {
   using namespace kproxy::daemon;
@@ -34,7 +31,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (options->version) {
-    std::cout << kVersion << "\n";
+    const kproxy::version::Info& info = kproxy::version::Get();
+    std::cout << (options->version_raw ? kproxy::version::Raw(info) : kproxy::version::Summary(info))
+              << "\n";
     return 0;
   }
   kproxy::logging::SetVerbosity(options->config.logging.verbosity);

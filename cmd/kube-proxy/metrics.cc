@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "cmd/kube-proxy/build_info_metric.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
 
@@ -120,6 +121,7 @@ std::vector<prometheus::MetricFamily> CollectProcessMetrics() {
 
 Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prometheus::Registry>()) {
   prometheus::Registry& r = *registry_;
+  RegisterBuildInfo(version::Get(), r);
   const std::vector<double> sync_buckets = ExponentialBuckets(0.001, 2, 15);
 
   sync_proxy_rules_duration_ = &BuildHistogram()

@@ -400,7 +400,17 @@ std::vector<FlagSpec> BuildFlags(Options* o, FlagExtras* x) {
           "kproxy: print what the proxy understood and what it would write, touching nothing.", kAll);
   str("iptables-variant", &o->iptables_variant,
       "kproxy: which iptables backend to use: auto (detect as iptables-wrapper does), legacy or nft.", kAll);
-  boolean("version", &o->version, "Print version information and quit.", kAll);
+  // Upstream's verflag: a bool flag that also takes "raw" (the Go-syntax version.Info).
+  f.push_back({"version", FlagKind::kBool,
+               "--version, --version=raw prints version information and quits.", kAll,
+               [o](absl::string_view v) -> absl::Status {
+                 o->version_raw = v == "raw";
+                 absl::StatusOr<bool> b = o->version_raw ? true : ParseBool(v);
+                 if (!b.ok()) return b.status();
+                 o->version = *b;
+                 return absl::OkStatus();
+               },
+               [o] { return std::string(o->version_raw ? "raw" : o->version ? "true" : "false"); }});
   boolean("help", &o->help, "help for kube-proxy", kAll);
   return f;
 }

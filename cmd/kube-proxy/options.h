@@ -122,7 +122,8 @@ struct Options {
   bool dry_run = false;         // --dry-run (kproxy)
   std::string iptables_variant = "auto";  // --iptables-variant (kproxy): auto | legacy | nft
   bool help = false;
-  bool version = false;
+  bool version = false;      // --version: print version information and quit
+  bool version_raw = false;  // --version=raw: upstream's Go-syntax version.Info instead
   KubeProxyConfiguration config;
   // Flags that were given but have no effect because --config was given (upstream ignores them).
   std::vector<std::string> ignored_flags;

@@ -1,19 +1,14 @@
 // Config file compatibility: a KubeProxyConfiguration as kubeadm and upstream write it (every
-// v1alpha1 field, nulls included) must load without a lenient-decoding warning; and the shipped
-// manifest's ConfigMap and DaemonSet must be what a kubeadm kube-proxy addon replacement needs.
-#include <fstream>
-#include <sstream>
+// v1alpha1 field, nulls included) must load without a lenient-decoding warning.
 #include <string>
 
 #include "cmd/kube-proxy/options.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "yaml-cpp/yaml.h"
 
 namespace kproxy::daemon {
 namespace {
 
-using ::testing::Contains;
 using ::testing::HasSubstr;
 
 // Every v1alpha1 field (k8s 1.31 KubeProxyConfiguration), with kubeadm's nulls and the logging
@@ -164,91 +159,7 @@ TEST(ConfigCompatTest, VmoduleFromTheConfigFileIsParsedAndAMalformedOneNamesTheF
   EXPECT_THAT(invalid.message(), HasSubstr("proxier*=loud"));
 }
 
-// --- manifests/kube-proxy.yaml ---
-
-std::vector<YAML::Node> ManifestDocuments() {
-  std::ifstream in(std::string(KPROXY_SOURCE_DIR) + "/manifests/kube-proxy.yaml");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return YAML::LoadAll(ss.str());
-}
-
-YAML::Node Find(const std::vector<YAML::Node>& docs, const std::string& kind,
-                const std::string& name) {
-  for (const YAML::Node& d : docs) {
-    if (d["kind"].as<std::string>("") == kind && d["metadata"]["name"].as<std::string>("") == name)
-      return d;
-  }
-  return YAML::Node();
-}
-
-TEST(ManifestTest, ConfigMapConfigConfLoadsAndValidates) {
-  std::vector<YAML::Node> docs;
-  ASSERT_NO_THROW(docs = ManifestDocuments());
-  YAML::Node cm = Find(docs, "ConfigMap", "kube-proxy");
-  ASSERT_TRUE(cm.IsDefined());
-  EXPECT_EQ(cm["metadata"]["namespace"].as<std::string>(""), "kube-system");
-  ASSERT_TRUE(cm["data"]["config.conf"].IsDefined());
-  ASSERT_TRUE(cm["data"]["kubeconfig.conf"].IsDefined());
-  auto c = ParseConfiguration(cm["data"]["config.conf"].as<std::string>());
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_TRUE(ValidateConfiguration(*c).ok()) << ValidateConfiguration(*c);
-  EXPECT_EQ(c->client_connection.kubeconfig, "/var/lib/kube-proxy/kubeconfig.conf");
-}
-
-TEST(ManifestTest, DaemonSetMatchesKubeadmsAddon) {
-  std::vector<YAML::Node> docs;
-  ASSERT_NO_THROW(docs = ManifestDocuments());
-  YAML::Node ds = Find(docs, "DaemonSet", "kube-proxy");
-  ASSERT_TRUE(ds.IsDefined());
-  EXPECT_EQ(ds["metadata"]["namespace"].as<std::string>(""), "kube-system");
-  YAML::Node pod = ds["spec"]["template"]["spec"];
-  EXPECT_TRUE(pod["hostNetwork"].as<bool>(false));
-  EXPECT_EQ(pod["serviceAccountName"].as<std::string>(""), "kube-proxy");
-  EXPECT_EQ(pod["priorityClassName"].as<std::string>(""), "system-node-critical");
-  YAML::Node container = pod["containers"][0];
-  EXPECT_EQ(container["name"].as<std::string>(""), "kube-proxy");
-  EXPECT_TRUE(container["securityContext"]["privileged"].as<bool>(false));
-  std::vector<std::string> command =
-      container["command"].as<std::vector<std::string>>(std::vector<std::string>{});
-  EXPECT_THAT(command, Contains("--config=/var/lib/kube-proxy/config.conf"));
-  EXPECT_THAT(command, Contains("--hostname-override=$(NODE_NAME)"));
-  std::map<std::string, int> ports;
-  for (const YAML::Node& p : container["ports"])
-    ports[p["name"].as<std::string>("")] = p["containerPort"].as<int>(0);
-  EXPECT_EQ(ports["healthz"], 10256);
-  EXPECT_EQ(ports["metrics"], 10249);
-  EXPECT_EQ(container["livenessProbe"]["httpGet"]["path"].as<std::string>(""), "/livez");
-  EXPECT_EQ(container["livenessProbe"]["httpGet"]["port"].as<int>(0), 10256);
-  EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"].as<std::string>(""), "/healthz");
-  std::map<std::string, std::string> mounts;
-  for (const YAML::Node& m : container["volumeMounts"])
-    mounts[m["name"].as<std::string>("")] = m["mountPath"].as<std::string>("");
-  EXPECT_EQ(mounts["kube-proxy"], "/var/lib/kube-proxy");
-  EXPECT_EQ(mounts["xtables-lock"], "/run/xtables.lock");
-  EXPECT_EQ(mounts["lib-modules"], "/lib/modules");
-  std::map<std::string, YAML::Node> volumes;
-  for (const YAML::Node& v : pod["volumes"]) volumes[v["name"].as<std::string>("")] = v;
-  EXPECT_EQ(volumes["kube-proxy"]["configMap"]["name"].as<std::string>(""), "kube-proxy");
-  EXPECT_EQ(volumes["xtables-lock"]["hostPath"]["path"].as<std::string>(""), "/run/xtables.lock");
-  EXPECT_EQ(volumes["xtables-lock"]["hostPath"]["type"].as<std::string>(""), "FileOrCreate");
-  EXPECT_EQ(volumes["lib-modules"]["hostPath"]["path"].as<std::string>(""), "/lib/modules");
-}
-
-TEST(ManifestTest, ServiceAccountIsBoundToNodeProxier) {
-  std::vector<YAML::Node> docs;
-  ASSERT_NO_THROW(docs = ManifestDocuments());
-  YAML::Node sa = Find(docs, "ServiceAccount", "kube-proxy");
-  ASSERT_TRUE(sa.IsDefined());
-  EXPECT_EQ(sa["metadata"]["namespace"].as<std::string>(""), "kube-system");
-  YAML::Node crb = Find(docs, "ClusterRoleBinding", "kubeadm:node-proxier");
-  ASSERT_TRUE(crb.IsDefined());
-  EXPECT_EQ(crb["roleRef"]["kind"].as<std::string>(""), "ClusterRole");
-  EXPECT_EQ(crb["roleRef"]["name"].as<std::string>(""), "system:node-proxier");
-  EXPECT_EQ(crb["subjects"][0]["kind"].as<std::string>(""), "ServiceAccount");
-  EXPECT_EQ(crb["subjects"][0]["name"].as<std::string>(""), "kube-proxy");
-  EXPECT_EQ(crb["subjects"][0]["namespace"].as<std::string>(""), "kube-system");
-}
+// The manifests (manifests/) are checked against the binary by test/deploy/test_manifests.py.
 
 }  // namespace
 }  // namespace kproxy::daemon

@@ -10,6 +10,7 @@
 #include "cmd/kube-proxy/options.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "version/version.h"
 
 #ifdef KPROXY_BINARY
 namespace kproxy::daemon {
@@ -146,6 +147,15 @@ TEST(KubeProxyBinaryTest, MissingObjectsPathFailsClearly) {
   Result r = RunBinary("--objects=/nonexistent/objects --dry-run --hostname-override=node-a");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.output, HasSubstr("/nonexistent/objects"));
+}
+
+TEST(KubeProxyBinaryTest, VersionPrintsSummaryAndRawPrintsUpstreamsStruct) {
+  Result plain = RunBinary("--version");
+  EXPECT_EQ(plain.exit_code, 0);
+  EXPECT_EQ(plain.output, version::Summary(version::Get()) + "\n");
+  Result raw = RunBinary("--version=raw");
+  EXPECT_EQ(raw.exit_code, 0);
+  EXPECT_EQ(raw.output, version::Raw(version::Get()) + "\n");
 }
 
 }  // namespace
