@@ -280,11 +280,8 @@ TEST_F(HostileObjectsTest, OnlyInvalidLoadBalancerSourceRangesFailClosed) {
   for (absl::string_view l : absl::StrSplit(restore, '\n')) {
     if (absl::StrContains(l, "-d 198.51.100.51") && absl::StrContains(l, "-j KUBE-EXT-")) lb_open = true;
   }
-  if (lb_open) {
-    GTEST_SKIP() << "KNOWN DIVERGENCE (reported): all loadBalancerSourceRanges invalid -> the LB IP is open "
-                    "to every source (upstream drops invalid CIDRs the same way; the API server normally "
-                    "rejects them). Brief asks to fail closed.";
-  }
+  EXPECT_FALSE(lb_open) << "all loadBalancerSourceRanges invalid: the LB IP must not be open to every "
+                           "source (fail closed)";
 }
 
 TEST_F(HostileObjectsTest, MaximumLengthNamesKeepChainNamesShort) {

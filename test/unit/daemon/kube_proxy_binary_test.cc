@@ -10,7 +10,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-#ifdef KPROXY_BINARY
 namespace kproxy::daemon {
 namespace {
 
@@ -97,4 +96,3 @@ TEST(KubeProxyBinaryTest, MissingObjectsPathFailsClearly) {
 
 }  // namespace
 }  // namespace kproxy::daemon
-#endif  // KPROXY_BINARY
