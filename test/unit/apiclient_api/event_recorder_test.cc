@@ -73,6 +73,8 @@ TEST(EventRecorderTest, PostsToTheRegardingNamespaceAndDeduplicatesWithinTheWind
   EXPECT_THAT(transport.posts()[0], HasSubstr("\"reportingInstance\":\"node-a\""));
 }
 
+// Event-driven, no clock: the first POST hangs until cancelled, so a Warning() that blocked or a
+// Stop() that did not cancel it would hang this test until CTest's timeout fails it.
 TEST(EventRecorderTest, FullQueueDropsInsteadOfBlockingTheCaller) {
   ScriptedTransport transport;  // nothing scripted: the first POST hangs like a dead server
   EventRecorderOptions options;
@@ -80,19 +82,15 @@ TEST(EventRecorderTest, FullQueueDropsInsteadOfBlockingTheCaller) {
   EventRecorder recorder(&transport, options);
   recorder.Start();
   ObjectReference ref = Web();
-  const absl::Time start = absl::Now();
   int accepted = 0;
   for (int i = 0; i < 10; ++i) {
     ref.name = "svc-" + std::to_string(i);
     accepted += recorder.Warning(ref, "PassThroughConflict", "Sync", "note");
   }
-  EXPECT_LT(absl::Now() - start, absl::Milliseconds(200));
   // One in flight (maybe) plus two queued.
   EXPECT_LE(accepted, 3);
   EXPECT_GE(recorder.stats().dropped, 7u);
-  const absl::Time stop_start = absl::Now();
   recorder.Stop();
-  EXPECT_LT(absl::Now() - stop_start, absl::Seconds(2));
 }
 
 TEST(EventRecorderTest, FailedPostIsCountedAndTheNextOneStillGoes) {
