@@ -3,7 +3,10 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <utility>
 #include <cstring>
 #include <optional>
 
@@ -338,27 +341,24 @@ absl::Status ParseTargetName(ArgumentCursor& cursor, bool inverted, ParsedRule& 
   if (inverted) return absl::UnimplementedError("! before -j");
   rule.have_target = true;
   TargetState& target = rule.target;
-  if (*value == "ACCEPT") {
-    target.kind = TargetKind::kAccept;
-  } else if (*value == "DROP") {
-    target.kind = TargetKind::kDrop;
-  } else if (*value == "RETURN") {
-    target.kind = TargetKind::kReturn;
-  } else if (*value == "DNAT") {
-    target.kind = TargetKind::kDnat;
-  } else if (*value == "MARK") {
-    target.kind = TargetKind::kMark;
-  } else if (*value == "MASQUERADE") {
-    target.kind = TargetKind::kMasquerade;
-  } else if (*value == "REJECT") {
-    target.kind = TargetKind::kReject;
-  } else if (absl::StartsWith(*value, "KUBE-") && IsValidChainName(*value)) {
-    // Only our own chains: any other name may be a target extension iptables would load.
-    target.kind = TargetKind::kJump;
-    target.chain = *value;
-  } else {
+  static constexpr std::pair<absl::string_view, TargetKind> kTargets[] = {
+      {"ACCEPT", TargetKind::kAccept}, {"DROP", TargetKind::kDrop},
+      {"RETURN", TargetKind::kReturn}, {"DNAT", TargetKind::kDnat},
+      {"MARK", TargetKind::kMark},     {"MASQUERADE", TargetKind::kMasquerade},
+      {"REJECT", TargetKind::kReject},
+  };
+  for (const auto& [name, kind] : kTargets) {
+    if (*value == name) {
+      target.kind = kind;
+      return absl::OkStatus();
+    }
+  }
+  // Only our own chains: any other name may be a target extension iptables would load.
+  if (!absl::StartsWith(*value, "KUBE-") || !IsValidChainName(*value)) {
     return absl::UnimplementedError(absl::StrCat("unsupported target ", *value));
   }
+  target.kind = TargetKind::kJump;
+  target.chain = *value;
   return absl::OkStatus();
 }
 
@@ -614,26 +614,19 @@ absl::Status ParseConntrackOption(ArgumentCursor& cursor, bool inverted, MatchSt
   }
   absl::StatusOr<std::string> value = cursor.NextValue(argument);
   if (!value.ok()) return value.status();
+  // XT_CONNTRACK_STATE_* bits.
+  static constexpr std::pair<absl::string_view, uint16_t> kStates[] = {
+      {"INVALID", 1 << 0}, {"ESTABLISHED", 1 << 1}, {"RELATED", 1 << 2}, {"NEW", 1 << 3},
+      {"SNAT", 1 << 6},    {"DNAT", 1 << 7},        {"UNTRACKED", 1 << 8},
+  };
   uint16_t states = 0;
   for (absl::string_view state : absl::StrSplit(*value, ',')) {
-    // XT_CONNTRACK_STATE_* bits.
-    if (state == "INVALID") {
-      states |= 1 << 0;
-    } else if (state == "ESTABLISHED") {
-      states |= 1 << 1;
-    } else if (state == "RELATED") {
-      states |= 1 << 2;
-    } else if (state == "NEW") {
-      states |= 1 << 3;
-    } else if (state == "SNAT") {
-      states |= 1 << 6;
-    } else if (state == "DNAT") {
-      states |= 1 << 7;
-    } else if (state == "UNTRACKED") {
-      states |= 1 << 8;
-    } else {
+    const auto* known = std::find_if(std::begin(kStates), std::end(kStates),
+                                     [&](const auto& entry) { return entry.first == state; });
+    if (known == std::end(kStates)) {
       return absl::UnimplementedError(absl::StrCat("unsupported conntrack state ", state));
     }
+    states |= known->second;
   }
   match.conntrack_states = states;
   match.conntrack_inverted = inverted;
