@@ -5,8 +5,9 @@
 #      errors fail the run.
 #   2. build-tsan: -DKPROXY_SANITIZE=thread; runs the threaded test binaries (sync runner and
 #      ProxyState in proxier_unit_tests, HTTP/health servers in health_unit_tests, the daemon's
-#      threads -- source, sync, HTTP and main, the sync runner thread, the config-file watcher and
-#      the kube-proxy binary itself -- in daemon_unit_tests, reflector/watch in
+#      threads -- the sync runner thread, the config-file watcher and the kube-proxy binary's
+#      command line in daemon_unit_tests; source, sync, HTTP and main threads of the running daemon
+#      in daemon_kernel_tests (root; a TSan report in the daemon's log fails it) --, reflector/watch in
 #      apiclient_api_unit_tests + apiclient_api_tests, object file source in
 #      apiclient_decode_unit_tests) with test/robustness/tsan/libabsl_mutex_tsan.so preloaded: Debian's
 #      Abseil is not built with TSan, and the shim tells TSan about absl::Mutex/CondVar hand-offs
@@ -47,8 +48,10 @@ run_asan() {
   fi
 }
 
-TSAN_BINARIES=(proxier_unit_tests health_unit_tests daemon_unit_tests apiclient_api_unit_tests
-               apiclient_decode_unit_tests apiclient_api_tests)
+# daemon_kernel_tests runs the TSan-built kube-proxy as a daemon in a network namespace (root) and
+# fails on any ThreadSanitizer report in the daemon's log.
+TSAN_BINARIES=(proxier_unit_tests health_unit_tests daemon_unit_tests daemon_kernel_tests
+               apiclient_api_unit_tests apiclient_decode_unit_tests apiclient_api_tests)
 
 run_tsan() {
   echo "sanitize: TSan build (build-tsan)"
