@@ -84,9 +84,13 @@ PassThroughDecision DecidePassThrough(const Service& service) {
   return decision;
 }
 
+bool IngressIpModeIsProxy(const LoadBalancerIngress& ingress) {
+  return ingress.ip.has_value() && ingress.ip_mode.has_value() && *ingress.ip_mode != "VIP";
+}
+
 bool IngressGetsLocalRules(const LoadBalancerIngress& ingress, const PassThroughDecision& decision) {
   if (!ingress.ip.has_value()) return false;
-  if (ingress.ip_mode.has_value() && *ingress.ip_mode != "VIP") return false;
+  if (IngressIpModeIsProxy(ingress)) return false;
   return !decision.enabled;
 }
 

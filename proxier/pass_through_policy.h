@@ -20,6 +20,10 @@ inline constexpr char kElbIdAnnotation[] = "kubernetes.io/elb.id";
 // the Service. Only type LoadBalancer Services can be pass-through.
 PassThroughDecision DecidePassThrough(const Service& service);
 
+// Whether an ingress entry with an IP leaves its traffic to the load balancer by its own ipMode
+// (KEP-1860): any value but "VIP" (absent means VIP). The one place that reads ipMode.
+bool IngressIpModeIsProxy(const LoadBalancerIngress& ingress);
+
 // Whether one ingress entry gets local rules: it has an IP, its ipMode is absent or "VIP", and
 // the Service is not pass-through.
 bool IngressGetsLocalRules(const LoadBalancerIngress& ingress, const PassThroughDecision& decision);

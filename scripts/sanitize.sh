@@ -4,7 +4,10 @@
 #      through ctest (every gtest binary and Python suite with those labels). Leaks, UB and memory
 #      errors fail the run.
 #   2. build-tsan: -DKPROXY_SANITIZE=thread; runs the threaded test binaries (sync runner and
-#      ProxyState in proxier_unit_tests, HTTP/health servers in health_unit_tests, reflector/watch in
+#      ProxyState in proxier_unit_tests, HTTP/health servers in health_unit_tests, the daemon's
+#      threads -- the sync runner thread, the config-file watcher and the kube-proxy binary's
+#      command line in daemon_unit_tests; source, sync, HTTP and main threads of the running daemon
+#      in daemon_kernel_tests (root; a TSan report in the daemon's log fails it) --, reflector/watch in
 #      apiclient_api_unit_tests + apiclient_api_tests, object file source in
 #      apiclient_decode_unit_tests) with test/robustness/tsan/libabsl_mutex_tsan.so preloaded: Debian's
 #      Abseil is not built with TSan, and the shim tells TSan about absl::Mutex/CondVar hand-offs
@@ -45,8 +48,10 @@ run_asan() {
   fi
 }
 
-TSAN_BINARIES=(proxier_unit_tests health_unit_tests apiclient_api_unit_tests apiclient_decode_unit_tests
-               apiclient_api_tests)
+# daemon_kernel_tests runs the TSan-built kube-proxy as a daemon in a network namespace (root) and
+# fails on any ThreadSanitizer report in the daemon's log.
+TSAN_BINARIES=(proxier_unit_tests health_unit_tests daemon_unit_tests daemon_kernel_tests
+               apiclient_api_unit_tests apiclient_decode_unit_tests apiclient_api_tests)
 
 run_tsan() {
   echo "sanitize: TSan build (build-tsan)"
@@ -56,10 +61,13 @@ run_tsan() {
   c++ -std=c++20 -O1 -g -fPIC -shared -o "$shim" test/robustness/tsan/absl_mutex_tsan.cc -ldl
   c++ -std=c++20 -O1 -g -fsanitize=thread -o build-tsan/lib/absl_mutex_tsan_selfcheck \
     test/robustness/tsan/absl_mutex_tsan_selfcheck.cc -labsl_synchronization
-  local bins=() all_targets
+  local bins=("${TSAN_BINARIES[@]}") all_targets
   all_targets=$(ninja -C build-tsan -t targets all)
-  for b in "${TSAN_BINARIES[@]}"; do
-    if grep -q "^$b: phony" <<<"$all_targets"; then bins+=("$b"); fi
+  # A binary that is no longer a target would silently leave its threads unchecked: fail instead.
+  for b in "${bins[@]}"; do
+    if ! grep -q "^$b: phony" <<<"$all_targets"; then
+      echo "sanitize: TSan: $b is not a build target (renamed? update TSAN_BINARIES)"; rc=1; return
+    fi
   done
   ninja -C build-tsan -j"$jobs" "${bins[@]}"
 

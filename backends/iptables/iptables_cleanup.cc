@@ -3,30 +3,13 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "backends/iptables/iptables_save.h"
 #include "logging/log.h"
+#include "proxier/kube_chains.h"
 
 namespace kproxy::backends::iptables {
-
-bool IsKubeProxyChain(absl::string_view table, absl::string_view chain) {
-  static const auto* kNames = new absl::flat_hash_set<std::string>{
-      "KUBE-SERVICES",          "KUBE-NODEPORTS",        "KUBE-POSTROUTING",
-      "KUBE-MARK-MASQ",         "KUBE-FORWARD",          "KUBE-EXTERNAL-SERVICES",
-      "KUBE-PROXY-FIREWALL",    "KUBE-PROXY-CANARY",     "KUBE-LOAD-BALANCER",
-      "KUBE-NODE-PORT",         "KUBE-IPVS-FILTER",      "KUBE-IPVS-OUT-FILTER",
-      "KUBE-SOURCE-RANGES-FIREWALL",
-  };
-  if (kNames->contains(chain)) return true;
-  // Old IPVS mode had a nat KUBE-FIREWALL; the filter one is kubelet's.
-  if (chain == "KUBE-FIREWALL") return table == "nat";
-  for (absl::string_view prefix : {"KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-", "KUBE-XLB-"}) {
-    if (absl::StartsWith(chain, prefix)) return true;
-  }
-  return false;
-}
 
 std::string BuildCleanupRestoreInput(Table table, absl::string_view save_output) {
   const std::string table_name(TableName(table));
@@ -35,7 +18,7 @@ std::string BuildCleanupRestoreInput(Table table, absl::string_view save_output)
   if (it == tables.end()) return "";
   std::vector<std::string> remove;
   for (const SavedChain& c : it->second.chains) {
-    if (!c.builtin && IsKubeProxyChain(table_name, c.name)) remove.push_back(c.name);
+    if (!c.builtin && proxier::IsKubeProxyChain(table_name, c.name)) remove.push_back(c.name);
   }
   absl::flat_hash_set<std::string> removing(remove.begin(), remove.end());
   std::vector<std::string> deletes;
@@ -43,7 +26,7 @@ std::string BuildCleanupRestoreInput(Table table, absl::string_view save_output)
     if (removing.contains(c.name)) continue;
     for (const std::string& rule : c.rules) {
       std::string target = RuleTarget(rule);
-      if (removing.contains(target) || (c.builtin && IsKubeProxyChain(table_name, target))) {
+      if (removing.contains(target) || (c.builtin && proxier::IsKubeProxyChain(table_name, target))) {
         // "-A CHAIN args" -> "-D CHAIN args": iptables-save quoting is what restore parses.
         deletes.push_back(absl::StrCat("-D", rule.substr(2)));
       }

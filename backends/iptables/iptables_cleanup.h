@@ -10,18 +10,10 @@
 
 namespace kproxy::backends::iptables {
 
-// Whether `chain` of `table` belongs to a kube-proxy (and is removed by the cleanup):
-// KUBE-SERVICES, KUBE-NODEPORTS, KUBE-POSTROUTING, KUBE-MARK-MASQ, KUBE-FORWARD,
-// KUBE-EXTERNAL-SERVICES, KUBE-PROXY-FIREWALL, KUBE-PROXY-CANARY, KUBE-SVC/SVL/EXT/FW/SEP/XLB-*,
-// and IPVS mode's KUBE-LOAD-BALANCER, KUBE-NODE-PORT, KUBE-IPVS-FILTER, KUBE-IPVS-OUT-FILTER,
-// KUBE-SOURCE-RANGES-FIREWALL, and old IPVS mode's nat KUBE-FIREWALL. Kubelet's chains
-// (filter KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT, KUBE-MARK-DROP) and other
-// components' KUBE-* chains (kube-router's KUBE-ROUTER-*, KUBE-NWPLCY-*, ...) are kept.
-bool IsKubeProxyChain(absl::string_view table, absl::string_view chain);
-
-// The iptables-restore --noflush input that removes kube-proxy's chains from one table, given the
-// table's iptables-save output: declare (= flush) each such chain, delete every rule of the other
-// chains that jumps to one, then -X each. Empty when there is nothing to remove.
+// The iptables-restore --noflush input that removes kube-proxy's chains (those
+// proxier::IsKubeProxyChain() accepts) from one table, given the table's iptables-save output:
+// declare (= flush) each such chain, delete every rule of the other chains that jumps to one, then
+// -X each. Empty when there is nothing to remove.
 std::string BuildCleanupRestoreInput(Table table, absl::string_view save_output);
 
 // Runs the cleanup on nat, filter and mangle, one restore per table. Tables that fail are reported

@@ -12,6 +12,7 @@
 #include "backends/conntrack/stale_flow_cleaner.h"
 #include "logging/log.h"
 #include "proxier/iptables/chain_names.h"
+#include "proxier/kube_chains.h"
 #include "proxier/iptables/restore_renderer.h"
 
 namespace kproxy::backends::iptables {
@@ -31,21 +32,21 @@ const std::vector<JumpRule>& JumpRules() {
   static const std::vector<JumpRule>* const kRules = [] {
     const std::vector<std::string> kNew = {"-m", "conntrack", "--ctstate", "NEW"};
     return new std::vector<JumpRule>{
-        {Table::kFilter, pi::kExternalServicesChain, "INPUT", "kubernetes externally-visible service portals", kNew},
-        {Table::kFilter, pi::kExternalServicesChain, "FORWARD", "kubernetes externally-visible service portals", kNew},
-        {Table::kFilter, pi::kNodePortsChain, "INPUT", "kubernetes health check service ports", {}},
-        {Table::kFilter, pi::kServicesChain, "FORWARD", "kubernetes service portals", kNew},
-        {Table::kFilter, pi::kServicesChain, "OUTPUT", "kubernetes service portals", kNew},
-        {Table::kFilter, pi::kForwardChain, "FORWARD", "kubernetes forwarding rules", {}},
-        {Table::kFilter, pi::kProxyFirewallChain, "INPUT", "kubernetes load balancer firewall", kNew},
-        {Table::kFilter, pi::kProxyFirewallChain, "OUTPUT", "kubernetes load balancer firewall", kNew},
-        {Table::kFilter, pi::kProxyFirewallChain, "FORWARD", "kubernetes load balancer firewall", kNew},
-        {Table::kNat, pi::kServicesChain, "OUTPUT", "kubernetes service portals", {}},
-        {Table::kNat, pi::kServicesChain, "PREROUTING", "kubernetes service portals", {}},
-        {Table::kNat, pi::kPostroutingChain, "POSTROUTING", "kubernetes postrouting rules", {}},
+        {Table::kFilter, proxier::kExternalServicesChain, "INPUT", "kubernetes externally-visible service portals", kNew},
+        {Table::kFilter, proxier::kExternalServicesChain, "FORWARD", "kubernetes externally-visible service portals", kNew},
+        {Table::kFilter, proxier::kNodePortsChain, "INPUT", "kubernetes health check service ports", {}},
+        {Table::kFilter, proxier::kServicesChain, "FORWARD", "kubernetes service portals", kNew},
+        {Table::kFilter, proxier::kServicesChain, "OUTPUT", "kubernetes service portals", kNew},
+        {Table::kFilter, proxier::kForwardChain, "FORWARD", "kubernetes forwarding rules", {}},
+        {Table::kFilter, proxier::kProxyFirewallChain, "INPUT", "kubernetes load balancer firewall", kNew},
+        {Table::kFilter, proxier::kProxyFirewallChain, "OUTPUT", "kubernetes load balancer firewall", kNew},
+        {Table::kFilter, proxier::kProxyFirewallChain, "FORWARD", "kubernetes load balancer firewall", kNew},
+        {Table::kNat, proxier::kServicesChain, "OUTPUT", "kubernetes service portals", {}},
+        {Table::kNat, proxier::kServicesChain, "PREROUTING", "kubernetes service portals", {}},
+        {Table::kNat, proxier::kPostroutingChain, "POSTROUTING", "kubernetes postrouting rules", {}},
         // Duplicates of kubelet's jumps (kubelet_network_linux.go), created but never cleaned up.
-        {Table::kFilter, pi::kKubeletFirewallChain, "INPUT", "", {}},
-        {Table::kFilter, pi::kKubeletFirewallChain, "OUTPUT", "", {}},
+        {Table::kFilter, proxier::kKubeletFirewallChain, "INPUT", "", {}},
+        {Table::kFilter, proxier::kKubeletFirewallChain, "OUTPUT", "", {}},
     };
   }();
   return *kRules;
@@ -64,7 +65,7 @@ void IptablesProxier::ForceFullSync() { force_full_.store(true); }
 
 absl::Status IptablesProxier::EnsureJumps(IptablesRunner& runner) {
   for (Table table : {Table::kMangle, Table::kNat, Table::kFilter}) {
-    if (absl::Status s = runner.EnsureChain(table, pi::kProxyCanaryChain); !s.ok()) return s;
+    if (absl::Status s = runner.EnsureChain(table, proxier::kProxyCanaryChain); !s.ok()) return s;
   }
   for (const JumpRule& jump : JumpRules()) {
     if (absl::Status s = runner.EnsureChain(jump.table, jump.destination); !s.ok()) return s;
@@ -75,14 +76,14 @@ absl::Status IptablesProxier::EnsureJumps(IptablesRunner& runner) {
 
 bool IptablesProxier::CanaryMissing(IptablesRunner& runner) {
   for (Table table : {Table::kMangle, Table::kNat, Table::kFilter}) {
-    absl::StatusOr<bool> exists = runner.ChainExists(table, pi::kProxyCanaryChain);
+    absl::StatusOr<bool> exists = runner.ChainExists(table, proxier::kProxyCanaryChain);
     if (!exists.ok()) {
-      KLOG_WARNING << "checking " << pi::kProxyCanaryChain << " in " << TableName(table) << ": "
+      KLOG_WARNING << "checking " << proxier::kProxyCanaryChain << " in " << TableName(table) << ": "
                    << exists.status() << "; syncing in full";
       return true;
     }
     if (!*exists) {
-      KLOG_INFO << pi::kProxyCanaryChain << " is gone from table " << TableName(table)
+      KLOG_INFO << proxier::kProxyCanaryChain << " is gone from table " << TableName(table)
                 << " (tables flushed?); syncing in full";
       return true;
     }

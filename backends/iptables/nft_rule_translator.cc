@@ -3,7 +3,10 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <utility>
 #include <cstring>
 #include <optional>
 
@@ -189,6 +192,765 @@ struct TargetState {
   bool random_fully = false;
 };
 
+// The arguments of one -A line, read left to right; options take their value from the next one.
+class ArgumentCursor {
+ public:
+  ArgumentCursor(const std::vector<std::string>& arguments, size_t start)
+      : arguments_(arguments), index_(start) {}
+  bool done() const { return index_ >= arguments_.size(); }
+  const std::string& current() const { return arguments_[index_]; }
+  void Advance() { ++index_; }
+  // Consumes and returns the value of `option` (the current argument).
+  absl::StatusOr<std::string> NextValue(absl::string_view option) {
+    if (index_ + 1 >= arguments_.size()) {
+      return absl::UnimplementedError(absl::StrCat(option, " without a value"));
+    }
+    return arguments_[++index_];
+  }
+
+ private:
+  const std::vector<std::string>& arguments_;
+  size_t index_;
+};
+
+// What one -A line asks for, parsed but not yet encoded.
+struct ParsedRule {
+  std::optional<Interface> in_interface, out_interface;
+  std::optional<uint8_t> protocol;
+  bool protocol_inverted = false;
+  std::optional<Prefix> source, destination;
+  std::vector<MatchState> matches;
+  TargetState target;
+  bool have_target = false;
+};
+
+// ---- Parsing: one function per option family. ----
+
+absl::StatusOr<Prefix> ParsePrefix(absl::string_view text, bool ipv6) {
+  const size_t address_length = ipv6 ? 16 : 4;
+  Prefix prefix;
+  prefix.length = static_cast<int>(address_length * 8);
+  absl::string_view address_text = text;
+  if (size_t slash = text.find('/'); slash != absl::string_view::npos) {
+    address_text = text.substr(0, slash);
+    absl::string_view length_text = text.substr(slash + 1);
+    if (length_text.empty() || length_text.size() > 3 ||
+        !absl::SimpleAtoi(length_text, &prefix.length) || !absl::ascii_isdigit(length_text[0]) ||
+        prefix.length < 0 || prefix.length > static_cast<int>(address_length * 8)) {
+      return absl::UnimplementedError(absl::StrCat("unsupported prefix ", text));
+    }
+  }
+  absl::StatusOr<proxier::IpAddress> address = proxier::IpAddress::Parse(address_text);
+  if (!address.ok() || address->is_v4() == ipv6) {
+    return absl::UnimplementedError(absl::StrCat("unsupported address ", text));
+  }
+  prefix.address = address->bytes();
+  return prefix;
+}
+
+absl::StatusOr<Interface> ParseInterface(absl::string_view name) {
+  Interface interface;
+  bool wildcard = absl::ConsumeSuffix(&name, "+");
+  if (name.empty() || name.size() > kMaxInterfaceLength) {
+    return absl::UnimplementedError(absl::StrCat("unsupported interface ", name));
+  }
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && c != '-' && c != '_' && c != '.' && c != '@') {
+      return absl::UnimplementedError(absl::StrCat("unsupported interface ", name));
+    }
+  }
+  interface.compared = std::string(name);
+  if (!wildcard) interface.compared.push_back('\0');
+  return interface;
+}
+
+// -p tcp|udp|sctp.
+absl::Status ParseProtocolOption(ArgumentCursor& cursor, bool inverted, ParsedRule& rule) {
+  absl::StatusOr<std::string> value = cursor.NextValue(cursor.current());
+  if (!value.ok()) return value.status();
+  if (rule.protocol.has_value()) return absl::UnimplementedError("-p given twice");
+  if (*value == "tcp") {
+    rule.protocol = kProtocolTcp;
+  } else if (*value == "udp") {
+    rule.protocol = kProtocolUdp;
+  } else if (*value == "sctp") {
+    rule.protocol = kProtocolSctp;
+  } else {
+    return absl::UnimplementedError(absl::StrCat("unsupported protocol ", *value));
+  }
+  rule.protocol_inverted = inverted;
+  return absl::OkStatus();
+}
+
+// -s / -d with an address or prefix.
+absl::Status ParseAddressOption(ArgumentCursor& cursor, bool inverted, bool ipv6,
+                                ParsedRule& rule) {
+  const std::string argument = cursor.current();
+  absl::StatusOr<std::string> value = cursor.NextValue(argument);
+  if (!value.ok()) return value.status();
+  std::optional<Prefix>& slot =
+      (argument == "-s" || argument == "--source") ? rule.source : rule.destination;
+  if (slot.has_value()) return absl::UnimplementedError(absl::StrCat(argument, " given twice"));
+  absl::StatusOr<Prefix> prefix = ParsePrefix(*value, ipv6);
+  if (!prefix.ok()) return prefix.status();
+  if (prefix->length == 0 && inverted) return absl::UnimplementedError("inverted /0");
+  prefix->inverted = inverted;
+  slot = *prefix;
+  return absl::OkStatus();
+}
+
+// -i / -o with an interface name (a trailing + is a wildcard).
+absl::Status ParseInterfaceOption(ArgumentCursor& cursor, bool inverted, ParsedRule& rule) {
+  const std::string argument = cursor.current();
+  absl::StatusOr<std::string> value = cursor.NextValue(argument);
+  if (!value.ok()) return value.status();
+  std::optional<Interface>& slot =
+      (argument == "-i" || argument == "--in-interface") ? rule.in_interface : rule.out_interface;
+  if (slot.has_value()) return absl::UnimplementedError(absl::StrCat(argument, " given twice"));
+  absl::StatusOr<Interface> interface = ParseInterface(*value);
+  if (!interface.ok()) return interface.status();
+  interface->inverted = inverted;
+  slot = *interface;
+  return absl::OkStatus();
+}
+
+// -m MODULE: one of the modules the planners write, each at most once.
+absl::Status ParseMatchModule(ArgumentCursor& cursor, bool inverted, ParsedRule& rule) {
+  absl::StatusOr<std::string> value = cursor.NextValue(cursor.current());
+  if (!value.ok()) return value.status();
+  if (inverted) return absl::UnimplementedError("! before -m");
+  static const absl::flat_hash_set<std::string>* const kModules =
+      new absl::flat_hash_set<std::string>{"comment",  "tcp",       "udp",
+                                           "sctp",     "statistic", "recent",
+                                           "addrtype", "mark",      "conntrack"};
+  if (!kModules->contains(*value))
+    return absl::UnimplementedError(absl::StrCat("unsupported match ", *value));
+  for (const MatchState& match : rule.matches) {
+    if (match.name == *value)
+      return absl::UnimplementedError(absl::StrCat("match ", *value, " given twice"));
+  }
+  rule.matches.emplace_back().name = *value;
+  return absl::OkStatus();
+}
+
+// -j TARGET: a built-in verdict, one of the target extensions the planners write, or a KUBE-
+// chain.
+absl::Status ParseTargetName(ArgumentCursor& cursor, bool inverted, ParsedRule& rule) {
+  absl::StatusOr<std::string> value = cursor.NextValue(cursor.current());
+  if (!value.ok()) return value.status();
+  if (inverted) return absl::UnimplementedError("! before -j");
+  rule.have_target = true;
+  TargetState& target = rule.target;
+  static constexpr std::pair<absl::string_view, TargetKind> kTargets[] = {
+      {"ACCEPT", TargetKind::kAccept}, {"DROP", TargetKind::kDrop},
+      {"RETURN", TargetKind::kReturn}, {"DNAT", TargetKind::kDnat},
+      {"MARK", TargetKind::kMark},     {"MASQUERADE", TargetKind::kMasquerade},
+      {"REJECT", TargetKind::kReject},
+  };
+  for (const auto& [name, kind] : kTargets) {
+    if (*value == name) {
+      target.kind = kind;
+      return absl::OkStatus();
+    }
+  }
+  // Only our own chains: any other name may be a target extension iptables would load.
+  if (!absl::StartsWith(*value, "KUBE-") || !IsValidChainName(*value)) {
+    return absl::UnimplementedError(absl::StrCat("unsupported target ", *value));
+  }
+  target.kind = TargetKind::kJump;
+  target.chain = *value;
+  return absl::OkStatus();
+}
+
+bool IsTargetOption(absl::string_view argument) {
+  return argument == "--to-destination" || argument == "--or-mark" || argument == "--xor-mark" ||
+         argument == "--set-xmark" || argument == "--random-fully";
+}
+
+// DNAT --to-destination ADDRESS[:PORT] (IPv6: [ADDRESS][:PORT]).
+absl::Status ParseDnatDestination(absl::string_view value, bool ipv6, TargetState& target) {
+  absl::string_view text = value;
+  absl::string_view address_text = text;
+  absl::string_view port_text;
+  if (ipv6) {
+    if (absl::ConsumePrefix(&text, "[")) {
+      size_t close = text.find(']');
+      if (close == absl::string_view::npos)
+        return absl::UnimplementedError("unsupported DNAT address");
+      address_text = text.substr(0, close);
+      absl::string_view rest = text.substr(close + 1);
+      if (!rest.empty()) {
+        if (!absl::ConsumePrefix(&rest, ":"))
+          return absl::UnimplementedError("unsupported DNAT address");
+        port_text = rest;
+        if (port_text.empty()) return absl::UnimplementedError("unsupported DNAT port");
+      }
+    }
+  } else if (size_t colon = text.find(':'); colon != absl::string_view::npos) {
+    address_text = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (port_text.empty()) return absl::UnimplementedError("unsupported DNAT port");
+  }
+  absl::StatusOr<proxier::IpAddress> address = proxier::IpAddress::Parse(address_text);
+  if (!address.ok() || address->is_v4() == ipv6) {
+    return absl::UnimplementedError(absl::StrCat("unsupported DNAT address ", value));
+  }
+  target.dnat_address = address->bytes();
+  if (!port_text.empty()) {
+    uint16_t port = 0;
+    if (!ParsePort(port_text, port))
+      return absl::UnimplementedError(absl::StrCat("unsupported DNAT port ", value));
+    target.dnat_port = port;
+  }
+  return absl::OkStatus();
+}
+
+// MARK --or-mark V / --xor-mark V / --set-xmark V[/MASK], as the xt_mark_tginfo2 pair.
+absl::Status ParseMarkTargetValue(absl::string_view option, absl::string_view value,
+                                  TargetState& target) {
+  uint32_t mark = 0;
+  uint32_t mask = 0xffffffff;
+  std::vector<absl::string_view> parts = absl::StrSplit(value, '/');
+  if (parts.size() > 2 || (parts.size() == 2 && option != "--set-xmark") ||
+      !ParseU32(parts[0], mark) || (parts.size() == 2 && !ParseU32(parts[1], mask))) {
+    return absl::UnimplementedError(absl::StrCat("unsupported mark ", value));
+  }
+  if (option == "--or-mark") {
+    target.mark = {mark, mark};
+  } else if (option == "--xor-mark") {
+    target.mark = {mark, 0};
+  } else {
+    target.mark = {mark, mask};
+  }
+  return absl::OkStatus();
+}
+
+// An option after -j: it belongs to the target.
+absl::Status ParseTargetOption(ArgumentCursor& cursor, bool inverted, bool ipv6,
+                               TargetState& target) {
+  const std::string argument = cursor.current();
+  if (inverted) return absl::UnimplementedError(absl::StrCat("! before ", argument));
+  if (argument == "--to-destination" && target.kind == TargetKind::kDnat &&
+      !target.dnat_address) {
+    absl::StatusOr<std::string> value = cursor.NextValue(argument);
+    if (!value.ok()) return value.status();
+    return ParseDnatDestination(*value, ipv6, target);
+  }
+  if ((argument == "--or-mark" || argument == "--xor-mark" || argument == "--set-xmark") &&
+      target.kind == TargetKind::kMark && !target.mark) {
+    absl::StatusOr<std::string> value = cursor.NextValue(argument);
+    if (!value.ok()) return value.status();
+    return ParseMarkTargetValue(argument, *value, target);
+  }
+  if (argument == "--random-fully" && target.kind == TargetKind::kMasquerade &&
+      !target.random_fully) {
+    target.random_fully = true;
+    return absl::OkStatus();
+  }
+  return absl::UnimplementedError(absl::StrCat("unsupported target option ", argument));
+}
+
+absl::Status UnsupportedMatchOption(absl::string_view argument, bool inverted,
+                                    const MatchState& match) {
+  return absl::UnimplementedError(absl::StrCat("unsupported option ", inverted ? "! " : "",
+                                               argument, " for -m ", match.name));
+}
+
+// -m comment --comment TEXT.
+absl::Status ParseCommentOption(ArgumentCursor& cursor, bool inverted, MatchState& match) {
+  const std::string argument = cursor.current();
+  if (argument != "--comment" || inverted || match.comment) {
+    return UnsupportedMatchOption(argument, inverted, match);
+  }
+  absl::StatusOr<std::string> value = cursor.NextValue(argument);
+  if (!value.ok()) return value.status();
+  if (value->size() > kMaxCommentLength || value->find('\0') != std::string::npos) {
+    return absl::UnimplementedError("comment too long");
+  }
+  match.comment = *value;
+  return absl::OkStatus();
+}
+
+// -m tcp|udp|sctp --dport PORT.
+absl::Status ParsePortOption(ArgumentCursor& cursor, bool inverted, MatchState& match) {
+  const std::string argument = cursor.current();
+  if ((argument != "--dport" && argument != "--destination-port") || inverted ||
+      match.destination_port) {
+    return UnsupportedMatchOption(argument, inverted, match);
+  }
+  absl::StatusOr<std::string> value = cursor.NextValue(argument);
+  if (!value.ok()) return value.status();
+  uint16_t port = 0;
+  if (!ParsePort(*value, port))
+    return absl::UnimplementedError(absl::StrCat("unsupported port ", *value));
+  match.destination_port = port;
+  return absl::OkStatus();
+}
+
+// -m statistic --mode random --probability P.
+absl::Status ParseStatisticOption(ArgumentCursor& cursor, bool inverted, MatchState& match) {
+  const std::string argument = cursor.current();
+  if (argument == "--mode" && !inverted && !match.statistic_mode) {
+    absl::StatusOr<std::string> value = cursor.NextValue(argument);
+    if (!value.ok()) return value.status();
+    if (*value != "random")
+      return absl::UnimplementedError(absl::StrCat("unsupported statistic mode ", *value));
+    match.statistic_mode = *value;
+    return absl::OkStatus();
+  }
+  if (argument == "--probability" && !inverted && !match.probability) {
+    absl::StatusOr<std::string> value = cursor.NextValue(argument);
+    if (!value.ok()) return value.status();
+    double probability = 0;
+    if (!absl::SimpleAtod(*value, &probability) || !(probability >= 0.0 && probability <= 1.0)) {
+      return absl::UnimplementedError(absl::StrCat("unsupported probability ", *value));
+    }
+    match.probability = probability;
+    return absl::OkStatus();
+  }
+  return UnsupportedMatchOption(argument, inverted, match);
+}
+
+// -m recent --name N --set|--rcheck|--update|--remove [--seconds S [--reap]] [--rsource|--rdest]
+// [--mask M].
+absl::Status ParseRecentOption(ArgumentCursor& cursor, bool inverted, bool ipv6,
+                               MatchState& match) {
+  const std::string argument = cursor.current();
+  if (inverted) return UnsupportedMatchOption(argument, inverted, match);
+  if (argument == "--name" && !match.recent_name) {
+    absl::StatusOr<std::string> value = cursor.NextValue(argument);
+    if (!value.ok()) return value.status();
+    if (value->empty() || value->size() > kMaxRecentNameLength ||
+        value->find('\0') != std::string::npos) {
+      return absl::UnimplementedError("unsupported recent name");
+    }
+    match.recent_name = *value;
+    return absl::OkStatus();
+  }
+  if (match.recent_command == 0 && (argument == "--set" || argument == "--rcheck" ||
+                                    argument == "--update" || argument == "--remove")) {
+    match.recent_command = argument == "--set"      ? kRecentSet
+                           : argument == "--rcheck" ? kRecentCheck
+                           : argument == "--update" ? kRecentUpdate
+                                                    : kRecentRemove;
+    return absl::OkStatus();
+  }
+  if (argument == "--seconds" && !match.recent_seconds) {
+    absl::StatusOr<std::string> value = cursor.NextValue(argument);
+    if (!value.ok()) return value.status();
+    uint32_t seconds = 0;
+    if (!ParseU32(*value, seconds) || absl::StartsWith(*value, "0x") || seconds == 0) {
+      return absl::UnimplementedError(absl::StrCat("unsupported seconds ", *value));
+    }
+    match.recent_seconds = seconds;
+    return absl::OkStatus();
+  }
+  if (argument == "--reap" && !match.recent_reap) {
+    match.recent_reap = true;
+    return absl::OkStatus();
+  }
+  if ((argument == "--rsource" || argument == "--rdest") && !match.recent_side_given) {
+    match.recent_side_given = true;
+    match.recent_side = argument == "--rdest" ? 1 : 0;
+    return absl::OkStatus();
+  }
+  if (argument == "--mask" && !match.recent_mask) {
+    absl::StatusOr<std::string> value = cursor.NextValue(argument);
+    if (!value.ok()) return value.status();
+    absl::StatusOr<proxier::IpAddress> mask = proxier::IpAddress::Parse(*value);
+    if (!mask.ok() || mask->is_v4() == ipv6)
+      return absl::UnimplementedError(absl::StrCat("unsupported mask ", *value));
+    match.recent_mask = mask->bytes();
+    return absl::OkStatus();
+  }
+  return UnsupportedMatchOption(argument, inverted, match);
+}
+
+// -m addrtype [!] --src-type LOCAL / [!] --dst-type LOCAL.
+absl::Status ParseAddrtypeOption(ArgumentCursor& cursor, bool inverted, MatchState& match) {
+  const std::string argument = cursor.current();
+  if (argument != "--src-type" && argument != "--dst-type") {
+    return UnsupportedMatchOption(argument, inverted, match);
+  }
+  absl::StatusOr<std::string> value = cursor.NextValue(argument);
+  if (!value.ok()) return value.status();
+  if (*value != "LOCAL")
+    return absl::UnimplementedError(absl::StrCat("unsupported address type ", *value));
+  if (argument == "--src-type") {
+    if (match.source_type != 0) return UnsupportedMatchOption(argument, inverted, match);
+    match.source_type = kAddrtypeLocal;
+    if (inverted) match.addrtype_flags |= kAddrtypeInvertSource;
+  } else {
+    if (match.destination_type != 0) return UnsupportedMatchOption(argument, inverted, match);
+    match.destination_type = kAddrtypeLocal;
+    if (inverted) match.addrtype_flags |= kAddrtypeInvertDest;
+  }
+  return absl::OkStatus();
+}
+
+// -m mark [!] --mark V[/MASK].
+absl::Status ParseMarkMatchOption(ArgumentCursor& cursor, bool inverted, MatchState& match) {
+  const std::string argument = cursor.current();
+  if (argument != "--mark" || match.mark) return UnsupportedMatchOption(argument, inverted, match);
+  absl::StatusOr<std::string> value = cursor.NextValue(argument);
+  if (!value.ok()) return value.status();
+  std::vector<absl::string_view> parts = absl::StrSplit(*value, '/');
+  uint32_t mark = 0;
+  uint32_t mask = 0xffffffff;
+  if (parts.size() > 2 || !ParseU32(parts[0], mark) ||
+      (parts.size() == 2 && !ParseU32(parts[1], mask)) || (mark & ~mask) != 0) {
+    return absl::UnimplementedError(absl::StrCat("unsupported mark ", *value));
+  }
+  match.mark = {mark, mask};
+  match.mark_inverted = inverted;
+  return absl::OkStatus();
+}
+
+// -m conntrack [!] --ctstate STATE[,STATE...].
+absl::Status ParseConntrackOption(ArgumentCursor& cursor, bool inverted, MatchState& match) {
+  const std::string argument = cursor.current();
+  if (argument != "--ctstate" || match.conntrack_states) {
+    return UnsupportedMatchOption(argument, inverted, match);
+  }
+  absl::StatusOr<std::string> value = cursor.NextValue(argument);
+  if (!value.ok()) return value.status();
+  // XT_CONNTRACK_STATE_* bits.
+  static constexpr std::pair<absl::string_view, uint16_t> kStates[] = {
+      {"INVALID", 1 << 0}, {"ESTABLISHED", 1 << 1}, {"RELATED", 1 << 2}, {"NEW", 1 << 3},
+      {"SNAT", 1 << 6},    {"DNAT", 1 << 7},        {"UNTRACKED", 1 << 8},
+  };
+  uint16_t states = 0;
+  for (absl::string_view state : absl::StrSplit(*value, ',')) {
+    const auto* known = std::find_if(std::begin(kStates), std::end(kStates),
+                                     [&](const auto& entry) { return entry.first == state; });
+    if (known == std::end(kStates)) {
+      return absl::UnimplementedError(absl::StrCat("unsupported conntrack state ", state));
+    }
+    states |= known->second;
+  }
+  match.conntrack_states = states;
+  match.conntrack_inverted = inverted;
+  return absl::OkStatus();
+}
+
+// An option between -m and -j: it goes to the module loaded last, as the planners write them.
+absl::Status ParseMatchOption(ArgumentCursor& cursor, bool inverted, bool ipv6, ParsedRule& rule) {
+  if (rule.matches.empty())
+    return absl::UnimplementedError(absl::StrCat("unsupported option ", cursor.current()));
+  MatchState& match = rule.matches.back();
+  if (match.name == "comment") return ParseCommentOption(cursor, inverted, match);
+  if (match.name == "tcp" || match.name == "udp" || match.name == "sctp") {
+    return ParsePortOption(cursor, inverted, match);
+  }
+  if (match.name == "statistic") return ParseStatisticOption(cursor, inverted, match);
+  if (match.name == "recent") return ParseRecentOption(cursor, inverted, ipv6, match);
+  if (match.name == "addrtype") return ParseAddrtypeOption(cursor, inverted, match);
+  if (match.name == "mark") return ParseMarkMatchOption(cursor, inverted, match);
+  return ParseConntrackOption(cursor, inverted, match);  // the last module ParseMatchModule allows
+}
+
+// Every argument after "-A CHAIN", in order; "!" inverts the option that follows it.
+absl::StatusOr<ParsedRule> ParseRuleArguments(const std::vector<std::string>& arguments,
+                                              bool ipv6) {
+  ParsedRule rule;
+  bool invert = false;
+  for (ArgumentCursor cursor(arguments, 2); !cursor.done(); cursor.Advance()) {
+    const std::string& argument = cursor.current();
+    if (argument == "!") {
+      if (invert) return absl::UnimplementedError("double !");
+      invert = true;
+      continue;
+    }
+    const bool inverted = invert;
+    invert = false;
+    if (rule.have_target && !IsTargetOption(argument)) {
+      return absl::UnimplementedError(absl::StrCat("unsupported option after -j: ", argument));
+    }
+    absl::Status status;
+    if (argument == "-p" || argument == "--protocol") {
+      status = ParseProtocolOption(cursor, inverted, rule);
+    } else if (argument == "-s" || argument == "--source" || argument == "-d" ||
+               argument == "--destination") {
+      status = ParseAddressOption(cursor, inverted, ipv6, rule);
+    } else if (argument == "-i" || argument == "--in-interface" || argument == "-o" ||
+               argument == "--out-interface") {
+      status = ParseInterfaceOption(cursor, inverted, rule);
+    } else if (argument == "-m" || argument == "--match") {
+      status = ParseMatchModule(cursor, inverted, rule);
+    } else if (argument == "-j" || argument == "--jump") {
+      status = ParseTargetName(cursor, inverted, rule);
+    } else if (rule.have_target) {
+      status = ParseTargetOption(cursor, inverted, ipv6, rule.target);
+    } else {
+      status = ParseMatchOption(cursor, inverted, ipv6, rule);
+    }
+    if (!status.ok()) return status;
+  }
+  if (invert) return absl::UnimplementedError("trailing !");
+  return rule;
+}
+
+// ---- Encoding: iptables-nft 1.8.9's expressions, one function per match/target family. ----
+
+void EncodeInterface(const std::optional<Interface>& interface, uint32_t key,
+                     std::vector<NftExpression>& out) {
+  if (!interface) return;
+  out.push_back(NftMetaLoad{key});
+  out.push_back(NftCompare{interface->inverted, interface->compared});
+}
+
+// A /0 matches everything and is left out; whole-byte prefixes compare a shorter payload, others
+// mask the full address first.
+void EncodePrefix(const std::optional<Prefix>& prefix, uint32_t offset, size_t address_length,
+                  std::vector<NftExpression>& out) {
+  if (!prefix || prefix->length == 0) return;
+  std::string address(reinterpret_cast<const char*>(prefix->address.data()), address_length);
+  std::string mask(address_length, '\0');
+  for (int bit = 0; bit < prefix->length; ++bit)
+    mask[bit / 8] = static_cast<char>(mask[bit / 8] | (0x80 >> (bit % 8)));
+  for (size_t b = 0; b < address_length; ++b)
+    address[b] = static_cast<char>(address[b] & mask[b]);
+  if (prefix->length % 8 == 0) {
+    const uint32_t length = static_cast<uint32_t>(prefix->length / 8);
+    out.push_back(NftPayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, offset, length});
+    out.push_back(NftCompare{prefix->inverted, address.substr(0, length)});
+  } else {
+    out.push_back(NftPayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, offset,
+                                 static_cast<uint32_t>(address_length)});
+    out.push_back(NftBitwise{mask, std::string(address_length, '\0')});
+    out.push_back(NftCompare{prefix->inverted, address});
+  }
+}
+
+absl::Status EncodeComment(const MatchState& match, std::vector<NftExpression>& out) {
+  if (!match.comment) return absl::UnimplementedError("-m comment without --comment");
+  StructImage info(kCommentInfoSize);
+  info.Bytes(0, *match.comment);
+  out.push_back(NftXtMatch{"comment", 0, std::move(info).Take()});
+  return absl::OkStatus();
+}
+
+absl::Status EncodePortMatch(const MatchState& match, const ParsedRule& rule,
+                             std::vector<NftExpression>& out) {
+  const uint8_t wanted = match.name == "tcp"   ? kProtocolTcp
+                         : match.name == "udp" ? kProtocolUdp
+                                               : kProtocolSctp;
+  if (rule.protocol != wanted || rule.protocol_inverted) {
+    return absl::UnimplementedError(absl::StrCat("-m ", match.name, " without -p ", match.name));
+  }
+  if (match.name == "sctp") {
+    StructImage info(kSctpInfoSize);
+    if (match.destination_port) {
+      info.U16(0, *match.destination_port);
+      info.U16(2, *match.destination_port);
+      info.U32(284, 0x02);  // XT_SCTP_DEST_PORTS
+    }
+    for (size_t flag = 0; flag < 4; ++flag) info.U8(268 + 3 * flag, 0xff);  // flag_info[].chunktype
+    out.push_back(NftXtMatch{"sctp", 0, std::move(info).Take()});
+  } else if (match.destination_port) {
+    // iptables-nft turns a lone --dport into a native transport header compare.
+    out.push_back(NftPayloadLoad{NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2});
+    out.push_back(NftCompare{false, BigEndianU16(*match.destination_port)});
+  } else {
+    StructImage info(kPortRangeInfoSize);
+    info.U16(2, 0xffff);  // spts = 0:65535
+    info.U16(6, 0xffff);  // dpts = 0:65535
+    out.push_back(NftXtMatch{match.name, 0, std::move(info).Take()});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EncodeStatistic(const MatchState& match, std::vector<NftExpression>& out) {
+  if (!match.statistic_mode || !match.probability) {
+    return absl::UnimplementedError("-m statistic needs --mode random --probability");
+  }
+  const uint32_t probability =
+      static_cast<uint32_t>(std::lround(*match.probability * 2147483648.0));
+  StructImage info(kStatisticInfoSize);
+  info.U32(4, probability);   // u.random.probability
+  info.U32(12, probability);  // iptables fills u.nth.count with it too
+  out.push_back(NftXtMatch{"statistic", 0, std::move(info).Take()});
+  return absl::OkStatus();
+}
+
+absl::Status EncodeRecent(const MatchState& match, size_t address_length,
+                          std::vector<NftExpression>& out) {
+  if (!match.recent_name || match.recent_command == 0) {
+    return absl::UnimplementedError(
+        "-m recent needs --name and one of --set/--rcheck/--update/--remove");
+  }
+  const bool checks = match.recent_command == kRecentCheck || match.recent_command == kRecentUpdate;
+  if ((match.recent_seconds && !checks) || (match.recent_reap && !match.recent_seconds)) {
+    return absl::UnimplementedError("unsupported -m recent option combination");
+  }
+  StructImage info(kRecentInfoSize);
+  info.U32(0, match.recent_seconds.value_or(0));
+  info.U8(8, static_cast<uint8_t>(match.recent_command | (match.recent_reap ? kRecentReap : 0)));
+  // iptables starts from the name "DEFAULT" and copies the given one over it with its NUL, so
+  // a name shorter than 7 leaves the tail of "DEFAULT" behind the NUL.
+  info.Bytes(10, "DEFAULT");
+  info.Bytes(10, *match.recent_name);
+  info.U8(10 + match.recent_name->size(), 0);
+  info.U8(210, match.recent_side);
+  if (match.recent_mask) {
+    info.Bytes(212, absl::string_view(reinterpret_cast<const char*>(match.recent_mask->data()),
+                                      address_length));
+  } else {
+    info.Bytes(212, std::string(16, '\xff'));
+  }
+  out.push_back(NftXtMatch{"recent", 1, std::move(info).Take()});
+  return absl::OkStatus();
+}
+
+absl::Status EncodeAddrtype(const MatchState& match, std::vector<NftExpression>& out) {
+  if (match.source_type == 0 && match.destination_type == 0) {
+    return absl::UnimplementedError("-m addrtype without a type");
+  }
+  StructImage info(kAddrtypeInfoSize);
+  info.U16(0, match.source_type);
+  info.U16(2, match.destination_type);
+  info.U32(4, match.addrtype_flags);
+  out.push_back(NftXtMatch{"addrtype", 1, std::move(info).Take()});
+  return absl::OkStatus();
+}
+
+// iptables-nft writes -m mark natively: meta mark, masked unless the mask is all ones.
+absl::Status EncodeMarkMatch(const MatchState& match, std::vector<NftExpression>& out) {
+  if (!match.mark) return absl::UnimplementedError("-m mark without --mark");
+  out.push_back(NftMetaLoad{NFT_META_MARK});
+  if (match.mark->second != 0xffffffff)
+    out.push_back(NftBitwise{HostU32(match.mark->second), HostU32(0)});
+  out.push_back(NftCompare{match.mark_inverted, HostU32(match.mark->first)});
+  return absl::OkStatus();
+}
+
+absl::Status EncodeConntrack(const MatchState& match, std::vector<NftExpression>& out) {
+  if (!match.conntrack_states) return absl::UnimplementedError("-m conntrack without --ctstate");
+  StructImage info(kConntrackInfoSize);
+  info.U16(146, 1);  // match_flags = XT_CONNTRACK_STATE
+  info.U16(148, match.conntrack_inverted ? 1 : 0);
+  info.U16(150, *match.conntrack_states);
+  out.push_back(NftXtMatch{"conntrack", 3, std::move(info).Take()});
+  return absl::OkStatus();
+}
+
+absl::Status EncodeMatch(const MatchState& match, const ParsedRule& rule, size_t address_length,
+                         std::vector<NftExpression>& out) {
+  if (match.name == "comment") return EncodeComment(match, out);
+  if (match.name == "tcp" || match.name == "udp" || match.name == "sctp") {
+    return EncodePortMatch(match, rule, out);
+  }
+  if (match.name == "statistic") return EncodeStatistic(match, out);
+  if (match.name == "recent") return EncodeRecent(match, address_length, out);
+  if (match.name == "addrtype") return EncodeAddrtype(match, out);
+  if (match.name == "mark") return EncodeMarkMatch(match, out);
+  return EncodeConntrack(match, out);
+}
+
+absl::Status EncodeDnat(const ParsedRule& rule, size_t address_length,
+                        std::vector<NftExpression>& out) {
+  const TargetState& target = rule.target;
+  if (!target.dnat_address) return absl::UnimplementedError("DNAT without --to-destination");
+  if (target.dnat_port && (!rule.protocol || rule.protocol_inverted)) {
+    return absl::UnimplementedError("DNAT to a port without -p");
+  }
+  StructImage info(kNatRange2InfoSize);
+  info.U32(0, kNatMapIps | (target.dnat_port ? kNatProtoSpecified : 0));
+  const absl::string_view address(reinterpret_cast<const char*>(target.dnat_address->data()),
+                                  address_length);
+  info.Bytes(4, address);   // min_addr
+  info.Bytes(20, address);  // max_addr
+  if (target.dnat_port) {
+    info.BigEndian16(36, *target.dnat_port);
+    info.BigEndian16(38, *target.dnat_port);
+  }
+  out.push_back(NftXtTarget{"DNAT", 2, std::move(info).Take()});
+  return absl::OkStatus();
+}
+
+absl::Status EncodeMarkTarget(const TargetState& target, std::vector<NftExpression>& out) {
+  if (!target.mark) return absl::UnimplementedError("MARK without --or-mark/--xor-mark/--set-xmark");
+  StructImage info(kMarkTargetInfoSize);
+  info.U32(0, target.mark->first);
+  info.U32(4, target.mark->second);
+  out.push_back(NftXtTarget{"MARK", 2, std::move(info).Take()});
+  return absl::OkStatus();
+}
+
+void EncodeMasquerade(const TargetState& target, bool ipv6, std::vector<NftExpression>& out) {
+  const uint32_t flags = target.random_fully ? kNatProtoRandomFully : 0;
+  if (ipv6) {
+    StructImage info(kMasqueradeV6InfoSize);
+    info.U32(0, flags);
+    out.push_back(NftXtTarget{"MASQUERADE", 0, std::move(info).Take()});
+  } else {
+    StructImage info(kMasqueradeV4InfoSize);
+    info.U32(0, 1);  // rangesize
+    info.U32(4, flags);
+    out.push_back(NftXtTarget{"MASQUERADE", 0, std::move(info).Take()});
+  }
+}
+
+void EncodeReject(bool ipv6, std::vector<NftExpression>& out) {
+  StructImage info(kRejectInfoSize);
+  info.U32(0, ipv6 ? kRejectIcmp6PortUnreachable : kRejectIcmpPortUnreachable);
+  out.push_back(NftXtTarget{"REJECT", 0, std::move(info).Take()});
+}
+
+absl::Status EncodeTarget(const ParsedRule& rule, bool ipv6, std::vector<NftExpression>& out) {
+  const TargetState& target = rule.target;
+  switch (target.kind) {
+    case TargetKind::kNone:
+      return absl::OkStatus();
+    case TargetKind::kJump:
+      out.push_back(NftVerdict{NFT_JUMP, target.chain});
+      return absl::OkStatus();
+    case TargetKind::kAccept:
+      out.push_back(NftVerdict{NF_ACCEPT, ""});
+      return absl::OkStatus();
+    case TargetKind::kDrop:
+      out.push_back(NftVerdict{NF_DROP, ""});
+      return absl::OkStatus();
+    case TargetKind::kReturn:
+      out.push_back(NftVerdict{NFT_RETURN, ""});
+      return absl::OkStatus();
+    case TargetKind::kDnat:
+      return EncodeDnat(rule, ipv6 ? 16 : 4, out);
+    case TargetKind::kMark:
+      return EncodeMarkTarget(target, out);
+    case TargetKind::kMasquerade:
+      EncodeMasquerade(target, ipv6, out);
+      return absl::OkStatus();
+    case TargetKind::kReject:
+      EncodeReject(ipv6, out);
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
+// iptables-nft 1.8.9 order: interfaces, protocol, addresses, then the matches as given, a
+// counter, the target.
+absl::Status EncodeRule(const ParsedRule& parsed, bool ipv6, NftAppendRule& rule) {
+  const size_t address_length = ipv6 ? 16 : 4;
+  std::vector<NftExpression>& out = rule.expressions;
+  EncodeInterface(parsed.in_interface, NFT_META_IIFNAME, out);
+  EncodeInterface(parsed.out_interface, NFT_META_OIFNAME, out);
+  if (parsed.protocol) {
+    out.push_back(NftMetaLoad{NFT_META_L4PROTO});
+    out.push_back(
+        NftCompare{parsed.protocol_inverted, std::string(1, static_cast<char>(*parsed.protocol))});
+    rule.protocol = *parsed.protocol;
+    rule.protocol_inverted = parsed.protocol_inverted;
+  }
+  EncodePrefix(parsed.source, ipv6 ? 8 : 12, address_length, out);
+  EncodePrefix(parsed.destination, ipv6 ? 24 : 16, address_length, out);
+  for (const MatchState& match : parsed.matches) {
+    if (absl::Status s = EncodeMatch(match, parsed, address_length, out); !s.ok()) return s;
+  }
+  out.push_back(NftCounter{});
+  return EncodeTarget(parsed, ipv6, out);
+}
+
 }  // namespace
 
 uint8_t NftRuleTranslator::NfProtocolFamily() const {
@@ -333,561 +1095,14 @@ absl::Status NftRuleTranslator::TranslateEach(absl::Span<const absl::string_view
 absl::StatusOr<NftAppendRule> NftRuleTranslator::TranslateAppend(
     const std::vector<std::string>& arguments) const {
   const bool ipv6 = family_ == proxier::IpFamily::kIPv6;
-  const size_t address_length = ipv6 ? 16 : 4;
   NftAppendRule rule;
   rule.chain = arguments[1];
   if (!IsValidChainName(rule.chain) || IsBuiltinChain(rule.chain)) {
     return absl::UnimplementedError("unsupported chain for -A");
   }
-
-  std::optional<Interface> in_interface, out_interface;
-  std::optional<uint8_t> protocol;
-  bool protocol_inverted = false;
-  std::optional<Prefix> source, destination;
-  std::vector<MatchState> matches;
-  TargetState target;
-  bool have_target = false;
-  bool invert = false;
-
-  size_t i = 2;
-  auto next_value = [&](absl::string_view option) -> absl::StatusOr<std::string> {
-    if (i + 1 >= arguments.size())
-      return absl::UnimplementedError(absl::StrCat(option, " without a value"));
-    return arguments[++i];
-  };
-  auto parse_prefix = [&](absl::string_view text) -> absl::StatusOr<Prefix> {
-    Prefix prefix;
-    prefix.length = static_cast<int>(address_length * 8);
-    absl::string_view address_text = text;
-    if (size_t slash = text.find('/'); slash != absl::string_view::npos) {
-      address_text = text.substr(0, slash);
-      absl::string_view length_text = text.substr(slash + 1);
-      if (length_text.empty() || length_text.size() > 3 ||
-          !absl::SimpleAtoi(length_text, &prefix.length) || !absl::ascii_isdigit(length_text[0]) ||
-          prefix.length < 0 || prefix.length > static_cast<int>(address_length * 8)) {
-        return absl::UnimplementedError(absl::StrCat("unsupported prefix ", text));
-      }
-    }
-    absl::StatusOr<proxier::IpAddress> address = proxier::IpAddress::Parse(address_text);
-    if (!address.ok() || address->is_v4() == ipv6) {
-      return absl::UnimplementedError(absl::StrCat("unsupported address ", text));
-    }
-    prefix.address = address->bytes();
-    return prefix;
-  };
-  auto parse_interface = [&](absl::string_view name) -> absl::StatusOr<Interface> {
-    Interface interface;
-    bool wildcard = absl::ConsumeSuffix(&name, "+");
-    if (name.empty() || name.size() > kMaxInterfaceLength) {
-      return absl::UnimplementedError(absl::StrCat("unsupported interface ", name));
-    }
-    for (char c : name) {
-      if (!absl::ascii_isalnum(c) && c != '-' && c != '_' && c != '.' && c != '@') {
-        return absl::UnimplementedError(absl::StrCat("unsupported interface ", name));
-      }
-    }
-    interface.compared = std::string(name);
-    if (!wildcard) interface.compared.push_back('\0');
-    return interface;
-  };
-
-  for (; i < arguments.size(); ++i) {
-    const std::string& argument = arguments[i];
-    if (argument == "!") {
-      if (invert) return absl::UnimplementedError("double !");
-      invert = true;
-      continue;
-    }
-    const bool inverted = invert;
-    invert = false;
-    if (have_target && argument != "--to-destination" && argument != "--or-mark" &&
-        argument != "--xor-mark" && argument != "--set-xmark" && argument != "--random-fully") {
-      return absl::UnimplementedError(absl::StrCat("unsupported option after -j: ", argument));
-    }
-    if (argument == "-p" || argument == "--protocol") {
-      absl::StatusOr<std::string> value = next_value(argument);
-      if (!value.ok()) return value.status();
-      if (protocol.has_value()) return absl::UnimplementedError("-p given twice");
-      if (*value == "tcp") {
-        protocol = kProtocolTcp;
-      } else if (*value == "udp") {
-        protocol = kProtocolUdp;
-      } else if (*value == "sctp") {
-        protocol = kProtocolSctp;
-      } else {
-        return absl::UnimplementedError(absl::StrCat("unsupported protocol ", *value));
-      }
-      protocol_inverted = inverted;
-    } else if (argument == "-s" || argument == "--source" || argument == "-d" ||
-               argument == "--destination") {
-      absl::StatusOr<std::string> value = next_value(argument);
-      if (!value.ok()) return value.status();
-      std::optional<Prefix>& slot =
-          (argument == "-s" || argument == "--source") ? source : destination;
-      if (slot.has_value()) return absl::UnimplementedError(absl::StrCat(argument, " given twice"));
-      absl::StatusOr<Prefix> prefix = parse_prefix(*value);
-      if (!prefix.ok()) return prefix.status();
-      if (prefix->length == 0 && inverted) return absl::UnimplementedError("inverted /0");
-      prefix->inverted = inverted;
-      slot = *prefix;
-    } else if (argument == "-i" || argument == "--in-interface" || argument == "-o" ||
-               argument == "--out-interface") {
-      absl::StatusOr<std::string> value = next_value(argument);
-      if (!value.ok()) return value.status();
-      std::optional<Interface>& slot =
-          (argument == "-i" || argument == "--in-interface") ? in_interface : out_interface;
-      if (slot.has_value()) return absl::UnimplementedError(absl::StrCat(argument, " given twice"));
-      absl::StatusOr<Interface> interface = parse_interface(*value);
-      if (!interface.ok()) return interface.status();
-      interface->inverted = inverted;
-      slot = *interface;
-    } else if (argument == "-m" || argument == "--match") {
-      absl::StatusOr<std::string> value = next_value(argument);
-      if (!value.ok()) return value.status();
-      if (inverted) return absl::UnimplementedError("! before -m");
-      static const absl::flat_hash_set<std::string>* const kModules =
-          new absl::flat_hash_set<std::string>{"comment",  "tcp",       "udp",
-                                               "sctp",     "statistic", "recent",
-                                               "addrtype", "mark",      "conntrack"};
-      if (!kModules->contains(*value))
-        return absl::UnimplementedError(absl::StrCat("unsupported match ", *value));
-      for (const MatchState& match : matches) {
-        if (match.name == *value)
-          return absl::UnimplementedError(absl::StrCat("match ", *value, " given twice"));
-      }
-      matches.emplace_back().name = *value;
-    } else if (argument == "-j" || argument == "--jump") {
-      absl::StatusOr<std::string> value = next_value(argument);
-      if (!value.ok()) return value.status();
-      if (inverted) return absl::UnimplementedError("! before -j");
-      have_target = true;
-      if (*value == "ACCEPT") {
-        target.kind = TargetKind::kAccept;
-      } else if (*value == "DROP") {
-        target.kind = TargetKind::kDrop;
-      } else if (*value == "RETURN") {
-        target.kind = TargetKind::kReturn;
-      } else if (*value == "DNAT") {
-        target.kind = TargetKind::kDnat;
-      } else if (*value == "MARK") {
-        target.kind = TargetKind::kMark;
-      } else if (*value == "MASQUERADE") {
-        target.kind = TargetKind::kMasquerade;
-      } else if (*value == "REJECT") {
-        target.kind = TargetKind::kReject;
-      } else if (absl::StartsWith(*value, "KUBE-") && IsValidChainName(*value)) {
-        // Only our own chains: any other name may be a target extension iptables would load.
-        target.kind = TargetKind::kJump;
-        target.chain = *value;
-      } else {
-        return absl::UnimplementedError(absl::StrCat("unsupported target ", *value));
-      }
-    } else if (have_target) {
-      // Target options.
-      if (inverted) return absl::UnimplementedError(absl::StrCat("! before ", argument));
-      if (argument == "--to-destination" && target.kind == TargetKind::kDnat &&
-          !target.dnat_address) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        absl::string_view text = *value;
-        absl::string_view address_text = text;
-        absl::string_view port_text;
-        if (ipv6) {
-          if (absl::ConsumePrefix(&text, "[")) {
-            size_t close = text.find(']');
-            if (close == absl::string_view::npos)
-              return absl::UnimplementedError("unsupported DNAT address");
-            address_text = text.substr(0, close);
-            absl::string_view rest = text.substr(close + 1);
-            if (!rest.empty()) {
-              if (!absl::ConsumePrefix(&rest, ":"))
-                return absl::UnimplementedError("unsupported DNAT address");
-              port_text = rest;
-              if (port_text.empty()) return absl::UnimplementedError("unsupported DNAT port");
-            }
-          }
-        } else if (size_t colon = text.find(':'); colon != absl::string_view::npos) {
-          address_text = text.substr(0, colon);
-          port_text = text.substr(colon + 1);
-          if (port_text.empty()) return absl::UnimplementedError("unsupported DNAT port");
-        }
-        absl::StatusOr<proxier::IpAddress> address = proxier::IpAddress::Parse(address_text);
-        if (!address.ok() || address->is_v4() == ipv6) {
-          return absl::UnimplementedError(absl::StrCat("unsupported DNAT address ", *value));
-        }
-        target.dnat_address = address->bytes();
-        if (!port_text.empty()) {
-          uint16_t port = 0;
-          if (!ParsePort(port_text, port))
-            return absl::UnimplementedError(absl::StrCat("unsupported DNAT port ", *value));
-          target.dnat_port = port;
-        }
-      } else if ((argument == "--or-mark" || argument == "--xor-mark" ||
-                  argument == "--set-xmark") &&
-                 target.kind == TargetKind::kMark && !target.mark) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        uint32_t mark = 0;
-        uint32_t mask = 0xffffffff;
-        std::vector<absl::string_view> parts = absl::StrSplit(*value, '/');
-        if (parts.size() > 2 || (parts.size() == 2 && argument != "--set-xmark") ||
-            !ParseU32(parts[0], mark) || (parts.size() == 2 && !ParseU32(parts[1], mask))) {
-          return absl::UnimplementedError(absl::StrCat("unsupported mark ", *value));
-        }
-        if (argument == "--or-mark") {
-          target.mark = {mark, mark};
-        } else if (argument == "--xor-mark") {
-          target.mark = {mark, 0};
-        } else {
-          target.mark = {mark, mask};
-        }
-      } else if (argument == "--random-fully" && target.kind == TargetKind::kMasquerade &&
-                 !target.random_fully) {
-        target.random_fully = true;
-      } else {
-        return absl::UnimplementedError(absl::StrCat("unsupported target option ", argument));
-      }
-    } else {
-      // Match options go to the module loaded last, as the planner writes them.
-      if (matches.empty())
-        return absl::UnimplementedError(absl::StrCat("unsupported option ", argument));
-      MatchState& match = matches.back();
-      auto unsupported_option = [&]() {
-        return absl::UnimplementedError(absl::StrCat("unsupported option ", inverted ? "! " : "",
-                                                     argument, " for -m ", match.name));
-      };
-      if (match.name == "comment" && argument == "--comment" && !inverted && !match.comment) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        if (value->size() > kMaxCommentLength || value->find('\0') != std::string::npos) {
-          return absl::UnimplementedError("comment too long");
-        }
-        match.comment = *value;
-      } else if ((match.name == "tcp" || match.name == "udp" || match.name == "sctp") &&
-                 (argument == "--dport" || argument == "--destination-port") && !inverted &&
-                 !match.destination_port) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        uint16_t port = 0;
-        if (!ParsePort(*value, port))
-          return absl::UnimplementedError(absl::StrCat("unsupported port ", *value));
-        match.destination_port = port;
-      } else if (match.name == "statistic" && argument == "--mode" && !inverted &&
-                 !match.statistic_mode) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        if (*value != "random")
-          return absl::UnimplementedError(absl::StrCat("unsupported statistic mode ", *value));
-        match.statistic_mode = *value;
-      } else if (match.name == "statistic" && argument == "--probability" && !inverted &&
-                 !match.probability) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        double probability = 0;
-        if (!absl::SimpleAtod(*value, &probability) ||
-            !(probability >= 0.0 && probability <= 1.0)) {
-          return absl::UnimplementedError(absl::StrCat("unsupported probability ", *value));
-        }
-        match.probability = probability;
-      } else if (match.name == "recent" && argument == "--name" && !inverted &&
-                 !match.recent_name) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        if (value->empty() || value->size() > kMaxRecentNameLength ||
-            value->find('\0') != std::string::npos) {
-          return absl::UnimplementedError("unsupported recent name");
-        }
-        match.recent_name = *value;
-      } else if (match.name == "recent" && !inverted && match.recent_command == 0 &&
-                 (argument == "--set" || argument == "--rcheck" || argument == "--update" ||
-                  argument == "--remove")) {
-        match.recent_command = argument == "--set"      ? kRecentSet
-                               : argument == "--rcheck" ? kRecentCheck
-                               : argument == "--update" ? kRecentUpdate
-                                                        : kRecentRemove;
-      } else if (match.name == "recent" && argument == "--seconds" && !inverted &&
-                 !match.recent_seconds) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        uint32_t seconds = 0;
-        if (!ParseU32(*value, seconds) || absl::StartsWith(*value, "0x") || seconds == 0) {
-          return absl::UnimplementedError(absl::StrCat("unsupported seconds ", *value));
-        }
-        match.recent_seconds = seconds;
-      } else if (match.name == "recent" && argument == "--reap" && !inverted &&
-                 !match.recent_reap) {
-        match.recent_reap = true;
-      } else if (match.name == "recent" && (argument == "--rsource" || argument == "--rdest") &&
-                 !inverted && !match.recent_side_given) {
-        match.recent_side_given = true;
-        match.recent_side = argument == "--rdest" ? 1 : 0;
-      } else if (match.name == "recent" && argument == "--mask" && !inverted &&
-                 !match.recent_mask) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        absl::StatusOr<proxier::IpAddress> mask = proxier::IpAddress::Parse(*value);
-        if (!mask.ok() || mask->is_v4() == ipv6)
-          return absl::UnimplementedError(absl::StrCat("unsupported mask ", *value));
-        match.recent_mask = mask->bytes();
-      } else if (match.name == "addrtype" &&
-                 (argument == "--src-type" || argument == "--dst-type")) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        if (*value != "LOCAL")
-          return absl::UnimplementedError(absl::StrCat("unsupported address type ", *value));
-        if (argument == "--src-type") {
-          if (match.source_type != 0) return unsupported_option();
-          match.source_type = kAddrtypeLocal;
-          if (inverted) match.addrtype_flags |= kAddrtypeInvertSource;
-        } else {
-          if (match.destination_type != 0) return unsupported_option();
-          match.destination_type = kAddrtypeLocal;
-          if (inverted) match.addrtype_flags |= kAddrtypeInvertDest;
-        }
-      } else if (match.name == "mark" && argument == "--mark" && !match.mark) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        std::vector<absl::string_view> parts = absl::StrSplit(*value, '/');
-        uint32_t mark = 0;
-        uint32_t mask = 0xffffffff;
-        if (parts.size() > 2 || !ParseU32(parts[0], mark) ||
-            (parts.size() == 2 && !ParseU32(parts[1], mask)) || (mark & ~mask) != 0) {
-          return absl::UnimplementedError(absl::StrCat("unsupported mark ", *value));
-        }
-        match.mark = {mark, mask};
-        match.mark_inverted = inverted;
-      } else if (match.name == "conntrack" && argument == "--ctstate" && !match.conntrack_states) {
-        absl::StatusOr<std::string> value = next_value(argument);
-        if (!value.ok()) return value.status();
-        uint16_t states = 0;
-        for (absl::string_view state : absl::StrSplit(*value, ',')) {
-          // XT_CONNTRACK_STATE_* bits.
-          if (state == "INVALID") {
-            states |= 1 << 0;
-          } else if (state == "ESTABLISHED") {
-            states |= 1 << 1;
-          } else if (state == "RELATED") {
-            states |= 1 << 2;
-          } else if (state == "NEW") {
-            states |= 1 << 3;
-          } else if (state == "SNAT") {
-            states |= 1 << 6;
-          } else if (state == "DNAT") {
-            states |= 1 << 7;
-          } else if (state == "UNTRACKED") {
-            states |= 1 << 8;
-          } else {
-            return absl::UnimplementedError(absl::StrCat("unsupported conntrack state ", state));
-          }
-        }
-        match.conntrack_states = states;
-        match.conntrack_inverted = inverted;
-      } else {
-        return unsupported_option();
-      }
-    }
-  }
-  if (invert) return absl::UnimplementedError("trailing !");
-
-  // iptables-nft 1.8.9 order: interfaces, protocol, addresses, then the matches as given, a
-  // counter, the target.
-  std::vector<NftExpression>& out = rule.expressions;
-  auto add_interface = [&](const std::optional<Interface>& interface, uint32_t key) {
-    if (!interface) return;
-    out.push_back(NftMetaLoad{key});
-    out.push_back(NftCompare{interface->inverted, interface->compared});
-  };
-  add_interface(in_interface, NFT_META_IIFNAME);
-  add_interface(out_interface, NFT_META_OIFNAME);
-  if (protocol) {
-    out.push_back(NftMetaLoad{NFT_META_L4PROTO});
-    out.push_back(NftCompare{protocol_inverted, std::string(1, static_cast<char>(*protocol))});
-    rule.protocol = *protocol;
-    rule.protocol_inverted = protocol_inverted;
-  }
-  auto add_prefix = [&](const std::optional<Prefix>& prefix, uint32_t offset) {
-    if (!prefix || prefix->length == 0) return;
-    std::string address(reinterpret_cast<const char*>(prefix->address.data()), address_length);
-    std::string mask(address_length, '\0');
-    for (int bit = 0; bit < prefix->length; ++bit)
-      mask[bit / 8] = static_cast<char>(mask[bit / 8] | (0x80 >> (bit % 8)));
-    for (size_t b = 0; b < address_length; ++b)
-      address[b] = static_cast<char>(address[b] & mask[b]);
-    if (prefix->length % 8 == 0) {
-      const uint32_t length = static_cast<uint32_t>(prefix->length / 8);
-      out.push_back(NftPayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, offset, length});
-      out.push_back(NftCompare{prefix->inverted, address.substr(0, length)});
-    } else {
-      out.push_back(NftPayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, offset,
-                                   static_cast<uint32_t>(address_length)});
-      out.push_back(NftBitwise{mask, std::string(address_length, '\0')});
-      out.push_back(NftCompare{prefix->inverted, address});
-    }
-  };
-  add_prefix(source, ipv6 ? 8 : 12);
-  add_prefix(destination, ipv6 ? 24 : 16);
-
-  for (const MatchState& match : matches) {
-    if (match.name == "comment") {
-      if (!match.comment) return absl::UnimplementedError("-m comment without --comment");
-      StructImage info(kCommentInfoSize);
-      info.Bytes(0, *match.comment);
-      out.push_back(NftXtMatch{"comment", 0, std::move(info).Take()});
-    } else if (match.name == "tcp" || match.name == "udp" || match.name == "sctp") {
-      const uint8_t wanted = match.name == "tcp"   ? kProtocolTcp
-                             : match.name == "udp" ? kProtocolUdp
-                                                   : kProtocolSctp;
-      if (protocol != wanted || protocol_inverted) {
-        return absl::UnimplementedError(
-            absl::StrCat("-m ", match.name, " without -p ", match.name));
-      }
-      if (match.name == "sctp") {
-        StructImage info(kSctpInfoSize);
-        if (match.destination_port) {
-          info.U16(0, *match.destination_port);
-          info.U16(2, *match.destination_port);
-          info.U32(284, 0x02);  // XT_SCTP_DEST_PORTS
-        }
-        for (size_t flag = 0; flag < 4; ++flag)
-          info.U8(268 + 3 * flag, 0xff);  // flag_info[].chunktype
-        out.push_back(NftXtMatch{"sctp", 0, std::move(info).Take()});
-      } else if (match.destination_port) {
-        // iptables-nft turns a lone --dport into a native transport header compare.
-        out.push_back(NftPayloadLoad{NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2});
-        out.push_back(NftCompare{false, BigEndianU16(*match.destination_port)});
-      } else {
-        StructImage info(kPortRangeInfoSize);
-        info.U16(2, 0xffff);  // spts = 0:65535
-        info.U16(6, 0xffff);  // dpts = 0:65535
-        out.push_back(NftXtMatch{match.name, 0, std::move(info).Take()});
-      }
-    } else if (match.name == "statistic") {
-      if (!match.statistic_mode || !match.probability) {
-        return absl::UnimplementedError("-m statistic needs --mode random --probability");
-      }
-      const uint32_t probability =
-          static_cast<uint32_t>(std::lround(*match.probability * 2147483648.0));
-      StructImage info(kStatisticInfoSize);
-      info.U32(4, probability);   // u.random.probability
-      info.U32(12, probability);  // iptables fills u.nth.count with it too
-      out.push_back(NftXtMatch{"statistic", 0, std::move(info).Take()});
-    } else if (match.name == "recent") {
-      if (!match.recent_name || match.recent_command == 0) {
-        return absl::UnimplementedError(
-            "-m recent needs --name and one of --set/--rcheck/--update/--remove");
-      }
-      const bool checks =
-          match.recent_command == kRecentCheck || match.recent_command == kRecentUpdate;
-      if ((match.recent_seconds && !checks) || (match.recent_reap && !match.recent_seconds)) {
-        return absl::UnimplementedError("unsupported -m recent option combination");
-      }
-      StructImage info(kRecentInfoSize);
-      info.U32(0, match.recent_seconds.value_or(0));
-      info.U8(8,
-              static_cast<uint8_t>(match.recent_command | (match.recent_reap ? kRecentReap : 0)));
-      // iptables starts from the name "DEFAULT" and copies the given one over it with its NUL, so
-      // a name shorter than 7 leaves the tail of "DEFAULT" behind the NUL.
-      info.Bytes(10, "DEFAULT");
-      info.Bytes(10, *match.recent_name);
-      info.U8(10 + match.recent_name->size(), 0);
-      info.U8(210, match.recent_side);
-      if (match.recent_mask) {
-        info.Bytes(212, absl::string_view(reinterpret_cast<const char*>(match.recent_mask->data()),
-                                          address_length));
-      } else {
-        info.Bytes(212, std::string(16, '\xff'));
-      }
-      out.push_back(NftXtMatch{"recent", 1, std::move(info).Take()});
-    } else if (match.name == "addrtype") {
-      if (match.source_type == 0 && match.destination_type == 0) {
-        return absl::UnimplementedError("-m addrtype without a type");
-      }
-      StructImage info(kAddrtypeInfoSize);
-      info.U16(0, match.source_type);
-      info.U16(2, match.destination_type);
-      info.U32(4, match.addrtype_flags);
-      out.push_back(NftXtMatch{"addrtype", 1, std::move(info).Take()});
-    } else if (match.name == "mark") {
-      if (!match.mark) return absl::UnimplementedError("-m mark without --mark");
-      out.push_back(NftMetaLoad{NFT_META_MARK});
-      if (match.mark->second != 0xffffffff)
-        out.push_back(NftBitwise{HostU32(match.mark->second), HostU32(0)});
-      out.push_back(NftCompare{match.mark_inverted, HostU32(match.mark->first)});
-    } else if (match.name == "conntrack") {
-      if (!match.conntrack_states)
-        return absl::UnimplementedError("-m conntrack without --ctstate");
-      StructImage info(kConntrackInfoSize);
-      info.U16(146, 1);  // match_flags = XT_CONNTRACK_STATE
-      info.U16(148, match.conntrack_inverted ? 1 : 0);
-      info.U16(150, *match.conntrack_states);
-      out.push_back(NftXtMatch{"conntrack", 3, std::move(info).Take()});
-    }
-  }
-
-  out.push_back(NftCounter{});
-  switch (target.kind) {
-    case TargetKind::kNone:
-      break;
-    case TargetKind::kJump:
-      out.push_back(NftVerdict{NFT_JUMP, target.chain});
-      break;
-    case TargetKind::kAccept:
-      out.push_back(NftVerdict{NF_ACCEPT, ""});
-      break;
-    case TargetKind::kDrop:
-      out.push_back(NftVerdict{NF_DROP, ""});
-      break;
-    case TargetKind::kReturn:
-      out.push_back(NftVerdict{NFT_RETURN, ""});
-      break;
-    case TargetKind::kDnat: {
-      if (!target.dnat_address) return absl::UnimplementedError("DNAT without --to-destination");
-      if (target.dnat_port && (!protocol || protocol_inverted)) {
-        return absl::UnimplementedError("DNAT to a port without -p");
-      }
-      StructImage info(kNatRange2InfoSize);
-      info.U32(0, kNatMapIps | (target.dnat_port ? kNatProtoSpecified : 0));
-      const absl::string_view address(reinterpret_cast<const char*>(target.dnat_address->data()),
-                                      address_length);
-      info.Bytes(4, address);   // min_addr
-      info.Bytes(20, address);  // max_addr
-      if (target.dnat_port) {
-        info.BigEndian16(36, *target.dnat_port);
-        info.BigEndian16(38, *target.dnat_port);
-      }
-      out.push_back(NftXtTarget{"DNAT", 2, std::move(info).Take()});
-      break;
-    }
-    case TargetKind::kMark: {
-      if (!target.mark)
-        return absl::UnimplementedError("MARK without --or-mark/--xor-mark/--set-xmark");
-      StructImage info(kMarkTargetInfoSize);
-      info.U32(0, target.mark->first);
-      info.U32(4, target.mark->second);
-      out.push_back(NftXtTarget{"MARK", 2, std::move(info).Take()});
-      break;
-    }
-    case TargetKind::kMasquerade: {
-      const uint32_t flags = target.random_fully ? kNatProtoRandomFully : 0;
-      if (ipv6) {
-        StructImage info(kMasqueradeV6InfoSize);
-        info.U32(0, flags);
-        out.push_back(NftXtTarget{"MASQUERADE", 0, std::move(info).Take()});
-      } else {
-        StructImage info(kMasqueradeV4InfoSize);
-        info.U32(0, 1);  // rangesize
-        info.U32(4, flags);
-        out.push_back(NftXtTarget{"MASQUERADE", 0, std::move(info).Take()});
-      }
-      break;
-    }
-    case TargetKind::kReject: {
-      StructImage info(kRejectInfoSize);
-      info.U32(0, ipv6 ? kRejectIcmp6PortUnreachable : kRejectIcmpPortUnreachable);
-      out.push_back(NftXtTarget{"REJECT", 0, std::move(info).Take()});
-      break;
-    }
-  }
+  absl::StatusOr<ParsedRule> parsed = ParseRuleArguments(arguments, ipv6);
+  if (!parsed.ok()) return parsed.status();
+  if (absl::Status s = EncodeRule(*parsed, ipv6, rule); !s.ok()) return s;
   return rule;
 }
 

@@ -12,7 +12,7 @@ PassThroughReporter::Report PassThroughReporter::Observe(const proxier::Service&
   proxier::PassThroughDecision d = proxier::DecidePassThrough(s);
   std::vector<std::string> proxy_mode_ips;
   for (const auto& ing : s.load_balancer_ingress) {
-    if (ing.ip.has_value() && ing.ip_mode.has_value() && *ing.ip_mode != "VIP") {
+    if (proxier::IngressIpModeIsProxy(ing)) {
       proxy_mode_ips.push_back(ing.ip->ToString());
     }
   }

@@ -10,8 +10,6 @@
 #include <cstring>
 #include <initializer_list>
 
-#include "absl/strings/match.h"
-
 namespace kproxy::proxier::iptables {
 namespace {
 
@@ -48,13 +46,6 @@ std::string EndpointChainName(absl::string_view service_port_name, absl::string_
   out.append("KUBE-SEP-");
   HashInto({service_port_name, protocol, endpoint}, out);
   return out;
-}
-
-bool IsServiceChainName(absl::string_view chain) {
-  for (absl::string_view prefix : {"KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"}) {
-    if (absl::StartsWith(chain, prefix)) return true;
-  }
-  return false;
 }
 
 }  // namespace kproxy::proxier::iptables

@@ -168,9 +168,14 @@ size_t IptablesPlan::NatChainCount() const {
   return count;
 }
 
-IptablesPlanner::IptablesPlanner(IptablesPlannerConfig config) : config_(std::move(config)) {
-  // Go's %#08x zero-pads 8 digits after the 0x prefix ("0x00004000"), unlike C's.
-  masquerade_mark_ = absl::StrFormat("0x%08x", 1u << config_.masquerade_bit);
+IptablesPlanner::IptablesPlanner(IptablesPlannerConfig config)
+    : config_(std::move(config)),
+      shared_rules_(SharedRulesConfig{
+          .masquerade_bit = config_.masquerade_bit,
+          .masquerade_random_fully = config_.masquerade_random_fully,
+          .drop_invalid_forward = !config_.conntrack_tcp_be_liberal,
+          .nfacct_counters = config_.nfacct_counters,
+      }) {
   // As upstream: decided by the CIDRs, not by the addresses they match at some sync.
   localhost_node_ports_ = config_.localhost_node_ports && config_.family == IpFamily::kIPv4 &&
                           config_.node_port_addresses.ContainsIPv4Loopback();
@@ -681,7 +686,6 @@ void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan, const IptablesPlan
     for (const auto& [name, fragment] : plan.fragments) out.append((*fragment).*member);
     return out;
   };
-  const std::string mark_match = absl::StrCat(masquerade_mark_, "/", masquerade_mark_);
 
   // filter
   add(plan.filter_chains, base_filter, kNodePortsChain, kFilterNodePorts, [&] { return gather(kFilterNodePorts); });
@@ -696,21 +700,7 @@ void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan, const IptablesPlan
                           "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n");
     });
   }
-  add(plan.filter_chains, base_filter, kForwardChain, -1, [&] {
-    std::string out;
-    if (!config_.conntrack_tcp_be_liberal) {
-      Append(out, "-A ", kForwardChain, " -m conntrack --ctstate INVALID");
-      if (config_.nfacct_counters) out.append(" -m nfacct --nfacct-name ct_state_invalid_dropped_pkts");
-      out.append(" -j DROP\n");
-    }
-    Append(out, "-A ", kForwardChain,
-                    " -m comment --comment \"kubernetes forwarding rules\" -m mark --mark ", mark_match,
-                    " -j ACCEPT\n");
-    Append(out, "-A ", kForwardChain,
-                    " -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack "
-                    "--ctstate RELATED,ESTABLISHED -j ACCEPT\n");
-    return out;
-  });
+  add(plan.filter_chains, base_filter, kForwardChain, -1, [&] { return shared_rules_.ForwardRules(); });
   add(plan.filter_chains, base_filter, kProxyFirewallChain, kFilterProxyFirewall,
       [&] { return gather(kFilterProxyFirewall); });
 
@@ -742,18 +732,8 @@ void IptablesPlanner::BuildTopLevelChains(IptablesPlan& plan, const IptablesPlan
     }
     return out;
   });
-  add(plan.nat_chains, base_nat, kMarkMasqChain, -1,
-      [&] { return absl::StrCat("-A ", kMarkMasqChain, " -j MARK --or-mark ", masquerade_mark_, "\n"); });
-  add(plan.nat_chains, base_nat, kPostroutingChain, -1, [&] {
-    std::string out;
-    Append(out, "-A ", kPostroutingChain, " -m mark ! --mark ", mark_match, " -j RETURN\n");
-    // Clear the mark so a packet that re-traverses the stack is not masqueraded twice.
-    Append(out, "-A ", kPostroutingChain, " -j MARK --xor-mark ", masquerade_mark_, "\n");
-    Append(out, "-A ", kPostroutingChain,
-                    " -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE",
-                    config_.masquerade_random_fully ? " --random-fully" : "", "\n");
-    return out;
-  });
+  add(plan.nat_chains, base_nat, kMarkMasqChain, -1, [&] { return shared_rules_.MarkMasqRules(); });
+  add(plan.nat_chains, base_nat, kPostroutingChain, -1, [&] { return shared_rules_.PostroutingRules(); });
 }
 
 }  // namespace kproxy::proxier::iptables

@@ -13,6 +13,7 @@
 #include "proxier/node_port_addresses.h"
 #include "proxier/node_context.h"
 #include "proxier/proxy_snapshot.h"
+#include "proxier/shared_rules.h"
 
 namespace kproxy::proxier::iptables {
 
@@ -56,8 +57,8 @@ class IptablesPlanner {
                                            const IptablesPlan* previous) const;
 
   const IptablesPlannerConfig& config() const { return config_; }
-  // "0x00004000" for bit 14 (Go's %#08x of 1<<bit, as upstream formats it).
-  const std::string& masquerade_mark() const { return masquerade_mark_; }
+  // "0x00004000" for bit 14 (see SharedRules::mark()).
+  const std::string& masquerade_mark() const { return shared_rules_.mark(); }
 
  private:
   using LocalDetector = LocalTrafficDetector;
@@ -74,7 +75,8 @@ class IptablesPlanner {
                            const std::array<bool, kTopLevelMemberCount>& member_changed) const;
 
   IptablesPlannerConfig config_;
-  std::string masquerade_mark_;
+  // KUBE-MARK-MASQ, KUBE-POSTROUTING and KUBE-FORWARD, as IPVS mode writes them too.
+  SharedRules shared_rules_;
   bool localhost_node_ports_ = false;  // effective value
   // 1/n formatted "%0.10f" for small n, computed once.
   std::vector<std::string> probabilities_;

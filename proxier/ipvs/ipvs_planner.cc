@@ -12,8 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "proxier/endpoint_selector.h"
+#include "proxier/kube_chains.h"
 #include "proxier/pass_through_policy.h"
+#include "proxier/shared_rules.h"
 
 namespace kproxy::proxier::ipvs {
 namespace {
@@ -234,7 +237,7 @@ class Builder {
           // bound on kube-ipvs0, so source and destination are both the VIP), bypassing the
           // firewall; upstream drops it in KUBE-IPVS-OUT-FILTER.
           const std::string address = ip.ToString();
-          lb_no_node_access_.push_back(absl::StrCat("-A KUBE-IPVS-OUT-FILTER -s ", address, " -m ipvs --vaddr ",
+          lb_no_node_access_.push_back(absl::StrCat("-A ", kIpvsOutFilterChain, " -s ", address, " -m ipvs --vaddr ",
                                                     address, " --vproto ", ProtocolLowerName(proto),
                                                     " --vport ", port.port, " -j DROP"));
         }
@@ -281,16 +284,22 @@ class Builder {
   std::string Comment(absl::string_view base) const { return absl::StrCat("\"", InfoOf(base).comment, "\""); }
 
   std::string RenderIptables() const {
-    const std::string mark = absl::StrFormat("%#x", 1u << config_.masquerade_bit);
-    const std::string mark_mask = absl::StrCat(mark, "/", mark);
+    const SharedRules shared_rules(SharedRulesConfig{
+        .masquerade_bit = config_.masquerade_bit,
+        .masquerade_random_fully = config_.masquerade_random_fully,
+    });
     std::vector<std::string> filter;
     std::vector<std::string> nat;
     auto add = [](std::vector<std::string>& out, std::initializer_list<absl::string_view> words) {
       out.push_back(absl::StrJoin(words, " "));
     };
+    // Shared rules come rendered as "\n"-terminated lines; these lists hold them without.
+    auto add_lines = [](std::vector<std::string>& out, absl::string_view lines) {
+      for (absl::string_view line : absl::StrSplit(lines, '\n', absl::SkipEmpty())) out.emplace_back(line);
+    };
 
     const bool v6 = snapshot_.family == IpFamily::kIPv6;
-    add(nat, {"-A KUBE-SERVICES -s", v6 ? "::1/128" : "127.0.0.0/8", "-j RETURN"});
+    add(nat, {"-A", kServicesChain, "-s", v6 ? "::1/128" : "127.0.0.0/8", "-j RETURN"});
 
     // Rules that match one ipset each, written only when the set has entries (upstream's
     // ipsetWithIptablesChain).
@@ -303,18 +312,18 @@ class Builder {
       const char* protocol;
     };
     constexpr SetRule kSetRules[] = {
-        {kLoopBackSet, true, "KUBE-POSTROUTING", "MASQUERADE", "dst,dst,src", ""},
-        {kLoadBalancerSet, true, "KUBE-SERVICES", "KUBE-LOAD-BALANCER", "dst,dst", ""},
-        {kLoadBalancerLocalSet, true, "KUBE-LOAD-BALANCER", "RETURN", "dst,dst", ""},
-        {kNodePortLocalTcpSet, true, "KUBE-NODE-PORT", "RETURN", "dst", "tcp"},
-        {kNodePortTcpSet, true, "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst", "tcp"},
-        {kNodePortLocalUdpSet, true, "KUBE-NODE-PORT", "RETURN", "dst", "udp"},
-        {kNodePortUdpSet, true, "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst", "udp"},
-        {kNodePortLocalSctpSet, true, "KUBE-NODE-PORT", "RETURN", "dst,dst", "sctp"},
-        {kNodePortSctpSet, true, "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst,dst", "sctp"},
-        {kLoadBalancerFwSet, false, "KUBE-PROXY-FIREWALL", "KUBE-SOURCE-RANGES-FIREWALL", "dst,dst", ""},
-        {kLoadBalancerSourceCidrSet, false, "KUBE-SOURCE-RANGES-FIREWALL", "RETURN", "dst,dst,src", ""},
-        {kLoadBalancerSourceIpSet, false, "KUBE-SOURCE-RANGES-FIREWALL", "RETURN", "dst,dst,src", ""},
+        {kLoopBackSet, true, kPostroutingChain, "MASQUERADE", "dst,dst,src", ""},
+        {kLoadBalancerSet, true, kServicesChain, kLoadBalancerChain, "dst,dst", ""},
+        {kLoadBalancerLocalSet, true, kLoadBalancerChain, "RETURN", "dst,dst", ""},
+        {kNodePortLocalTcpSet, true, kIpvsNodePortChain, "RETURN", "dst", "tcp"},
+        {kNodePortTcpSet, true, kIpvsNodePortChain, kMarkMasqChain, "dst", "tcp"},
+        {kNodePortLocalUdpSet, true, kIpvsNodePortChain, "RETURN", "dst", "udp"},
+        {kNodePortUdpSet, true, kIpvsNodePortChain, kMarkMasqChain, "dst", "udp"},
+        {kNodePortLocalSctpSet, true, kIpvsNodePortChain, "RETURN", "dst,dst", "sctp"},
+        {kNodePortSctpSet, true, kIpvsNodePortChain, kMarkMasqChain, "dst,dst", "sctp"},
+        {kLoadBalancerFwSet, false, kProxyFirewallChain, kSourceRangesFirewallChain, "dst,dst", ""},
+        {kLoadBalancerSourceCidrSet, false, kSourceRangesFirewallChain, "RETURN", "dst,dst,src", ""},
+        {kLoadBalancerSourceIpSet, false, kSourceRangesFirewallChain, "RETURN", "dst,dst,src", ""},
     };
     for (const SetRule& r : kSetRules) {
       if (Empty(r.set)) continue;
@@ -326,19 +335,19 @@ class Builder {
     }
 
     if (!Empty(kClusterIpSet)) {
-      const std::string prefix = absl::StrCat("-A KUBE-SERVICES -m comment --comment ", Comment(kClusterIpSet),
+      const std::string prefix = absl::StrCat("-A ", kServicesChain, " -m comment --comment ", Comment(kClusterIpSet),
                                               " -m set --match-set ", Set(kClusterIpSet));
       if (config_.masquerade_all) {
-        nat.push_back(absl::StrCat(prefix, " dst,dst -j KUBE-MARK-MASQ"));
+        nat.push_back(absl::StrCat(prefix, " dst,dst -j ", kMarkMasqChain));
       } else if (const LocalTrafficDetector detector = MakeLocalTrafficDetector(
                      config_.local_detect_mode, snapshot_.family, config_.cluster_cidrs, config_.bridge_interface,
                      config_.interface_name_prefix, node_);
                  detector.implemented) {
         // Off-cluster traffic to a ClusterIP may come back through another node: masquerade it.
-        nat.push_back(absl::StrCat(prefix, " dst,dst ", detector.if_not_local, " -j KUBE-MARK-MASQ"));
+        nat.push_back(absl::StrCat(prefix, " dst,dst ", detector.if_not_local, " -j ", kMarkMasqChain));
       } else {
         // The VIPs are local on kube-ipvs0, so node-originated traffic picks a VIP as its source.
-        nat.push_back(absl::StrCat(prefix, " src,dst -j KUBE-MARK-MASQ"));
+        nat.push_back(absl::StrCat(prefix, " src,dst -j ", kMarkMasqChain));
       }
     }
 
@@ -347,59 +356,51 @@ class Builder {
       nat.push_back(absl::StrCat(prefix, " -m addrtype --dst-type LOCAL -j ACCEPT"));
     };
     if (!Empty(kExternalIpSet)) {
-      const std::string prefix = absl::StrCat("-A KUBE-SERVICES -m comment --comment ", Comment(kExternalIpSet),
+      const std::string prefix = absl::StrCat("-A ", kServicesChain, " -m comment --comment ", Comment(kExternalIpSet),
                                               " -m set --match-set ", Set(kExternalIpSet), " dst,dst");
-      nat.push_back(absl::StrCat(prefix, " -j KUBE-MARK-MASQ"));
+      nat.push_back(absl::StrCat(prefix, " -j ", kMarkMasqChain));
       external_ip_rules(prefix);
     }
     if (!Empty(kExternalIpLocalSet)) {
-      external_ip_rules(absl::StrCat("-A KUBE-SERVICES -m comment --comment ", Comment(kExternalIpLocalSet),
+      external_ip_rules(absl::StrCat("-A ", kServicesChain, " -m comment --comment ", Comment(kExternalIpLocalSet),
                                      " -m set --match-set ", Set(kExternalIpLocalSet), " dst,dst"));
     }
 
-    add(nat, {"-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT"});
-    add(nat, {"-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ"});
-    add(filter, {"-A KUBE-SOURCE-RANGES-FIREWALL -j DROP"});
+    add(nat, {"-A", kServicesChain, "-m addrtype --dst-type LOCAL -j", kIpvsNodePortChain});
+    add(nat, {"-A", kLoadBalancerChain, "-j", kMarkMasqChain});
+    add(filter, {"-A", kSourceRangesFirewallChain, "-j DROP"});
     filter.insert(filter.end(), lb_no_node_access_.begin(), lb_no_node_access_.end());
     for (const char* set : {kClusterIpSet, kLoadBalancerSet}) {
       if (Empty(set)) continue;
-      nat.push_back(absl::StrCat("-A KUBE-SERVICES -m set --match-set ", Set(set), " dst,dst -j ACCEPT"));
+      nat.push_back(absl::StrCat("-A ", kServicesChain, " -m set --match-set ", Set(set), " dst,dst -j ACCEPT"));
     }
 
-    filter.push_back(absl::StrCat(
-        "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark ", mark_mask,
-        " -j ACCEPT"));
-    add(filter, {"-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack "
-                 "--ctstate RELATED,ESTABLISHED -j ACCEPT"});
-    filter.push_back(absl::StrCat("-A KUBE-NODE-PORT -m comment --comment ", Comment(kHealthCheckNodePortSet),
+    add_lines(filter, shared_rules.ForwardRules());
+    filter.push_back(absl::StrCat("-A ", kIpvsNodePortChain, " -m comment --comment ", Comment(kHealthCheckNodePortSet),
                                   " -m set --match-set ", Set(kHealthCheckNodePortSet), " dst -j ACCEPT"));
 
     // Keep NEW connections to a bound VIP on a port that is no Service from reaching host sockets
     // (upstream issue 72236). This is also why a mixed pass-through ELB would break in IPVS mode.
     for (const char* set : {kLoadBalancerSet, kClusterIpSet, kExternalIpSet, kExternalIpLocalSet}) {
-      filter.push_back(absl::StrCat("-A KUBE-IPVS-FILTER -m set --match-set ", Set(set), " dst,dst -j RETURN"));
+      filter.push_back(absl::StrCat("-A ", kIpvsFilterChain, " -m set --match-set ", Set(set), " dst,dst -j RETURN"));
     }
-    filter.push_back(absl::StrCat("-A KUBE-IPVS-FILTER -m set --match-set ", Set(kHealthCheckNodePortSet),
+    filter.push_back(absl::StrCat("-A ", kIpvsFilterChain, " -m set --match-set ", Set(kHealthCheckNodePortSet),
                                   " dst -j RETURN"));
-    filter.push_back(absl::StrCat("-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set ",
+    filter.push_back(absl::StrCat("-A ", kIpvsFilterChain, " -m conntrack --ctstate NEW -m set --match-set ",
                                   Set(kIpvsIpsSet), " dst -j REJECT"));
 
-    nat.push_back(absl::StrCat("-A KUBE-POSTROUTING -m mark ! --mark ", mark_mask, " -j RETURN"));
-    nat.push_back(absl::StrCat("-A KUBE-POSTROUTING -j MARK --xor-mark ", mark));
-    nat.push_back(absl::StrCat(
-        "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE",
-        config_.masquerade_random_fully ? " --random-fully" : ""));
-    nat.push_back(absl::StrCat("-A KUBE-MARK-MASQ -j MARK --or-mark ", mark));
+    add_lines(nat, shared_rules.PostroutingRules());
+    add_lines(nat, shared_rules.MarkMasqRules());
 
     std::string out = "*filter\n";
-    for (const char* chain : {"KUBE-FORWARD", "KUBE-NODE-PORT", "KUBE-PROXY-FIREWALL",
-                              "KUBE-SOURCE-RANGES-FIREWALL", "KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER"}) {
+    for (const char* chain : {kForwardChain, kIpvsNodePortChain, kProxyFirewallChain,
+                              kSourceRangesFirewallChain, kIpvsFilterChain, kIpvsOutFilterChain}) {
       absl::StrAppend(&out, ":", chain, " - [0:0]\n");
     }
     for (const auto& line : filter) absl::StrAppend(&out, line, "\n");
     absl::StrAppend(&out, "COMMIT\n*nat\n");
-    for (const char* chain : {"KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER",
-                              "KUBE-MARK-MASQ"}) {
+    for (const char* chain : {kServicesChain, kPostroutingChain, kIpvsNodePortChain, kLoadBalancerChain,
+                              kMarkMasqChain}) {
       absl::StrAppend(&out, ":", chain, " - [0:0]\n");
     }
     for (const auto& line : nat) absl::StrAppend(&out, line, "\n");
@@ -442,15 +443,15 @@ std::vector<JumpRule> IpvsJumpRules() {
     return JumpRule{table, chain, {"-m", "comment", "--comment", comment, "-j", target}};
   };
   return {
-      rule("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals"),
-      rule("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals"),
-      rule("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules"),
-      rule("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules"),
-      rule("filter", "INPUT", "KUBE-NODE-PORT", "kubernetes health check rules"),
-      rule("filter", "INPUT", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
-      rule("filter", "FORWARD", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
-      rule("filter", "INPUT", "KUBE-IPVS-FILTER", "kubernetes ipvs access filter"),
-      rule("filter", "OUTPUT", "KUBE-IPVS-OUT-FILTER", "kubernetes ipvs access filter"),
+      rule("nat", "OUTPUT", kServicesChain, "kubernetes service portals"),
+      rule("nat", "PREROUTING", kServicesChain, "kubernetes service portals"),
+      rule("nat", "POSTROUTING", kPostroutingChain, "kubernetes postrouting rules"),
+      rule("filter", "FORWARD", kForwardChain, "kubernetes forwarding rules"),
+      rule("filter", "INPUT", kIpvsNodePortChain, "kubernetes health check rules"),
+      rule("filter", "INPUT", kProxyFirewallChain, "kube-proxy firewall rules"),
+      rule("filter", "FORWARD", kProxyFirewallChain, "kube-proxy firewall rules"),
+      rule("filter", "INPUT", kIpvsFilterChain, "kubernetes ipvs access filter"),
+      rule("filter", "OUTPUT", kIpvsOutFilterChain, "kubernetes ipvs access filter"),
   };
 }
 

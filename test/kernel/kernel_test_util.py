@@ -26,13 +26,10 @@ def kube_proxy_path():
 
 
 def kube_proxy_or_skip_suite():
-    """kube_proxy_path() for a whole suite (root required): its SkipTest carries the marker
-    KPROXY-KERNEL-SUITE-SKIPPED that CTest looks for."""
-    try:
-        netns_lab.require_root()
-        return kube_proxy_path()
-    except unittest.SkipTest as e:
-        raise unittest.SkipTest(f"KPROXY-KERNEL-SUITE-SKIPPED: {e}")
+    """kube_proxy_path() for a whole suite (root required), or SkipTest. test/testing/run_py_suite.py
+    reports a suite whose tests all skipped as skipped, and fails it under CI=true."""
+    netns_lab.require_root()
+    return kube_proxy_path()
 
 
 def variants():

@@ -5,7 +5,7 @@ the node with the ELB unchanged, annotation back +1, ipMode: Proxy +1), and leav
 also when it is stopped with SIGTERM half-way. The IPVS variant's VM run is the vm tier's
 (vm_demo_ipvs); here only its refusal and the parsing of its console lines into the same table.
 
-Skipped (marker KPROXY-KERNEL-SUITE-SKIPPED) while the kube-proxy binary is not built.
+Skipped (a failure under CI=true) while the kube-proxy binary is not built.
 """
 import contextlib
 import importlib.machinery

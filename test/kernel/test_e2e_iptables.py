@@ -4,7 +4,7 @@ the binary runs in the lab's node namespace, then real TCP/UDP traffic checks DN
 balancing, masquerade, reject vs drop, and ELB pass-through (the LB IP leaves the node for haproxy,
 whose session count grows by one, versus a local short-cut without the annotation).
 
-Skipped as a whole (marker KPROXY-KERNEL-SUITE-SKIPPED) while the binary is not built.
+Skipped as a whole (a failure under CI=true) while the binary is not built.
 """
 import json
 import os

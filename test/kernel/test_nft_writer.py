@@ -48,7 +48,7 @@ def writer_probe_path():
                 p = candidate
                 break
     if not p or not os.access(p, os.X_OK):
-        raise unittest.SkipTest("KPROXY-KERNEL-SUITE-SKIPPED: nft_writer_probe not built")
+        raise unittest.SkipTest("nft_writer_probe not built")
     return p
 
 
@@ -179,13 +179,10 @@ def normalized_state(ns, family):
 class NftWriterTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        try:
-            netns_lab.require_root()
-        except unittest.SkipTest as e:
-            raise unittest.SkipTest(f"KPROXY-KERNEL-SUITE-SKIPPED: {e}")
+        netns_lab.require_root()
         for tool in ("iptables-nft-restore", "ip6tables-nft-restore", "nft"):
             if not shutil.which(tool):
-                raise unittest.SkipTest(f"KPROXY-KERNEL-SUITE-SKIPPED: {tool} not installed")
+                raise unittest.SkipTest(f"{tool} not installed")
         cls.probe = writer_probe_path()
         cls.kube_proxy = util.kube_proxy_or_skip_suite()
         cls.tmp = tempfile.mkdtemp(prefix="kproxy-nftw-")

@@ -4,7 +4,7 @@ at -v=10: the daemon runs against test/api/fake_apiserver.py (HTTPS, token and c
 auth) in a network namespace until it has programmed the Service, and its whole log is searched
 for the secrets (raw, base64 and PEM forms).
 
-Skipped (marker KPROXY-KERNEL-SUITE-SKIPPED) while the binary is not built or not root."""
+Skipped (a failure under CI=true) while the binary is not built or not root."""
 import base64
 import os
 import shutil
@@ -32,7 +32,7 @@ def setUpModule():
     global KPROXY
     KPROXY = ru.kube_proxy_or_skip()
     if not shutil.which("openssl") or not shutil.which("curl"):
-        raise unittest.SkipTest("KPROXY-KERNEL-SUITE-SKIPPED: openssl/curl missing")
+        raise unittest.SkipTest("openssl/curl missing")
 
 
 class CredentialsNotLoggedTest(unittest.TestCase):

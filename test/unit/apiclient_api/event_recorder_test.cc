@@ -64,7 +64,7 @@ TEST(EventRecorderTest, PostsToTheRegardingNamespaceAndDeduplicatesWithinTheWind
     now += absl::Minutes(11);
   }
   EXPECT_TRUE(recorder.Warning(Web(), "PassThroughConflict", "Sync", "note"));
-  ASSERT_TRUE(recorder.Flush(absl::Seconds(10)));
+  ASSERT_TRUE(recorder.Flush(absl::InfiniteDuration()));
   recorder.Stop();
   EXPECT_EQ(recorder.stats().posted, 3u);
   EXPECT_EQ(recorder.stats().deduplicated, 1u);
@@ -73,6 +73,8 @@ TEST(EventRecorderTest, PostsToTheRegardingNamespaceAndDeduplicatesWithinTheWind
   EXPECT_THAT(transport.posts()[0], HasSubstr("\"reportingInstance\":\"node-a\""));
 }
 
+// Event-driven, no clock: the first POST hangs until cancelled, so a Warning() that blocked or a
+// Stop() that did not cancel it would hang this test until CTest's timeout fails it.
 TEST(EventRecorderTest, FullQueueDropsInsteadOfBlockingTheCaller) {
   ScriptedTransport transport;  // nothing scripted: the first POST hangs like a dead server
   EventRecorderOptions options;
@@ -80,19 +82,15 @@ TEST(EventRecorderTest, FullQueueDropsInsteadOfBlockingTheCaller) {
   EventRecorder recorder(&transport, options);
   recorder.Start();
   ObjectReference ref = Web();
-  const absl::Time start = absl::Now();
   int accepted = 0;
   for (int i = 0; i < 10; ++i) {
     ref.name = "svc-" + std::to_string(i);
     accepted += recorder.Warning(ref, "PassThroughConflict", "Sync", "note");
   }
-  EXPECT_LT(absl::Now() - start, absl::Milliseconds(200));
   // One in flight (maybe) plus two queued.
   EXPECT_LE(accepted, 3);
   EXPECT_GE(recorder.stats().dropped, 7u);
-  const absl::Time stop_start = absl::Now();
   recorder.Stop();
-  EXPECT_LT(absl::Now() - stop_start, absl::Seconds(2));
 }
 
 TEST(EventRecorderTest, FailedPostIsCountedAndTheNextOneStillGoes) {
@@ -105,7 +103,7 @@ TEST(EventRecorderTest, FailedPostIsCountedAndTheNextOneStillGoes) {
   b.name = "api";
   EXPECT_TRUE(recorder.Warning(a, "PassThroughConflict", "Sync", "note"));
   EXPECT_TRUE(recorder.Warning(b, "PassThroughConflict", "Sync", "note"));
-  ASSERT_TRUE(recorder.Flush(absl::Seconds(10)));
+  ASSERT_TRUE(recorder.Flush(absl::InfiniteDuration()));
   recorder.Stop();
   EXPECT_EQ(recorder.stats().failed, 1u);
   EXPECT_EQ(recorder.stats().posted, 1u);
@@ -124,7 +122,7 @@ TEST(EventRecorderTest, RateLimitSpacesPosts) {
     ref.name = "svc-" + std::to_string(i);
     recorder.Warning(ref, "PassThroughConflict", "Sync", "note");
   }
-  ASSERT_TRUE(recorder.Flush(absl::Seconds(10)));
+  ASSERT_TRUE(recorder.Flush(absl::InfiniteDuration()));
   recorder.Stop();
   std::vector<absl::Time> t = transport.times();
   ASSERT_EQ(t.size(), 3u);

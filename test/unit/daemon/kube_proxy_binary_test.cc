@@ -12,7 +12,6 @@
 #include "gtest/gtest.h"
 #include "version/version.h"
 
-#ifdef KPROXY_BINARY
 namespace kproxy::daemon {
 namespace {
 
@@ -160,4 +159,3 @@ TEST(KubeProxyBinaryTest, VersionPrintsSummaryAndRawPrintsUpstreamsStruct) {
 
 }  // namespace
 }  // namespace kproxy::daemon
-#endif  // KPROXY_BINARY

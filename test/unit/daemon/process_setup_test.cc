@@ -134,7 +134,7 @@ TEST(ConfigFileWatcherTest, FiresWhenTheContentChanges) {
   w.Start();
   EXPECT_FALSE(fired.WaitForNotificationWithTimeout(absl::Milliseconds(150)));
   std::ofstream(path) << "a: 2\n";
-  EXPECT_TRUE(fired.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  fired.WaitForNotification();  // no deadline: a watcher that never fires hangs until CTest's timeout
   w.Stop();
 }
 

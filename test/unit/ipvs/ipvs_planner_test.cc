@@ -247,8 +247,9 @@ TEST(IpvsPlannerTest, IptablesRulesRestoreCleanlyAndMatchUpstreamText) {
                                "masquerade purpose\" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ\n"));
   EXPECT_THAT(rules, HasSubstr("-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst "
                                "-j REJECT\n"));
-  EXPECT_THAT(rules, HasSubstr("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"));
-  EXPECT_THAT(rules, HasSubstr("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"));
+  // The mark as upstream formats it in IPVS mode too (Go's %#08x); iptables-save prints 0x4000.
+  EXPECT_THAT(rules, HasSubstr("-A KUBE-POSTROUTING -m mark ! --mark 0x00004000/0x00004000 -j RETURN\n"));
+  EXPECT_THAT(rules, HasSubstr("-A KUBE-MARK-MASQ -j MARK --or-mark 0x00004000\n"));
 
   backends::iptables::testing::FakeIptablesRunner runner;
   // The jump rules' chains must exist before restore in a real kernel too; the fake checks targets.

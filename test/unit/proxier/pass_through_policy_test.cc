@@ -74,7 +74,15 @@ TEST(DecidePassThroughTest, NonLoadBalancerServiceIsNeverPassThrough) {
   EXPECT_THAT(d.reason, HasSubstr("not LoadBalancer"));
 }
 
-// --- IngressGetsLocalRules ---
+// --- IngressIpModeIsProxy, IngressGetsLocalRules ---
+
+TEST(IngressIpModeIsProxyTest, AnyModeButVipOnAnEntryWithAnIpIsProxy) {
+  EXPECT_FALSE(IngressIpModeIsProxy({Ip("203.0.113.1"), "", std::nullopt}));
+  EXPECT_FALSE(IngressIpModeIsProxy({Ip("203.0.113.1"), "", "VIP"}));
+  EXPECT_TRUE(IngressIpModeIsProxy({Ip("203.0.113.1"), "", "Proxy"}));
+  EXPECT_TRUE(IngressIpModeIsProxy({Ip("203.0.113.1"), "", "SomethingNewer"}));
+  EXPECT_FALSE(IngressIpModeIsProxy({std::nullopt, "lb.example.com", "Proxy"}));
+}
 
 TEST(IngressGetsLocalRulesTest, VipOrAbsentModeWithoutPassThroughGetsRules) {
   PassThroughDecision off;

@@ -48,18 +48,6 @@ constexpr char kNode[] =
     ":KUBE-PROXY-CANARY - [0:0]\n:KUBE-KUBELET-CANARY - [0:0]\n:KUBE-IPTABLES-HINT - [0:0]\n"
     "COMMIT\n";
 
-TEST(IptablesCleanupTest, KubeProxyChainsAreRecognisedAndKubeletsAreNot) {
-  EXPECT_TRUE(IsKubeProxyChain("nat", "KUBE-SERVICES"));
-  EXPECT_TRUE(IsKubeProxyChain("nat", "KUBE-SVL-ABCDEF"));
-  EXPECT_TRUE(IsKubeProxyChain("nat", "KUBE-FIREWALL"));  // old IPVS mode
-  EXPECT_TRUE(IsKubeProxyChain("filter", "KUBE-IPVS-OUT-FILTER"));
-  EXPECT_FALSE(IsKubeProxyChain("filter", "KUBE-FIREWALL"));
-  EXPECT_FALSE(IsKubeProxyChain("filter", "KUBE-KUBELET-CANARY"));
-  EXPECT_FALSE(IsKubeProxyChain("mangle", "KUBE-IPTABLES-HINT"));
-  EXPECT_FALSE(IsKubeProxyChain("nat", "KUBE-MARK-DROP"));
-  EXPECT_FALSE(IsKubeProxyChain("filter", "KUBE-ROUTER-INPUT"));
-}
-
 TEST(IptablesCleanupTest, RemovesKubeProxyChainsAndJumpsButKeepsKubeletAndOthers) {
   FakeIptablesRunner fake;
   ASSERT_TRUE(fake.Restore(kNode).ok());

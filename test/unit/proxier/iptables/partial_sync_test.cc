@@ -1,10 +1,7 @@
 // Partial syncs: a plan after a change rebuilds only the changed Services' fragments, and the
 // rendered restore input names only the chains whose content changed. Each step is applied to the
 // iptables simulator and must leave the same tables as a full restore of the new plan.
-#include <time.h>
 
-#include <chrono>
-#include <iostream>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -233,9 +230,10 @@ TEST_F(PartialSyncTest, NodeChangeRebuildsEveryFragment) {
   EXPECT_NE(plan->fragments.begin()->second, applied_->fragments.begin()->second);
 }
 
-// 10k Services x 10 endpoints, planned and rendered in full. The target is 100 ms in Release on
-// this machine; the assertion leaves room for a loaded CI host.
-TEST(IptablesPlannerScaleTest, TenThousandServicesPlanAndRenderQuickly) {
+// 10k Services x 10 endpoints: a full render writes every chain, a partial sync after one
+// endpoint change only that Service's. How long either takes is measured in
+// bench/iptables_sync_benchmark.cc, not here (unit tests have no wall-clock limits).
+TEST(IptablesPlannerScaleTest, TenThousandServicesRenderInFullAndThenOnlyWhatChanged) {
   TestCluster cluster;
   for (int i = 0; i < 10000; ++i) {
     const std::string name = absl::StrCat("svc", i);
@@ -256,46 +254,19 @@ TEST(IptablesPlannerScaleTest, TenThousandServicesPlanAndRenderQuickly) {
   config.cluster_cidrs = {MakeCidr("10.0.0.0/8")};
   IptablesPlanner planner(config);
   const NodeContext node = TestNode();
-  auto thread_cpu_ms = [] {
-    timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-  };
-  double best_ms = 1e9;
-  double best_cpu_ms = 1e9;
-  size_t bytes = 0;
-  for (int round = 0; round < 3; ++round) {
-    auto start = std::chrono::steady_clock::now();
-    const double cpu_start = thread_cpu_ms();
-    auto plan = planner.Plan(snapshot, node, {}, nullptr);
-    const double plan_cpu_ms = thread_cpu_ms() - cpu_start;
-    RenderedRestore rendered = RenderRestore(*plan, RenderOptions{});
-    std::cout << "round " << round << ": plan " << plan_cpu_ms << " ms CPU, render "
-              << thread_cpu_ms() - cpu_start - plan_cpu_ms << " ms CPU\n";
-    best_cpu_ms = std::min(best_cpu_ms, thread_cpu_ms() - cpu_start);
-    auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    best_ms = std::min(best_ms, elapsed);
-    bytes = rendered.input.size();
-    EXPECT_EQ(rendered.chains_written, 10 + 10000 * 12u);
-  }
+  auto base = planner.Plan(snapshot, node, {}, nullptr);
+  EXPECT_EQ(RenderRestore(*base, RenderOptions{}).chains_written, 10 + 10000 * 12u);
   // A partial sync after one endpoint change.
   ChangedServices changed{ServiceName{"ns", "svc42"}};
-  auto base = planner.Plan(snapshot, node, {}, nullptr);
   cluster.SetEndpoints(MakeServicePortName("ns", "svc42", "http"), {MakeEndpoint("10.0.42.99", 8080)});
   const ProxySnapshot changed_snapshot = cluster.Snapshot();
-  auto start = std::chrono::steady_clock::now();
   auto plan = planner.Plan(changed_snapshot, node, changed, base.get());
   RenderOptions partial;
   partial.full = false;
   partial.applied = base.get();
   RenderedRestore rendered = RenderRestore(*plan, partial);
-  const double partial_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(rendered.chains_written, 2u);   // SVC + new SEP
   EXPECT_EQ(rendered.chains_deleted, 10u);  // the ten old SEPs
-  std::cout << "full plan+render: " << best_ms << " ms wall, " << best_cpu_ms << " ms CPU, " << bytes / 1024 << " KiB; partial: " << partial_ms
-            << " ms\n";
-  EXPECT_LT(best_ms, 1000.0);
 }
 
 }  // namespace
