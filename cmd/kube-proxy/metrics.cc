@@ -216,6 +216,11 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
                                       .Help("Cumulative proxy iptables restore failures")
                                       .Register(r)
                                       .Add({});
+    iptables_nft_direct_fallbacks_ = &BuildCounter()
+                                          .Name("kubeproxy_iptables_nft_direct_fallbacks_total")
+                                          .Help("Restores written with iptables-nft-restore instead of "
+                                                "the direct nf_tables writer, by reason")
+                                          .Register(r);
   }
 
   pass_through_services_ = &BuildGauge()
@@ -302,6 +307,12 @@ void Metrics::IncObjectsRejected(absl::string_view kind) {
 }
 
 void Metrics::IncSyncProxyRulesFailures() { sync_proxy_rules_failures_->Increment(); }
+
+void Metrics::IncIptablesNftDirectFallbacks(absl::string_view reason) {
+  if (iptables_nft_direct_fallbacks_ != nullptr) {
+    iptables_nft_direct_fallbacks_->Add({{"reason", std::string(reason)}}).Increment();
+  }
+}
 
 std::string Metrics::SerializeText() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();

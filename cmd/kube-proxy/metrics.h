@@ -59,6 +59,9 @@ class Metrics {
   void IncObjectsRejected(absl::string_view kind);
   // A sync that failed to program the kernel (rules left as they were, retried with backoff).
   void IncSyncProxyRulesFailures();
+  // A restore that went to iptables-nft-restore instead of the direct nf_tables writer; reason:
+  // "unsupported_version", "unsupported_input", "missing_table", "writer_unavailable".
+  void IncIptablesNftDirectFallbacks(absl::string_view reason);
 
   // Prometheus text exposition format 0.0.4 of every metric, plus the process_* metrics Go's
   // client exports (CPU, memory, open/max fds, start time) read from /proc at scrape time.
@@ -91,6 +94,7 @@ class Metrics {
   prometheus::Counter* pass_through_conflicts_ = nullptr;
   prometheus::Family<prometheus::Counter>* objects_rejected_ = nullptr;
   prometheus::Counter* sync_proxy_rules_failures_ = nullptr;
+  prometheus::Family<prometheus::Counter>* iptables_nft_direct_fallbacks_ = nullptr;
 };
 
 }  // namespace kproxy::daemon

@@ -475,6 +475,9 @@ void ProxyServer::DecideFamilies() {
         KLOG_WARNING << "No " << IpFamilyName(f) << " iptables support: " << probe.status().message();
         continue;
       }
+      (*runner)->set_fallback_observer([this](absl::string_view reason) {
+        if (Metrics* m = metrics_ptr_.load()) m->IncIptablesNftDirectFallbacks(reason);
+      });
       runners_[f] = *std::move(runner);
       if (f == secondary) families_.push_back(secondary);
     }

@@ -263,6 +263,20 @@ TEST_F(MetricsServerTest, IpvsModeHasRestoreFailuresButNoIptablesSyncMetrics) {
   EXPECT_FALSE(names.contains("kubeproxy_sync_proxy_rules_iptables_total"));
 }
 
+TEST_F(MetricsServerTest, CountsDirectNfTablesFallbacksByReason) {
+  Start("iptables");
+  metrics_->IncIptablesNftDirectFallbacks("unsupported_input");
+  metrics_->IncIptablesNftDirectFallbacks("unsupported_input");
+  metrics_->IncIptablesNftDirectFallbacks("missing_table");
+  std::vector<Sample> samples = Scrape();
+  const Sample* s = Find(samples, "kubeproxy_iptables_nft_direct_fallbacks_total", {{"reason", "unsupported_input"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 2);
+  s = Find(samples, "kubeproxy_iptables_nft_direct_fallbacks_total", {{"reason", "missing_table"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
+}
+
 TEST_F(MetricsServerTest, ServesProxyModeConfigzAndGenericHealthz) {
   Start("iptables");
   auto resp = HttpGet("127.0.0.1", port_, "/proxyMode");
