@@ -93,7 +93,7 @@ absl::StatusOr<ExecConfig> ParseExec(const YAML::Node& exec, absl::string_view b
   config.command = GetString(exec, "command");
   if (config.command.empty()) return absl::InvalidArgumentError(absl::StrCat(field, "command: not set"));
   // client-go resolves only a relative path that names a folder; a bare name is looked up on PATH.
-  if (absl::StrContains(config.command, '/')) config.command = Resolve(base_dir, config.command);
+  if (absl::StrContains(config.command, "/")) config.command = Resolve(base_dir, config.command);
   if (const YAML::Node args = exec["args"]; args && !args.IsNull()) {
     if (!args.IsSequence()) return absl::InvalidArgumentError(absl::StrCat(field, "args: not a list"));
     for (const YAML::Node& arg : args) config.args.push_back(arg.as<std::string>());
@@ -102,7 +102,7 @@ absl::StatusOr<ExecConfig> ParseExec(const YAML::Node& exec, absl::string_view b
     if (!env.IsSequence()) return absl::InvalidArgumentError(absl::StrCat(field, "env: not a list"));
     for (const YAML::Node& entry : env) {
       const std::string name = entry.IsMap() ? GetString(entry, "name") : "";
-      if (name.empty() || absl::StrContains(name, '=')) {
+      if (name.empty() || absl::StrContains(name, "=")) {
         return absl::InvalidArgumentError(absl::StrCat(field, "env: every entry needs a name (without '=')"));
       }
       config.env.emplace_back(name, GetString(entry, "value"));
@@ -245,7 +245,7 @@ std::string ClientConfig::DebugString() const {
       ", token: ", redact(bearer_token), ", tokenFile: ", shown(bearer_token_file),
       ", username: ", shown(username), ", password: ", redact(password),
       ", exec: ", exec.has_value() ? absl::StrCat(exec->command, " (", exec->api_version, ")") : "<none>",
-      ", proxy-url: ", absl::StrContains(proxy_url, '@') ? "<redacted>" : shown(proxy_url),
+      ", proxy-url: ", absl::StrContains(proxy_url, "@") ? "<redacted>" : shown(proxy_url),
       ", insecure-skip-tls-verify: ", insecure_skip_tls_verify ? "true" : "false",
       ", tls-server-name: ", shown(tls_server_name), ", qps: ", qps, ", burst: ", burst,
       ", contentType: ", content_type);

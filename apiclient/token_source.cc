@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,7 +91,6 @@ std::string PluginName(const ExecConfig& exec) { return absl::StrCat("exec plugi
 // Runs the plugin with `extra_env` over our environment; its stdout, or an error naming it.
 absl::StatusOr<std::string> RunPlugin(const ExecConfig& exec, const std::vector<std::string>& extra_env,
                                       absl::Duration timeout) {
-  // Everything the child needs is built before fork(): after it only async-signal-safe calls.
   std::vector<std::string> args = {exec.command};
   args.insert(args.end(), exec.args.begin(), exec.args.end());
   absl::flat_hash_set<std::string> overridden;
@@ -107,31 +107,23 @@ absl::StatusOr<std::string> RunPlugin(const ExecConfig& exec, const std::vector<
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  int out[2], failure[2];
+  int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat(PluginName(exec), ": pipe: ", std::strerror(errno)));
-  if (pipe2(failure, O_CLOEXEC) != 0) {
-    close(out[0]);
-    close(out[1]);
-    return absl::InternalError(absl::StrCat(PluginName(exec), ": pipe: ", std::strerror(errno)));
-  }
-  const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-    dup2(out[1], STDOUT_FILENO);
-    execvpe(argv[0], argv.data(), envp.data());
-    const int error = errno;  // the exec failed: tell the parent why
-    (void)!write(failure[1], &error, sizeof(error));
-    _exit(127);
-  }
-  const int fork_errno = errno;
+  // posix_spawn, as every program kproxy starts: an argv, no shell; the command is the admin's
+  // kubeconfig's, looked up on PATH as client-go does.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  pid_t pid = -1;
+  const int spawn_error = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
   close(out[1]);
-  close(failure[1]);
-  if (devnull >= 0) close(devnull);
-  if (pid < 0) {
+  if (spawn_error != 0) {
     close(out[0]);
-    close(failure[0]);
-    return absl::InternalError(absl::StrCat(PluginName(exec), ": fork: ", std::strerror(fork_errno)));
+    std::string message = absl::StrCat(PluginName(exec), ": cannot run it: ", std::strerror(spawn_error));
+    if (spawn_error == ENOENT && !exec.install_hint.empty()) absl::StrAppend(&message, "; ", exec.install_hint);
+    return absl::FailedPreconditionError(message);
   }
   std::string output;
   bool timed_out = false;
@@ -156,14 +148,6 @@ absl::StatusOr<std::string> RunPlugin(const ExecConfig& exec, const std::vector<
   if (timed_out) kill(pid, SIGKILL);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  int exec_errno = 0;
-  const bool exec_failed = read(failure[0], &exec_errno, sizeof(exec_errno)) == sizeof(exec_errno);
-  close(failure[0]);
-  if (exec_failed) {
-    std::string message = absl::StrCat(PluginName(exec), ": cannot run it: ", std::strerror(exec_errno));
-    if (exec_errno == ENOENT && !exec.install_hint.empty()) absl::StrAppend(&message, "; ", exec.install_hint);
-    return absl::FailedPreconditionError(message);
   }
   if (timed_out) {
     return absl::DeadlineExceededError(

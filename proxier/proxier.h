@@ -3,14 +3,25 @@
 #pragma once
 
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "proxier/ip_address.h"
 
 namespace kproxy::proxier {
+
+// One stale-flow cleanup after a sync (kubeproxy_conntrack_reconciler_sync_duration_seconds and
+// _deleted_entries_total, per IP family as upstream's CleanStaleEntries).
+struct ConntrackCleanupReport {
+  IpFamily family = IpFamily::kIPv4;
+  absl::Duration duration;
+  size_t deleted = 0;  // flows removed (0 when the cleanup failed; it is retried next sync)
+};
 
 struct SyncReport {
   bool full = false;             // a full sync (vs partial)
@@ -27,6 +38,12 @@ struct SyncReport {
   // whose endpoints are all on other nodes (kubeproxy_sync_proxy_rules_no_local_endpoints_total).
   // Empty when the sync did not plan (e.g. still waiting for the first list).
   std::map<std::string, size_t> no_local_endpoints;
+  // "namespace/name" of the LoadBalancer Services some of whose ingress IPs got no local rule as
+  // programmed by this sync (IPVS mode: after each ELB's setting was enforced), over all families
+  // (kubeproxy_pass_through_services). Unset when the sync did not plan.
+  std::optional<std::set<std::string>> pass_through_services;
+  // The conntrack cleanups this sync ran (none for families whose Services did not change).
+  std::vector<ConntrackCleanupReport> conntrack_cleanups;
 };
 
 class Proxier {

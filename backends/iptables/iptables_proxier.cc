@@ -221,6 +221,9 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
     }
   }
   CountRules(family, *plan, full ? nullptr : family.applied.get(), changed, rendered.pieces, result);
+  for (const auto& [name, port] : taken.snapshot->services) {
+    if (port != nullptr && !port->pass_through_vips.empty()) result.pass_through_services.push_back(name.service.ToString());
+  }
   family.applied = plan;
   family.needs_full = false;
   if (full) family.last_full_sync = now;
@@ -228,7 +231,7 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   // Conntrack keeps UDP flows pinned to endpoints that are gone, and to VIPs that just became
   // pass-through; only changed Services (or a full sync) can have such flows.
   if (config.conntrack != nullptr && (full || !changed.empty())) {
-    conntrack::CleanStaleUdpFlowsAfterSync(*config.conntrack, *taken.snapshot, node);
+    result.conntrack_cleanup = conntrack::CleanStaleUdpFlowsAfterSync(*config.conntrack, *taken.snapshot, node);
   }
   return result;
 }
@@ -258,6 +261,9 @@ absl::StatusOr<proxier::SyncReport> IptablesProxier::Sync() {
     report.iptables_rules_total["nat"] += result->nat_rules;
     report.iptables_rules_written["filter"] += result->filter_rules_written;
     report.iptables_rules_written["nat"] += result->nat_rules_written;
+    if (result->conntrack_cleanup.has_value()) report.conntrack_cleanups.push_back(*result->conntrack_cleanup);
+    if (!report.pass_through_services.has_value()) report.pass_through_services.emplace();
+    report.pass_through_services->insert(result->pass_through_services.begin(), result->pass_through_services.end());
     report.no_local_endpoints["internal"] += result->no_local_internal_endpoints;
     report.no_local_endpoints["external"] += result->no_local_external_endpoints;
     details.push_back(absl::StrFormat("%s: %s, wrote %d chains, deleted %d, %.1f KiB", name,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,8 @@ class IptablesProxier final : public proxier::Proxier {
     size_t nat_rules_written = 0;
     size_t no_local_internal_endpoints = 0;
     size_t no_local_external_endpoints = 0;
+    std::optional<proxier::ConntrackCleanupReport> conntrack_cleanup;
+    std::vector<std::string> pass_through_services;  // "namespace/name", as programmed
   };
   absl::StatusOr<FamilyResult> SyncFamily(Family& family, bool force_full,
                                           std::vector<absl::Time>& change_times)

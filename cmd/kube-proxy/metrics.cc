@@ -177,13 +177,11 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
   conntrack_reconciler_sync_duration_ = &BuildHistogram()
                                              .Name("kubeproxy_conntrack_reconciler_sync_duration_seconds")
                                              .Help("ReconcileConntrackFlowsLatency latency in seconds")
-                                             .Register(r)
-                                             .Add({}, sync_buckets);
+                                             .Register(r);
   conntrack_reconciler_deleted_entries_ = &BuildCounter()
                                                .Name("kubeproxy_conntrack_reconciler_deleted_entries_total")
                                                .Help("Cumulative conntrack flows deleted by conntrack reconciler")
-                                               .Register(r)
-                                               .Add({});
+                                               .Register(r);
 
   if (proxy_mode == "iptables") {
     sync_full_proxy_rules_duration_ = &BuildHistogram()
@@ -225,8 +223,9 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
 
   pass_through_services_ = &BuildGauge()
                                 .Name("kubeproxy_pass_through_services")
-                                .Help("LoadBalancer Services whose load-balancer IPs get no local rule "
-                                      "(elb.pass-through annotation or ipMode Proxy)")
+                                .Help("LoadBalancer Services whose load-balancer IPs got no local rule in the "
+                                      "last sync (elb.pass-through annotation or ipMode Proxy; IPVS mode: after "
+                                      "each load balancer's shared setting was enforced)")
                                 .Register(r)
                                 .Add({});
   pass_through_conflicts_ = &BuildCounter()
@@ -239,6 +238,14 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
                            .Name("kubeproxy_objects_rejected_total")
                            .Help("Malformed API objects skipped by the proxy, by kind")
                            .Register(r);
+  rest_client_requests_ = &BuildCounter()
+                              .Name("rest_client_requests_total")
+                              .Help("Number of HTTP requests, partitioned by status code, method, and host.")
+                              .Register(r);
+  rest_client_request_duration_ = &BuildHistogram()
+                                       .Name("rest_client_request_duration_seconds")
+                                       .Help("Request latency in seconds. Broken down by verb, and host.")
+                                       .Register(r);
   sync_proxy_rules_failures_ = &BuildCounter()
                                     .Name("kubeproxy_sync_proxy_rules_failures_total")
                                     .Help("Syncs of proxy rules that failed to program the kernel")
@@ -293,11 +300,15 @@ void Metrics::SetNoLocalEndpoints(absl::string_view traffic_policy, double n) {
 void Metrics::IncProxyHealthz(int code) { proxy_healthz_total_->Add({{"code", absl::StrCat(code)}}).Increment(); }
 void Metrics::IncProxyLivez(int code) { proxy_livez_total_->Add({{"code", absl::StrCat(code)}}).Increment(); }
 
-void Metrics::ObserveConntrackReconcilerSync(absl::Duration duration) {
-  conntrack_reconciler_sync_duration_->Observe(absl::ToDoubleSeconds(duration));
+void Metrics::ObserveConntrackReconcilerSync(proxier::IpFamily family, absl::Duration duration) {
+  conntrack_reconciler_sync_duration_
+      ->Add({{"ip_family", std::string(proxier::IpFamilyName(family))}}, ExponentialBuckets(0.001, 2, 15))
+      .Observe(absl::ToDoubleSeconds(duration));
 }
 
-void Metrics::AddConntrackReconcilerDeletedEntries(double n) { conntrack_reconciler_deleted_entries_->Increment(n); }
+void Metrics::AddConntrackReconcilerDeletedEntries(proxier::IpFamily family, double n) {
+  conntrack_reconciler_deleted_entries_->Add({{"ip_family", std::string(proxier::IpFamilyName(family))}}).Increment(n);
+}
 
 void Metrics::SetPassThroughServices(double n) { pass_through_services_->Set(n); }
 void Metrics::IncPassThroughConflicts(double n) { pass_through_conflicts_->Increment(n); }
@@ -307,6 +318,20 @@ void Metrics::IncObjectsRejected(absl::string_view kind) {
 }
 
 void Metrics::IncSyncProxyRulesFailures() { sync_proxy_rules_failures_->Increment(); }
+
+void Metrics::ObserveRestClientRequest(absl::string_view method, absl::string_view host, long code,
+                                       absl::Duration duration, bool watch) {
+  rest_client_requests_
+      ->Add({{"code", code > 0 ? absl::StrCat(code) : "<error>"}, {"host", std::string(host)},
+             {"method", std::string(method)}})
+      .Increment();
+  if (watch) return;
+  // client-go's buckets.
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.005, 0.025, 0.1, 0.25, 0.5, 1,
+                                                                    2,     4,     8,   15,   30,  60};
+  rest_client_request_duration_->Add({{"host", std::string(host)}, {"verb", std::string(method)}}, kBuckets)
+      .Observe(absl::ToDoubleSeconds(duration));
+}
 
 void Metrics::IncIptablesNftDirectFallbacks(absl::string_view reason) {
   if (iptables_nft_direct_fallbacks_ != nullptr) {

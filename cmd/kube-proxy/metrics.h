@@ -12,6 +12,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "proxier/ip_address.h"
 
 namespace kproxy::daemon {
 
@@ -47,11 +48,13 @@ class Metrics {
   void SetNoLocalEndpoints(absl::string_view traffic_policy, double n);
   void IncProxyHealthz(int code);
   void IncProxyLivez(int code);
-  void ObserveConntrackReconcilerSync(absl::Duration duration);
-  void AddConntrackReconcilerDeletedEntries(double n);
+  // One stale-flow cleanup after a sync, labelled ip_family as upstream's.
+  void ObserveConntrackReconcilerSync(proxier::IpFamily family, absl::Duration duration);
+  void AddConntrackReconcilerDeletedEntries(proxier::IpFamily family, double n);
 
   // --- kproxy ---
-  // LoadBalancer Services whose ingress IPs currently get no local rule (annotation or ipMode).
+  // LoadBalancer Services whose ingress IPs got no local rule in the last sync (annotation or
+  // ipMode; IPVS mode: after each ELB's shared setting was enforced).
   void SetPassThroughServices(double n);
   // A Service whose pass-through setting disagrees with another on the same ELB (IPVS mode).
   void IncPassThroughConflicts(double n = 1);
@@ -59,6 +62,11 @@ class Metrics {
   void IncObjectsRejected(absl::string_view kind);
   // A sync that failed to program the kernel (rules left as they were, retried with backoff).
   void IncSyncProxyRulesFailures();
+  // One request to the API server, as client-go's rest_client_requests_total{code,host,method}
+  // (code "<error>" without a response) and rest_client_request_duration_seconds{host,verb} (not
+  // for watches, as client-go) count it.
+  void ObserveRestClientRequest(absl::string_view method, absl::string_view host, long code,
+                                absl::Duration duration, bool watch);
   // A restore that went to iptables-nft-restore instead of the direct nf_tables writer; reason:
   // "unsupported_version", "unsupported_input", "missing_table", "writer_unavailable".
   void IncIptablesNftDirectFallbacks(absl::string_view reason);
@@ -88,13 +96,15 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* no_local_endpoints_ = nullptr;
   prometheus::Family<prometheus::Counter>* proxy_healthz_total_ = nullptr;
   prometheus::Family<prometheus::Counter>* proxy_livez_total_ = nullptr;
-  prometheus::Histogram* conntrack_reconciler_sync_duration_ = nullptr;
-  prometheus::Counter* conntrack_reconciler_deleted_entries_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* conntrack_reconciler_sync_duration_ = nullptr;
+  prometheus::Family<prometheus::Counter>* conntrack_reconciler_deleted_entries_ = nullptr;
   prometheus::Gauge* pass_through_services_ = nullptr;
   prometheus::Counter* pass_through_conflicts_ = nullptr;
   prometheus::Family<prometheus::Counter>* objects_rejected_ = nullptr;
   prometheus::Counter* sync_proxy_rules_failures_ = nullptr;
   prometheus::Family<prometheus::Counter>* iptables_nft_direct_fallbacks_ = nullptr;
+  prometheus::Family<prometheus::Counter>* rest_client_requests_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* rest_client_request_duration_ = nullptr;
 };
 
 }  // namespace kproxy::daemon

@@ -151,9 +151,6 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
     for (auto* st : states_) st->OnEndpointSlicesSynced();
   }
 
-  // Services whose load-balancer IPs are (partly) left to the load balancer.
-  size_t PassThroughServices() const { return reporter_.PassThroughServices(); }
-
   // Sets the _pending gauges from the families' trackers (also after each sync, which takes them).
   void UpdatePending() {
     Metrics* m = metrics_->load();
@@ -407,7 +404,11 @@ absl::Status ProxyServer::StartSource() {
   auto cc = apiclient::BuildClientConfig(flags);
   if (!cc.ok()) return cc.status();
   KLOG_INFO << "Connecting to the API server: " << cc->DebugString();
-  auto rest = apiclient::RestClient::Create(*cc);
+  apiclient::RestClientOptions rest_options;
+  rest_options.on_request = [this](const apiclient::RequestOutcome& o) {
+    if (Metrics* m = metrics_ptr_.load()) m->ObserveRestClientRequest(o.method, o.host, o.status, o.duration, o.stream);
+  };
+  auto rest = apiclient::RestClient::Create(*cc, rest_options);
   if (!rest.ok()) return rest.status();
   rest_ = *std::move(rest);
   apiclient::ApiSourceOptions ao;
@@ -813,7 +814,14 @@ void ProxyServer::RecordSync(const absl::StatusOr<proxier::SyncReport>& r, absl:
   if (r.ok()) {
     metrics_->ObserveSyncProxyRules(took, r->full);
     metrics_->SetSyncProxyRulesLastTimestamp(absl::Now());
-    metrics_->SetPassThroughServices(static_cast<double>(fanout_.PassThroughServices()));
+    // What was programmed (IPVS: after each ELB's setting was enforced), not what was asked for.
+    if (r->pass_through_services.has_value()) {
+      metrics_->SetPassThroughServices(static_cast<double>(r->pass_through_services->size()));
+    }
+    for (const proxier::ConntrackCleanupReport& cleanup : r->conntrack_cleanups) {
+      metrics_->ObserveConntrackReconcilerSync(cleanup.family, cleanup.duration);
+      metrics_->AddConntrackReconcilerDeletedEntries(cleanup.family, static_cast<double>(cleanup.deleted));
+    }
     for (const auto& [table, n] : r->iptables_rules_total) metrics_->SetIptablesRulesTotal(table, static_cast<double>(n));
     for (const auto& [table, n] : r->iptables_rules_written) metrics_->SetIptablesRulesLast(table, static_cast<double>(n));
     for (const auto& [policy, n] : r->no_local_endpoints) metrics_->SetNoLocalEndpoints(policy, static_cast<double>(n));

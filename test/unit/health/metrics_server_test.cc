@@ -153,8 +153,8 @@ TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
   metrics_->SetNoLocalEndpoints("internal", 0);
   metrics_->IncProxyHealthz(200);
   metrics_->IncProxyLivez(503);
-  metrics_->ObserveConntrackReconcilerSync(absl::Milliseconds(5));
-  metrics_->AddConntrackReconcilerDeletedEntries(3);
+  metrics_->ObserveConntrackReconcilerSync(proxier::IpFamily::kIPv6, absl::Milliseconds(5));
+  metrics_->AddConntrackReconcilerDeletedEntries(proxier::IpFamily::kIPv6, 3);
   metrics_->SetPassThroughServices(2);
   metrics_->IncPassThroughConflicts();
   metrics_->IncObjectsRejected("Service");
@@ -209,6 +209,12 @@ TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
   s = Find(samples, "kubeproxy_proxy_livez_total", {{"code", "503"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
+  s = Find(samples, "kubeproxy_conntrack_reconciler_deleted_entries_total", {{"ip_family", "IPv6"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 3);
+  s = Find(samples, "kubeproxy_conntrack_reconciler_sync_duration_seconds_count", {{"ip_family", "IPv6"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
   s = Find(samples, "kubeproxy_objects_rejected_total", {{"kind", "Service"}});
@@ -275,6 +281,33 @@ TEST_F(MetricsServerTest, CountsDirectNfTablesFallbacksByReason) {
   s = Find(samples, "kubeproxy_iptables_nft_direct_fallbacks_total", {{"reason", "missing_table"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
+}
+
+TEST_F(MetricsServerTest, RestClientRequestsWithClientGoNamesAndLabels) {
+  Start("ipvs");
+  metrics_->ObserveRestClientRequest("GET", "10.0.0.1:6443", 200, absl::Milliseconds(20), false);
+  metrics_->ObserveRestClientRequest("GET", "10.0.0.1:6443", 200, absl::Minutes(5), true);
+  metrics_->ObserveRestClientRequest("POST", "10.0.0.1:6443", 0, absl::Seconds(1), false);
+  std::vector<Sample> samples = Scrape();
+  const Sample* s = Find(samples, "rest_client_requests_total",
+                         {{"code", "200"}, {"host", "10.0.0.1:6443"}, {"method", "GET"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 2);
+  s = Find(samples, "rest_client_requests_total", {{"code", "<error>"}, {"host", "10.0.0.1:6443"}, {"method", "POST"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
+  // The watch is counted but not timed, as client-go.
+  s = Find(samples, "rest_client_request_duration_seconds_count", {{"host", "10.0.0.1:6443"}, {"verb", "GET"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
+  std::vector<std::string> bounds;
+  for (const Sample& b : samples) {
+    if (b.name == "rest_client_request_duration_seconds_bucket" && b.labels.at("verb") == "GET") {
+      bounds.push_back(b.labels.at("le"));
+    }
+  }
+  EXPECT_EQ(bounds, (std::vector<std::string>{"0.005", "0.025", "0.1", "0.25", "0.5", "1", "2", "4", "8", "15", "30",
+                                              "60", "+Inf"}));
 }
 
 TEST_F(MetricsServerTest, ServesProxyModeConfigzAndGenericHealthz) {

@@ -235,8 +235,18 @@ TEST_F(IptablesProxierTest, RemovedUdpEndpointFlowsAreCleaned) {
   conntrack_.Add(entry);
   proxier::EndpointSlice updated = Slice("dns", proxier::Protocol::kUDP, 53, {"10.180.0.54"});
   state_.OnEndpointSliceUpdate(dns_slice_, updated);
-  ASSERT_TRUE(proxier_->Sync().ok());
+  absl::StatusOr<proxier::SyncReport> report = proxier_->Sync();
+  ASSERT_TRUE(report.ok());
   EXPECT_THAT(conntrack_.Deleted(), ::testing::ElementsAre(entry));
+  // What the conntrack reconciler metrics are set from.
+  ASSERT_EQ(report->conntrack_cleanups.size(), 1u);
+  EXPECT_EQ(report->conntrack_cleanups[0].family, proxier::IpFamily::kIPv4);
+  EXPECT_EQ(report->conntrack_cleanups[0].deleted, 1u);
+  EXPECT_GE(report->conntrack_cleanups[0].duration, absl::ZeroDuration());
+  // Nothing changed: no cleanup, nothing reported.
+  report = proxier_->Sync();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->conntrack_cleanups.empty());
 }
 
 }  // namespace
