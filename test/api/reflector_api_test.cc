@@ -138,6 +138,28 @@ TEST_F(ApiTest, WrongTokenGets401) {
   EXPECT_EQ(r->status, 401);
 }
 
+// What the daemon's rest_client_requests_total and rest_client_request_duration_seconds count.
+TEST_F(ApiTest, EveryRequestIsReportedWithMethodHostAndStatus) {
+  std::vector<std::string> seen;
+  RestClientOptions options;
+  options.on_request = [&seen](const RequestOutcome& o) {
+    seen.push_back(absl::StrCat(o.method, " ", o.host, " ", o.status, o.stream ? " watch" : ""));
+  };
+  absl::StatusOr<std::unique_ptr<RestClient>> client = RestClient::Create(server_->Config(kToken), options);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(10)).ok());
+  ASSERT_TRUE((*client)->Get("/api/v1/nosuchthing", nullptr, absl::Seconds(10)).ok());
+  const std::string host = absl::StrCat("127.0.0.1:", server_->port());
+  EXPECT_THAT(seen, ::testing::ElementsAre("GET " + host + " 200", "GET " + host + " 404"));
+  // No server: no status.
+  ClientConfig gone = server_->Config(kToken);
+  gone.server = "https://127.0.0.1:1";
+  client = RestClient::Create(gone, options);
+  ASSERT_TRUE(client.ok());
+  EXPECT_FALSE((*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(5)).ok());
+  EXPECT_EQ(seen.back(), "GET 127.0.0.1:1 0");
+}
+
 TEST_F(ApiTest, AddModifyDeleteAreDeliveredInOrder) {
   RecordingSink sink;
   Reflector reflector(client_.get(), services_, &sink, FastOptions());
