@@ -451,6 +451,26 @@ TEST_F(ExecPluginApiTest, ReflectorAuthenticatesWithThePluginAndRenewsTheTokenBe
   EXPECT_EQ(Refused(), 0);
 }
 
+TEST_F(ExecPluginApiTest, PluginClientCertificateAuthenticatesOverTls) {
+  // The plugin hands out the client certificate the fake server's CA signed, and no token.
+  const std::string plugin = dir_ + "/cert-plugin.py";
+  std::ofstream(plugin) << "#!" << KPROXY_PYTHON3 << "\nimport json\n"
+                        << "read = lambda n: open('" << server_->dir() << "/' + n).read()\n"
+                        << "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1', "
+                        << "'kind': 'ExecCredential', 'status': {'clientCertificateData': read('client.crt'), "
+                        << "'clientKeyData': read('client.key')}}))\n";
+  chmod(plugin.c_str(), 0755);
+  ClientConfig config = server_->Config();
+  config.exec = ExecConfig{.api_version = "client.authentication.k8s.io/v1beta1", .command = plugin,
+                           .interactive_mode = "IfAvailable"};
+  absl::StatusOr<std::unique_ptr<RestClient>> client = RestClient::Create(config);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<HttpResponse> r = (*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Refused(), 0);
+}
+
 TEST_F(ExecPluginApiTest, RefusedTokenRunsThePluginAgainAndRetries) {
   absl::StatusOr<ClientConfig> config = LoadKubeconfigFile(dir_ + "/kubeconfig");
   ASSERT_TRUE(config.ok()) << config.status();
