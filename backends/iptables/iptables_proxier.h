@@ -3,12 +3,14 @@
 // IptablesRunner, keeps the jump rules and canary chains in place, and cleans stale UDP flows.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -78,8 +80,9 @@ class IptablesProxier final : public proxier::Proxier {
     uint64_t total = 0;
     uint64_t partial = 0;
   };
-  RestoreFailures restore_failures() const {
-    return {restore_failures_.load(), partial_restore_failures_.load()};
+  RestoreFailures restore_failures(proxier::IpFamily family) const {
+    const int i = family == proxier::IpFamily::kIPv6 ? 1 : 0;
+    return {restore_failures_[i].load(), partial_restore_failures_[i].load()};
   }
 
  private:
@@ -118,7 +121,7 @@ class IptablesProxier final : public proxier::Proxier {
     std::vector<std::string> pass_through_services;  // "namespace/name", as programmed
   };
   absl::StatusOr<FamilyResult> SyncFamily(Family& family, bool force_full,
-                                          std::vector<absl::Time>& change_times)
+                                          std::vector<std::pair<proxier::IpFamily, absl::Time>>& change_times)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fills the rule counts of `result` from the plan and the restore input written.
   // `previous` is the plan applied before this one (null on full syncs: everything is counted).
@@ -132,8 +135,9 @@ class IptablesProxier final : public proxier::Proxier {
 
   const IptablesProxierOptions options_;
   std::atomic<bool> force_full_{false};
-  std::atomic<uint64_t> restore_failures_{0};
-  std::atomic<uint64_t> partial_restore_failures_{0};
+  // Indexed by family: [0] IPv4, [1] IPv6.
+  std::array<std::atomic<uint64_t>, 2> restore_failures_{};
+  std::array<std::atomic<uint64_t>, 2> partial_restore_failures_{};
   absl::Mutex mu_;
   std::vector<Family> families_ ABSL_GUARDED_BY(mu_);
 };

@@ -196,8 +196,10 @@ absl::StatusOr<proxier::SyncReport> IpvsProxier::Sync() {
     for (const proxier::ServiceName& service : desired.pass_through_services) {
       report.pass_through_services->insert(service.ToString());
     }
-    report.no_local_endpoints["internal"] += desired.no_local_internal_endpoints;
-    report.no_local_endpoints["external"] += desired.no_local_external_endpoints;
+    report.families.push_back(family.config.node.family);
+    for (absl::Time t : taken.change_times) report.change_times.emplace_back(family.config.node.family, t);
+    report.no_local_endpoints[family.config.node.family]["internal"] += desired.no_local_internal_endpoints;
+    report.no_local_endpoints[family.config.node.family]["external"] += desired.no_local_external_endpoints;
 
     // The ipsets first: the iptables rules name them, and KUBE-IPVS-FILTER must know new VIPs
     // before they are bound.

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "prometheus/labels.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
 
@@ -121,22 +122,21 @@ std::vector<prometheus::MetricFamily> CollectProcessMetrics() {
 Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prometheus::Registry>()) {
   prometheus::Registry& r = *registry_;
   const std::vector<double> sync_buckets = ExponentialBuckets(0.001, 2, 15);
+  sync_buckets_ = sync_buckets;
+  network_programming_buckets_ = NetworkProgrammingBuckets();
 
   sync_proxy_rules_duration_ = &BuildHistogram()
                                     .Name("kubeproxy_sync_proxy_rules_duration_seconds")
                                     .Help("SyncProxyRules latency in seconds")
-                                    .Register(r)
-                                    .Add({}, sync_buckets);
+                                    .Register(r);
   sync_proxy_rules_last_queued_timestamp_ = &BuildGauge()
                                                  .Name("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds")
                                                  .Help("The last time a sync of proxy rules was queued")
-                                                 .Register(r)
-                                                 .Add({});
+                                                 .Register(r);
   sync_proxy_rules_last_timestamp_ = &BuildGauge()
                                           .Name("kubeproxy_sync_proxy_rules_last_timestamp_seconds")
                                           .Help("The last time proxy rules were successfully synced")
-                                          .Register(r)
-                                          .Add({});
+                                          .Register(r);
   endpoint_changes_pending_ = &BuildGauge()
                                    .Name("kubeproxy_sync_proxy_rules_endpoint_changes_pending")
                                    .Help("Pending proxy rules Endpoint changes")
@@ -168,8 +168,7 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
   network_programming_duration_ = &BuildHistogram()
                                        .Name("kubeproxy_network_programming_duration_seconds")
                                        .Help("In Cluster Network Programming Latency in seconds")
-                                       .Register(r)
-                                       .Add({}, NetworkProgrammingBuckets());
+                                       .Register(r);
   no_local_endpoints_ = &BuildGauge()
                              .Name("kubeproxy_sync_proxy_rules_no_local_endpoints_total")
                              .Help("Number of services with a Local traffic policy and no endpoints")
@@ -187,18 +186,15 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
     sync_full_proxy_rules_duration_ = &BuildHistogram()
                                            .Name("kubeproxy_sync_full_proxy_rules_duration_seconds")
                                            .Help("SyncProxyRules latency in seconds for full resyncs")
-                                           .Register(r)
-                                           .Add({}, sync_buckets);
+                                           .Register(r);
     sync_partial_proxy_rules_duration_ = &BuildHistogram()
                                               .Name("kubeproxy_sync_partial_proxy_rules_duration_seconds")
                                               .Help("SyncProxyRules latency in seconds for partial resyncs")
-                                              .Register(r)
-                                              .Add({}, sync_buckets);
+                                              .Register(r);
     iptables_partial_restore_failures_ = &BuildCounter()
                                               .Name("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total")
                                               .Help("Cumulative proxy iptables partial restore failures")
-                                              .Register(r)
-                                              .Add({});
+                                              .Register(r);
     iptables_rules_total_ = &BuildGauge()
                                  .Name("kubeproxy_sync_proxy_rules_iptables_total")
                                  .Help("Total number of iptables rules owned by kube-proxy")
@@ -212,8 +208,7 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
     iptables_restore_failures_ = &BuildCounter()
                                       .Name("kubeproxy_sync_proxy_rules_iptables_restore_failures_total")
                                       .Help("Cumulative proxy iptables restore failures")
-                                      .Register(r)
-                                      .Add({});
+                                      .Register(r);
     iptables_nft_direct_fallbacks_ = &BuildCounter()
                                           .Name("kubeproxy_iptables_nft_direct_fallbacks_total")
                                           .Help("Restores written with iptables-nft-restore instead of "
@@ -253,23 +248,41 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
                                     .Add({});
 }
 
-void Metrics::ObserveSyncProxyRules(absl::Duration duration, bool full) {
+namespace {
+prometheus::Labels FamilyLabel(proxier::IpFamily family) {
+  return {{"ip_family", std::string(proxier::IpFamilyName(family))}};
+}
+prometheus::Labels FamilyLabel(proxier::IpFamily family, const char* key, absl::string_view value) {
+  prometheus::Labels labels = FamilyLabel(family);
+  labels.emplace(key, std::string(value));
+  return labels;
+}
+}  // namespace
+
+void Metrics::AddFamily(proxier::IpFamily family) {
+  if (iptables_restore_failures_ != nullptr) iptables_restore_failures_->Add(FamilyLabel(family));
+  if (iptables_partial_restore_failures_ != nullptr) iptables_partial_restore_failures_->Add(FamilyLabel(family));
+}
+
+void Metrics::ObserveSyncProxyRules(proxier::IpFamily family, absl::Duration duration, bool full) {
   double seconds = absl::ToDoubleSeconds(duration);
-  sync_proxy_rules_duration_->Observe(seconds);
-  prometheus::Histogram* mode_histogram = full ? sync_full_proxy_rules_duration_ : sync_partial_proxy_rules_duration_;
-  if (mode_histogram != nullptr) mode_histogram->Observe(seconds);
+  sync_proxy_rules_duration_->Add(FamilyLabel(family), sync_buckets_).Observe(seconds);
+  prometheus::Family<prometheus::Histogram>* mode_histogram =
+      full ? sync_full_proxy_rules_duration_ : sync_partial_proxy_rules_duration_;
+  if (mode_histogram != nullptr) mode_histogram->Add(FamilyLabel(family), sync_buckets_).Observe(seconds);
 }
 
-void Metrics::SetSyncProxyRulesLastTimestamp(absl::Time t) {
-  sync_proxy_rules_last_timestamp_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
+void Metrics::SetSyncProxyRulesLastTimestamp(proxier::IpFamily family, absl::Time t) {
+  sync_proxy_rules_last_timestamp_->Add(FamilyLabel(family)).Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
 }
 
-void Metrics::SetSyncProxyRulesLastQueuedTimestamp(absl::Time t) {
-  sync_proxy_rules_last_queued_timestamp_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
+void Metrics::SetSyncProxyRulesLastQueuedTimestamp(proxier::IpFamily family, absl::Time t) {
+  sync_proxy_rules_last_queued_timestamp_->Add(FamilyLabel(family)).Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
 }
 
-void Metrics::ObserveNetworkProgramming(absl::Duration duration) {
-  network_programming_duration_->Observe(absl::ToDoubleSeconds(duration));
+void Metrics::ObserveNetworkProgramming(proxier::IpFamily family, absl::Duration duration) {
+  network_programming_duration_->Add(FamilyLabel(family), network_programming_buckets_)
+      .Observe(absl::ToDoubleSeconds(duration));
 }
 
 void Metrics::SetEndpointChangesPending(double n) { endpoint_changes_pending_->Set(n); }
@@ -277,24 +290,26 @@ void Metrics::AddEndpointChanges(double n) { endpoint_changes_total_->Increment(
 void Metrics::SetServiceChangesPending(double n) { service_changes_pending_->Set(n); }
 void Metrics::AddServiceChanges(double n) { service_changes_total_->Increment(n); }
 
-void Metrics::IncIptablesRestoreFailures() {
-  if (iptables_restore_failures_ != nullptr) iptables_restore_failures_->Increment();
+void Metrics::IncIptablesRestoreFailures(proxier::IpFamily family) {
+  if (iptables_restore_failures_ != nullptr) iptables_restore_failures_->Add(FamilyLabel(family)).Increment();
 }
 
-void Metrics::IncIptablesPartialRestoreFailures() {
-  if (iptables_partial_restore_failures_ != nullptr) iptables_partial_restore_failures_->Increment();
+void Metrics::IncIptablesPartialRestoreFailures(proxier::IpFamily family) {
+  if (iptables_partial_restore_failures_ != nullptr) {
+    iptables_partial_restore_failures_->Add(FamilyLabel(family)).Increment();
+  }
 }
 
-void Metrics::SetIptablesRulesTotal(absl::string_view table, double n) {
-  if (iptables_rules_total_ != nullptr) iptables_rules_total_->Add({{"table", std::string(table)}}).Set(n);
+void Metrics::SetIptablesRulesTotal(proxier::IpFamily family, absl::string_view table, double n) {
+  if (iptables_rules_total_ != nullptr) iptables_rules_total_->Add(FamilyLabel(family, "table", table)).Set(n);
 }
 
-void Metrics::SetIptablesRulesLast(absl::string_view table, double n) {
-  if (iptables_rules_last_ != nullptr) iptables_rules_last_->Add({{"table", std::string(table)}}).Set(n);
+void Metrics::SetIptablesRulesLast(proxier::IpFamily family, absl::string_view table, double n) {
+  if (iptables_rules_last_ != nullptr) iptables_rules_last_->Add(FamilyLabel(family, "table", table)).Set(n);
 }
 
-void Metrics::SetNoLocalEndpoints(absl::string_view traffic_policy, double n) {
-  no_local_endpoints_->Add({{"traffic_policy", std::string(traffic_policy)}}).Set(n);
+void Metrics::SetNoLocalEndpoints(proxier::IpFamily family, absl::string_view traffic_policy, double n) {
+  no_local_endpoints_->Add(FamilyLabel(family, "traffic_policy", traffic_policy)).Set(n);
 }
 
 void Metrics::IncProxyHealthz(int code) { proxy_healthz_total_->Add({{"code", absl::StrCat(code)}}).Increment(); }
@@ -302,12 +317,12 @@ void Metrics::IncProxyLivez(int code) { proxy_livez_total_->Add({{"code", absl::
 
 void Metrics::ObserveConntrackReconcilerSync(proxier::IpFamily family, absl::Duration duration) {
   conntrack_reconciler_sync_duration_
-      ->Add({{"ip_family", std::string(proxier::IpFamilyName(family))}}, ExponentialBuckets(0.001, 2, 15))
+      ->Add(FamilyLabel(family), sync_buckets_)
       .Observe(absl::ToDoubleSeconds(duration));
 }
 
 void Metrics::AddConntrackReconcilerDeletedEntries(proxier::IpFamily family, double n) {
-  conntrack_reconciler_deleted_entries_->Add({{"ip_family", std::string(proxier::IpFamilyName(family))}}).Increment(n);
+  conntrack_reconciler_deleted_entries_->Add(FamilyLabel(family)).Increment(n);
 }
 
 void Metrics::SetPassThroughServices(double n) { pass_through_services_->Set(n); }

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -29,23 +30,27 @@ class Metrics {
   Metrics& operator=(const Metrics&) = delete;
 
   // --- upstream pkg/proxy/metrics ---
-  // One sync of the proxy rules (full or partial); `full` also feeds the iptables-mode
-  // full/partial histograms.
-  void ObserveSyncProxyRules(absl::Duration duration, bool full);
-  void SetSyncProxyRulesLastTimestamp(absl::Time t);
-  void SetSyncProxyRulesLastQueuedTimestamp(absl::Time t);
-  void ObserveNetworkProgramming(absl::Duration duration);
+  // Metrics taking a `family` carry upstream's ip_family label ("IPv4", "IPv6"; since 1.33).
+  // Creates the family's counters at 0 (the restore failures), so they are scraped before the
+  // first failure.
+  void AddFamily(proxier::IpFamily family);
+  // One sync of the proxy rules (full or partial) that programmed `family`; `full` also feeds the
+  // iptables-mode full/partial histograms.
+  void ObserveSyncProxyRules(proxier::IpFamily family, absl::Duration duration, bool full);
+  void SetSyncProxyRulesLastTimestamp(proxier::IpFamily family, absl::Time t);
+  void SetSyncProxyRulesLastQueuedTimestamp(proxier::IpFamily family, absl::Time t);
+  void ObserveNetworkProgramming(proxier::IpFamily family, absl::Duration duration);
   void SetEndpointChangesPending(double n);
   void AddEndpointChanges(double n = 1);
   void SetServiceChangesPending(double n);
   void AddServiceChanges(double n = 1);
-  void IncIptablesRestoreFailures();
-  void IncIptablesPartialRestoreFailures();
+  void IncIptablesRestoreFailures(proxier::IpFamily family);
+  void IncIptablesPartialRestoreFailures(proxier::IpFamily family);
   // table: "filter", "nat", "mangle"...
-  void SetIptablesRulesTotal(absl::string_view table, double n);
-  void SetIptablesRulesLast(absl::string_view table, double n);
+  void SetIptablesRulesTotal(proxier::IpFamily family, absl::string_view table, double n);
+  void SetIptablesRulesLast(proxier::IpFamily family, absl::string_view table, double n);
   // traffic_policy: "internal" or "external".
-  void SetNoLocalEndpoints(absl::string_view traffic_policy, double n);
+  void SetNoLocalEndpoints(proxier::IpFamily family, absl::string_view traffic_policy, double n);
   void IncProxyHealthz(int code);
   void IncProxyLivez(int code);
   // One stale-flow cleanup after a sync, labelled ip_family as upstream's.
@@ -79,18 +84,20 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
 
-  prometheus::Histogram* sync_proxy_rules_duration_ = nullptr;
-  prometheus::Histogram* sync_full_proxy_rules_duration_ = nullptr;
-  prometheus::Histogram* sync_partial_proxy_rules_duration_ = nullptr;
-  prometheus::Gauge* sync_proxy_rules_last_timestamp_ = nullptr;
-  prometheus::Gauge* sync_proxy_rules_last_queued_timestamp_ = nullptr;
-  prometheus::Histogram* network_programming_duration_ = nullptr;
+  std::vector<double> sync_buckets_;
+  std::vector<double> network_programming_buckets_;
+  prometheus::Family<prometheus::Histogram>* sync_proxy_rules_duration_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* sync_full_proxy_rules_duration_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* sync_partial_proxy_rules_duration_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* sync_proxy_rules_last_timestamp_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* sync_proxy_rules_last_queued_timestamp_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* network_programming_duration_ = nullptr;
   prometheus::Gauge* endpoint_changes_pending_ = nullptr;
   prometheus::Counter* endpoint_changes_total_ = nullptr;
   prometheus::Gauge* service_changes_pending_ = nullptr;
   prometheus::Counter* service_changes_total_ = nullptr;
-  prometheus::Counter* iptables_restore_failures_ = nullptr;
-  prometheus::Counter* iptables_partial_restore_failures_ = nullptr;
+  prometheus::Family<prometheus::Counter>* iptables_restore_failures_ = nullptr;
+  prometheus::Family<prometheus::Counter>* iptables_partial_restore_failures_ = nullptr;
   prometheus::Family<prometheus::Gauge>* iptables_rules_total_ = nullptr;
   prometheus::Family<prometheus::Gauge>* iptables_rules_last_ = nullptr;
   prometheus::Family<prometheus::Gauge>* no_local_endpoints_ = nullptr;

@@ -339,7 +339,8 @@ class ProxyServer {
   absl::flat_hash_map<IpFamily, std::unique_ptr<backends::iptables::IptablesRestoreRunner>> runners_;
   backends::ipvs::IpvsProxier* ipvs_ = nullptr;  // proxier_ when in IPVS mode
   backends::iptables::IptablesProxier* iptables_ = nullptr;  // proxier_ when in iptables mode
-  backends::iptables::IptablesProxier::RestoreFailures restore_failures_seen_;  // sync thread
+  // Per family; sync thread.
+  absl::flat_hash_map<IpFamily, backends::iptables::IptablesProxier::RestoreFailures> restore_failures_seen_;
   std::vector<std::unique_ptr<backends::iptables::IptablesRunner>> dry_run_runners_;
   std::vector<std::unique_ptr<backends::conntrack::ConntrackClient>> conntrack_;
   std::unique_ptr<proxier::Proxier> proxier_;
@@ -367,7 +368,7 @@ class ProxyServer {
 
 void ProxyServer::OnStateChange(IpFamily family) {
   if (health_ready_.load() && health_ != nullptr) health_->QueuedUpdate(family);
-  if (Metrics* m = metrics_ptr_.load()) m->SetSyncProxyRulesLastQueuedTimestamp(absl::Now());
+  if (Metrics* m = metrics_ptr_.load()) m->SetSyncProxyRulesLastQueuedTimestamp(family, absl::Now());
   if (proxier::SyncRunner* r = runner_ptr_.load()) r->Kick();
 }
 
@@ -687,6 +688,7 @@ void ProxyServer::StartServers() {
   if (auto node = node_watcher_.Get(); node.has_value()) health_->SyncNode(*node);
   for (IpFamily f : families_) health_->Updated(f);  // the sync loop starts now, as upstream
   health_ready_ = true;
+  for (IpFamily f : families_) metrics_->AddFamily(f);
   auto http = HttpServer::Create();
   if (!http.ok()) {
     KLOG_ERROR << "Health/metrics HTTP server unavailable: " << http.status().message();
@@ -812,8 +814,12 @@ void ProxyServer::OnNodeChange(const proxier::Node& node) {
 
 void ProxyServer::RecordSync(const absl::StatusOr<proxier::SyncReport>& r, absl::Duration took) {
   if (r.ok()) {
-    metrics_->ObserveSyncProxyRules(took, r->full);
-    metrics_->SetSyncProxyRulesLastTimestamp(absl::Now());
+    // One sync programs every family; each family's series gets it, as each of upstream's
+    // per-family proxiers observes its own.
+    for (IpFamily family : r->families) {
+      metrics_->ObserveSyncProxyRules(family, took, r->full);
+      metrics_->SetSyncProxyRulesLastTimestamp(family, absl::Now());
+    }
     // What was programmed (IPVS: after each ELB's setting was enforced), not what was asked for.
     if (r->pass_through_services.has_value()) {
       metrics_->SetPassThroughServices(static_cast<double>(r->pass_through_services->size()));
@@ -822,18 +828,25 @@ void ProxyServer::RecordSync(const absl::StatusOr<proxier::SyncReport>& r, absl:
       metrics_->ObserveConntrackReconcilerSync(cleanup.family, cleanup.duration);
       metrics_->AddConntrackReconcilerDeletedEntries(cleanup.family, static_cast<double>(cleanup.deleted));
     }
-    for (const auto& [table, n] : r->iptables_rules_total) metrics_->SetIptablesRulesTotal(table, static_cast<double>(n));
-    for (const auto& [table, n] : r->iptables_rules_written) metrics_->SetIptablesRulesLast(table, static_cast<double>(n));
-    for (const auto& [policy, n] : r->no_local_endpoints) metrics_->SetNoLocalEndpoints(policy, static_cast<double>(n));
+    for (const auto& [family, tables] : r->iptables_rules_total) {
+      for (const auto& [table, n] : tables) metrics_->SetIptablesRulesTotal(family, table, static_cast<double>(n));
+    }
+    for (const auto& [family, tables] : r->iptables_rules_written) {
+      for (const auto& [table, n] : tables) metrics_->SetIptablesRulesLast(family, table, static_cast<double>(n));
+    }
+    for (const auto& [family, policies] : r->no_local_endpoints) {
+      for (const auto& [policy, n] : policies) metrics_->SetNoLocalEndpoints(family, policy, static_cast<double>(n));
+    }
   } else {
     metrics_->IncSyncProxyRulesFailures();
   }
   fanout_.UpdatePending();  // the sync took the pending changes
-  if (iptables_ != nullptr) {
-    const auto now = iptables_->restore_failures();
-    for (uint64_t i = restore_failures_seen_.total; i < now.total; ++i) metrics_->IncIptablesRestoreFailures();
-    for (uint64_t i = restore_failures_seen_.partial; i < now.partial; ++i) metrics_->IncIptablesPartialRestoreFailures();
-    restore_failures_seen_ = now;
+  for (IpFamily family : iptables_ != nullptr ? families_ : std::vector<IpFamily>{}) {
+    const auto now = iptables_->restore_failures(family);
+    auto& seen = restore_failures_seen_[family];
+    for (uint64_t i = seen.total; i < now.total; ++i) metrics_->IncIptablesRestoreFailures(family);
+    for (uint64_t i = seen.partial; i < now.partial; ++i) metrics_->IncIptablesPartialRestoreFailures(family);
+    seen = now;
   }
 }
 
@@ -856,7 +869,8 @@ int ProxyServer::Serve() {
     }
     RecordSync(r, took);
   });
-  runner_->set_latency_observer([this](absl::Duration d) { metrics_->ObserveNetworkProgramming(d); });
+  runner_->set_latency_observer(
+      [this](IpFamily family, absl::Duration d) { metrics_->ObserveNetworkProgramming(family, d); });
   runner_ptr_ = runner_.get();
   node_watcher_.set_on_change([this](const proxier::Node& n) { OnNodeChange(n); });
   if (!o_.config_file.empty()) {

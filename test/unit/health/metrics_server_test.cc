@@ -135,22 +135,23 @@ std::vector<std::string> BucketBounds(const std::vector<Sample>& samples, absl::
 
 TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
   Start("iptables");
-  metrics_->ObserveSyncProxyRules(absl::Milliseconds(3), /*full=*/true);
-  metrics_->ObserveSyncProxyRules(absl::Milliseconds(1), /*full=*/false);
-  metrics_->SetSyncProxyRulesLastTimestamp(absl::FromUnixSeconds(1714557600));
-  metrics_->SetSyncProxyRulesLastQueuedTimestamp(absl::FromUnixSeconds(1714557599));
-  metrics_->ObserveNetworkProgramming(absl::Seconds(2));
+  const proxier::IpFamily v4 = proxier::IpFamily::kIPv4;
+  metrics_->ObserveSyncProxyRules(v4, absl::Milliseconds(3), /*full=*/true);
+  metrics_->ObserveSyncProxyRules(v4, absl::Milliseconds(1), /*full=*/false);
+  metrics_->SetSyncProxyRulesLastTimestamp(v4, absl::FromUnixSeconds(1714557600));
+  metrics_->SetSyncProxyRulesLastQueuedTimestamp(v4, absl::FromUnixSeconds(1714557599));
+  metrics_->ObserveNetworkProgramming(v4, absl::Seconds(2));
   metrics_->SetEndpointChangesPending(4);
   metrics_->AddEndpointChanges(7);
   metrics_->SetServiceChangesPending(1);
   metrics_->AddServiceChanges(2);
-  metrics_->IncIptablesRestoreFailures();
-  metrics_->IncIptablesPartialRestoreFailures();
-  metrics_->SetIptablesRulesTotal("nat", 120);
-  metrics_->SetIptablesRulesTotal("filter", 8);
-  metrics_->SetIptablesRulesLast("nat", 12);
-  metrics_->SetNoLocalEndpoints("external", 1);
-  metrics_->SetNoLocalEndpoints("internal", 0);
+  metrics_->IncIptablesRestoreFailures(v4);
+  metrics_->IncIptablesPartialRestoreFailures(v4);
+  metrics_->SetIptablesRulesTotal(v4, "nat", 120);
+  metrics_->SetIptablesRulesTotal(v4, "filter", 8);
+  metrics_->SetIptablesRulesLast(v4, "nat", 12);
+  metrics_->SetNoLocalEndpoints(v4, "external", 1);
+  metrics_->SetNoLocalEndpoints(v4, "internal", 0);
   metrics_->IncProxyHealthz(200);
   metrics_->IncProxyLivez(503);
   metrics_->ObserveConntrackReconcilerSync(proxier::IpFamily::kIPv6, absl::Milliseconds(5));
@@ -193,19 +194,34 @@ TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
     EXPECT_TRUE(names.contains(want)) << want;
   }
 
-  const Sample* s = Find(samples, "kubeproxy_sync_proxy_rules_duration_seconds_count");
+  // Upstream's ip_family label (1.33) on the sync, rule-count and restore-failure metrics.
+  const std::map<std::string, std::string> ipv4 = {{"ip_family", "IPv4"}};
+  const Sample* s = Find(samples, "kubeproxy_sync_proxy_rules_duration_seconds_count", ipv4);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 2);
-  s = Find(samples, "kubeproxy_sync_full_proxy_rules_duration_seconds_count");
+  s = Find(samples, "kubeproxy_sync_full_proxy_rules_duration_seconds_count", ipv4);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
-  s = Find(samples, "kubeproxy_sync_proxy_rules_last_timestamp_seconds");
+  s = Find(samples, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", ipv4);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1714557600);
-  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_total", {{"table", "nat"}});
+  s = Find(samples, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", ipv4);
+  ASSERT_NE(s, nullptr);
+  s = Find(samples, "kubeproxy_network_programming_duration_seconds_count", ipv4);
+  ASSERT_NE(s, nullptr);
+  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total", ipv4);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
+  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", ipv4);
+  ASSERT_NE(s, nullptr);
+  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_last", {{"ip_family", "IPv4"}, {"table", "nat"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 12);
+  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_total", {{"ip_family", "IPv4"}, {"table", "nat"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 120);
-  s = Find(samples, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", {{"traffic_policy", "external"}});
+  s = Find(samples, "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+           {{"ip_family", "IPv4"}, {"traffic_policy", "external"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
   s = Find(samples, "kubeproxy_proxy_livez_total", {{"code", "503"}});
@@ -258,15 +274,28 @@ TEST_F(MetricsServerTest, ExposesProcessMetricsLikeGoClient) {
 
 TEST_F(MetricsServerTest, IpvsModeHasRestoreFailuresButNoIptablesSyncMetrics) {
   Start("ipvs");
-  metrics_->ObserveSyncProxyRules(absl::Milliseconds(3), /*full=*/true);
-  metrics_->IncIptablesPartialRestoreFailures();  // not registered in ipvs mode: a no-op
-  metrics_->SetIptablesRulesTotal("nat", 1);
+  metrics_->AddFamily(proxier::IpFamily::kIPv4);
+  metrics_->ObserveSyncProxyRules(proxier::IpFamily::kIPv4, absl::Milliseconds(3), /*full=*/true);
+  metrics_->IncIptablesPartialRestoreFailures(proxier::IpFamily::kIPv4);  // not registered in ipvs mode: a no-op
+  metrics_->SetIptablesRulesTotal(proxier::IpFamily::kIPv4, "nat", 1);
   std::set<std::string> names = Names(Scrape());
   EXPECT_TRUE(names.contains("kubeproxy_sync_proxy_rules_iptables_restore_failures_total"));
   EXPECT_TRUE(names.contains("kubeproxy_sync_proxy_rules_duration_seconds_count"));
   EXPECT_FALSE(names.contains("kubeproxy_sync_full_proxy_rules_duration_seconds_count"));
   EXPECT_FALSE(names.contains("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total"));
   EXPECT_FALSE(names.contains("kubeproxy_sync_proxy_rules_iptables_total"));
+}
+
+TEST_F(MetricsServerTest, AddedFamiliesShowZeroRestoreFailuresBeforeTheFirst) {
+  Start("iptables");
+  metrics_->AddFamily(proxier::IpFamily::kIPv4);
+  metrics_->AddFamily(proxier::IpFamily::kIPv6);
+  std::vector<Sample> samples = Scrape();
+  for (const char* family : {"IPv4", "IPv6"}) {
+    const Sample* s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total", {{"ip_family", family}});
+    ASSERT_NE(s, nullptr) << family;
+    EXPECT_EQ(s->value, 0);
+  }
 }
 
 TEST_F(MetricsServerTest, CountsDirectNfTablesFallbacksByReason) {

@@ -126,6 +126,20 @@ TEST_F(IpvsProxierTest, OneEndpointChangeIsExactlyOneDestinationOperationPerVirt
   EXPECT_EQ(ipvs_->calls().at("AddDestination"), 1);
 }
 
+// The report carries what the ip_family-labelled metrics need: the family synced, its no-local
+// counts, and when each applied change was queued (network programming latency; IPVS mode reported
+// none before).
+TEST_F(IpvsProxierTest, ReportIsPerFamilyWithTheChangeTimes) {
+  state_->OnServiceAdd(MakeLbService("lb", 10, "203.0.113.10"));
+  absl::StatusOr<proxier::SyncReport> report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_THAT(report->families, ::testing::ElementsAre(IpFamily::kIPv4));
+  ASSERT_FALSE(report->change_times.empty());
+  EXPECT_EQ(report->change_times[0].first, IpFamily::kIPv4);
+  EXPECT_TRUE(report->no_local_endpoints.contains(IpFamily::kIPv4));
+  EXPECT_FALSE(report->no_local_endpoints.contains(IpFamily::kIPv6));
+}
+
 // A netlink write refused (EPERM: e.g. a missing capability, or a security module) fails the sync
 // with the operation named; what was programmed before stays, and once the kernel accepts writes
 // again the next sync is a full one and completes the change.
