@@ -16,10 +16,10 @@ namespace kproxy::apiclient {
 // (client.authentication.k8s.io/v1 or v1beta1 ExecCredential on its stdout).
 struct ExecConfig {
   std::string api_version;  // client.authentication.k8s.io/v1 or .../v1beta1
-  std::string command;      // a relative path with a '/' is resolved against the kubeconfig's folder
+  std::string command;  // a relative path with a '/' is resolved against the kubeconfig's folder
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> env;  // added to (or replacing in) ours
-  std::string install_hint;                               // shown when the command is missing
+  std::string install_hint;                              // shown when the command is missing
   bool provide_cluster_info = false;  // KUBERNETES_EXEC_INFO carries spec.cluster
   std::string interactive_mode;       // "Never" or "IfAvailable" (both: never a terminal here)
 };

@@ -159,15 +159,18 @@ struct RestClient::ConnectionShare {
 };
 
 RestClient::RestClient(ClientConfig config, RestClientOptions options)
-    : config_(std::move(config)), options_(std::move(options)),
+    : config_(std::move(config)),
+      options_(std::move(options)),
       limiter_(config_.qps, config_.burst),
       token_source_(config_.bearer_token, config_.bearer_token_file, options_.token_recheck),
       share_(std::make_unique<ConnectionShare>()) {
   if (config_.exec.has_value()) {
-    exec_source_ = std::make_unique<ExecCredentialSource>(*config_.exec, config_, options_.exec_refresh_before_expiry);
+    exec_source_ = std::make_unique<ExecCredentialSource>(*config_.exec, config_,
+                                                          options_.exec_refresh_before_expiry);
   }
   absl::string_view host = config_.server;
-  if (size_t scheme = host.find("://"); scheme != absl::string_view::npos) host.remove_prefix(scheme + 3);
+  if (size_t scheme = host.find("://"); scheme != absl::string_view::npos)
+    host.remove_prefix(scheme + 3);
   host_ = std::string(host.substr(0, host.find('/')));
 }
 
@@ -413,8 +416,11 @@ absl::StatusOr<HttpResponse> RestClient::DoOnce(Request& request) {
   std::fill(authorization.begin(), authorization.end(), '\0');
 
   if (options_.on_request) {
-    options_.on_request({.method = request.method, .host = host_, .status = request.response.status,
-                         .duration = absl::Now() - started, .stream = request.on_line != nullptr});
+    options_.on_request({.method = request.method,
+                         .host = host_,
+                         .status = request.response.status,
+                         .duration = absl::Now() - started,
+                         .stream = request.on_line != nullptr});
   }
   if (cancelled) return absl::CancelledError(what + ": cancelled");
   if (request.aborted_by_callback) return absl::AbortedError(what + ": stream abandoned by the reader");

@@ -1,5 +1,6 @@
 // RestClient: HTTP(S) requests to the API server over libcurl (TLS, bearer token with reload or
-// from an exec plugin, proxy-url, qps/burst limiting), with line-by-line streaming for watches and cancellation from another thread.
+// from an exec plugin, proxy-url, qps/burst limiting), with line-by-line streaming for watches and
+// cancellation from another thread.
 #pragma once
 
 #include <functional>

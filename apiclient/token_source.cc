@@ -3,12 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <simdjson.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <simdjson.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -86,10 +85,13 @@ namespace {
 // A plugin's stdout beyond this is not a credential.
 constexpr size_t kMaxPluginOutput = 1 << 20;
 
-std::string PluginName(const ExecConfig& exec) { return absl::StrCat("exec plugin ", exec.command); }
+std::string PluginName(const ExecConfig& exec) {
+  return absl::StrCat("exec plugin ", exec.command);
+}
 
 // Runs the plugin with `extra_env` over our environment; its stdout, or an error naming it.
-absl::StatusOr<std::string> RunPlugin(const ExecConfig& exec, const std::vector<std::string>& extra_env,
+absl::StatusOr<std::string> RunPlugin(const ExecConfig& exec,
+                                      const std::vector<std::string>& extra_env,
                                       absl::Duration timeout) {
   std::vector<std::string> args = {exec.command};
   args.insert(args.end(), exec.args.begin(), exec.args.end());
@@ -108,7 +110,8 @@ absl::StatusOr<std::string> RunPlugin(const ExecConfig& exec, const std::vector<
   envp.push_back(nullptr);
 
   int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat(PluginName(exec), ": pipe: ", std::strerror(errno)));
+  if (pipe2(out, O_CLOEXEC) != 0)
+    return absl::InternalError(absl::StrCat(PluginName(exec), ": pipe: ", std::strerror(errno)));
   // posix_spawn, as every program kproxy starts: an argv, no shell; the command is the admin's
   // kubeconfig's, looked up on PATH as client-go does.
   posix_spawn_file_actions_t actions;
@@ -121,8 +124,10 @@ absl::StatusOr<std::string> RunPlugin(const ExecConfig& exec, const std::vector<
   close(out[1]);
   if (spawn_error != 0) {
     close(out[0]);
-    std::string message = absl::StrCat(PluginName(exec), ": cannot run it: ", std::strerror(spawn_error));
-    if (spawn_error == ENOENT && !exec.install_hint.empty()) absl::StrAppend(&message, "; ", exec.install_hint);
+    std::string message =
+        absl::StrCat(PluginName(exec), ": cannot run it: ", std::strerror(spawn_error));
+    if (spawn_error == ENOENT && !exec.install_hint.empty())
+      absl::StrAppend(&message, "; ", exec.install_hint);
     return absl::FailedPreconditionError(message);
   }
   std::string output;
@@ -136,7 +141,8 @@ absl::StatusOr<std::string> RunPlugin(const ExecConfig& exec, const std::vector<
       break;
     }
     pollfd p{out[0], POLLIN, 0};
-    const int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1000)));
+    const int ready =
+        poll(&p, 1, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1000)));
     if (ready < 0 && errno != EINTR) break;
     if (ready <= 0) continue;
     const ssize_t n = read(out[0], buffer, sizeof(buffer));
@@ -150,19 +156,21 @@ absl::StatusOr<std::string> RunPlugin(const ExecConfig& exec, const std::vector<
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (timed_out) {
-    return absl::DeadlineExceededError(
-        absl::StrCat(PluginName(exec), ": no answer within ", absl::FormatDuration(timeout), "; killed"));
+    return absl::DeadlineExceededError(absl::StrCat(PluginName(exec), ": no answer within ",
+                                                    absl::FormatDuration(timeout), "; killed"));
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        PluginName(exec), ": ", WIFEXITED(status) ? absl::StrCat("exit status ", WEXITSTATUS(status))
-                                                  : absl::StrCat("killed by signal ", WTERMSIG(status)),
-        " (its stderr is in this log)"));
+    return absl::UnavailableError(
+        absl::StrCat(PluginName(exec), ": ",
+                     WIFEXITED(status) ? absl::StrCat("exit status ", WEXITSTATUS(status))
+                                       : absl::StrCat("killed by signal ", WTERMSIG(status)),
+                     " (its stderr is in this log)"));
   }
   return output;
 }
 
-absl::StatusOr<std::string> StringField(const simdjson::dom::object& object, const char* key, absl::string_view path) {
+absl::StatusOr<std::string> StringField(const simdjson::dom::object& object, const char* key,
+                                        absl::string_view path) {
   simdjson::dom::element value;
   if (object.at_key(key).get(value) != simdjson::SUCCESS || value.is_null()) return std::string();
   std::string_view text;
@@ -174,12 +182,14 @@ absl::StatusOr<std::string> StringField(const simdjson::dom::object& object, con
 
 }  // namespace
 
-absl::StatusOr<ExecCredential> ParseExecCredential(absl::string_view json, absl::string_view api_version) {
+absl::StatusOr<ExecCredential> ParseExecCredential(absl::string_view json,
+                                                   absl::string_view api_version) {
   simdjson::dom::parser parser;
   simdjson::dom::element document;
   simdjson::dom::object root;
   const simdjson::padded_string padded(json.data(), json.size());
-  if (parser.parse(padded).get(document) != simdjson::SUCCESS || document.get_object().get(root) != simdjson::SUCCESS) {
+  if (parser.parse(padded).get(document) != simdjson::SUCCESS ||
+      document.get_object().get(root) != simdjson::SUCCESS) {
     return absl::InvalidArgumentError("output is not a JSON object (want an ExecCredential)");
   }
   absl::StatusOr<std::string> kind = StringField(root, "kind", "");
@@ -207,10 +217,12 @@ absl::StatusOr<ExecCredential> ParseExecCredential(absl::string_view json, absl:
   }
   const bool has_certificate = !credential.client_certificate_pem.empty();
   if (has_certificate != !credential.client_key_pem.empty()) {
-    return absl::InvalidArgumentError("status: clientCertificateData and clientKeyData must be given together");
+    return absl::InvalidArgumentError(
+        "status: clientCertificateData and clientKeyData must be given together");
   }
   if (credential.token.empty() && !has_certificate) {
-    return absl::InvalidArgumentError("status: neither token nor clientCertificateData and clientKeyData");
+    return absl::InvalidArgumentError(
+        "status: neither token nor clientCertificateData and clientKeyData");
   }
   absl::StatusOr<std::string> expiry = StringField(status, "expirationTimestamp", "status.");
   if (!expiry.ok()) return expiry.status();
@@ -218,7 +230,8 @@ absl::StatusOr<ExecCredential> ParseExecCredential(absl::string_view json, absl:
     absl::Time t;
     std::string error;
     if (!absl::ParseTime(absl::RFC3339_full, *expiry, &t, &error)) {
-      return absl::InvalidArgumentError(absl::StrCat("status.expirationTimestamp \"", *expiry, "\": ", error));
+      return absl::InvalidArgumentError(
+          absl::StrCat("status.expirationTimestamp \"", *expiry, "\": ", error));
     }
     credential.expiry = t;
   }
@@ -238,21 +251,29 @@ absl::StatusOr<std::string> ExecInfoJson(const ExecConfig& exec, const ClientCon
       ca = text.str();
     }
     std::string fields = absl::StrCat("\"server\":", JsonQuote(cluster.server));
-    if (!cluster.tls_server_name.empty()) absl::StrAppend(&fields, ",\"tls-server-name\":", JsonQuote(cluster.tls_server_name));
-    if (cluster.insecure_skip_tls_verify) absl::StrAppend(&fields, ",\"insecure-skip-tls-verify\":true");
-    if (!ca.empty()) absl::StrAppend(&fields, ",\"certificate-authority-data\":", JsonQuote(absl::Base64Escape(ca)));
-    if (!cluster.proxy_url.empty()) absl::StrAppend(&fields, ",\"proxy-url\":", JsonQuote(cluster.proxy_url));
+    if (!cluster.tls_server_name.empty())
+      absl::StrAppend(&fields, ",\"tls-server-name\":", JsonQuote(cluster.tls_server_name));
+    if (cluster.insecure_skip_tls_verify)
+      absl::StrAppend(&fields, ",\"insecure-skip-tls-verify\":true");
+    if (!ca.empty())
+      absl::StrAppend(&fields,
+                      ",\"certificate-authority-data\":", JsonQuote(absl::Base64Escape(ca)));
+    if (!cluster.proxy_url.empty())
+      absl::StrAppend(&fields, ",\"proxy-url\":", JsonQuote(cluster.proxy_url));
     spec = absl::StrCat("\"cluster\":{", fields, "},", spec);
   }
-  return absl::StrCat("{\"kind\":\"ExecCredential\",\"apiVersion\":", JsonQuote(exec.api_version), ",\"spec\":{",
-                      spec, "}}");
+  return absl::StrCat("{\"kind\":\"ExecCredential\",\"apiVersion\":", JsonQuote(exec.api_version),
+                      ",\"spec\":{", spec, "}}");
 }
 
 ExecCredentialSource::ExecCredentialSource(ExecConfig exec, ClientConfig cluster,
-                                           absl::Duration refresh_before_expiry, absl::Duration timeout,
-                                           std::function<absl::Time()> now)
-    : exec_(std::move(exec)), cluster_(std::move(cluster)), refresh_before_expiry_(refresh_before_expiry),
-      timeout_(timeout), now_(std::move(now)) {}
+                                           absl::Duration refresh_before_expiry,
+                                           absl::Duration timeout, std::function<absl::Time()> now)
+    : exec_(std::move(exec)),
+      cluster_(std::move(cluster)),
+      refresh_before_expiry_(refresh_before_expiry),
+      timeout_(timeout),
+      now_(std::move(now)) {}
 
 void ExecCredentialSource::Invalidate() {
   absl::MutexLock lock(&mu_);
@@ -266,7 +287,9 @@ int ExecCredentialSource::runs() const {
 
 absl::StatusOr<ExecCredential> ExecCredentialSource::Run() const {
   absl::StatusOr<std::string> info = ExecInfoJson(exec_, cluster_);
-  if (!info.ok()) return absl::Status(info.status().code(), absl::StrCat(PluginName(exec_), ": ", info.status().message()));
+  if (!info.ok())
+    return absl::Status(info.status().code(),
+                        absl::StrCat(PluginName(exec_), ": ", info.status().message()));
   std::vector<std::string> env;
   for (const auto& [name, value] : exec_.env) env.push_back(absl::StrCat(name, "=", value));
   env.push_back(absl::StrCat("KUBERNETES_EXEC_INFO=", *info));
@@ -288,8 +311,10 @@ absl::StatusOr<ExecCredential> ExecCredentialSource::Get() {
   absl::StatusOr<ExecCredential> fresh = Run();
   if (!fresh.ok()) {
     // Still valid and not refused: keep using it, the next request tries the plugin again.
-    if (credential_.has_value() && !invalidated_ && (!credential_->expiry || now < *credential_->expiry)) {
-      KLOG_WARNING << fresh.status().message() << "; keeping the previous credential until it expires";
+    if (credential_.has_value() && !invalidated_ &&
+        (!credential_->expiry || now < *credential_->expiry)) {
+      KLOG_WARNING << fresh.status().message()
+                   << "; keeping the previous credential until it expires";
       return *credential_;
     }
     return fresh.status();
@@ -300,8 +325,10 @@ absl::StatusOr<ExecCredential> ExecCredentialSource::Get() {
   if (fresh->expiry.has_value()) {
     refresh_at_ = *fresh->expiry - std::min(refresh_before_expiry_, (*fresh->expiry - now) / 2);
   }
-  KLOG_V(2) << PluginName(exec_) << ": got a " << (fresh->token.empty() ? "client certificate" : "token")
-            << (fresh->expiry ? absl::StrCat(" valid until ", absl::FormatTime(*fresh->expiry)) : "")
+  KLOG_V(2) << PluginName(exec_) << ": got a "
+            << (fresh->token.empty() ? "client certificate" : "token")
+            << (fresh->expiry ? absl::StrCat(" valid until ", absl::FormatTime(*fresh->expiry))
+                              : "")
             << " (credential: <redacted>)";
   credential_ = *std::move(fresh);
   invalidated_ = false;

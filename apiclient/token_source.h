@@ -52,11 +52,12 @@ struct ExecCredential {
   std::string token;                   // a bearer token, or
   std::string client_certificate_pem;  // a client certificate and its key
   std::string client_key_pem;
-  std::optional<absl::Time> expiry;    // none: valid until the server refuses it (401)
+  std::optional<absl::Time> expiry;  // none: valid until the server refuses it (401)
 };
 
 // status of an ExecCredential the plugin printed; its apiVersion must be the configured one.
-absl::StatusOr<ExecCredential> ParseExecCredential(absl::string_view json, absl::string_view api_version);
+absl::StatusOr<ExecCredential> ParseExecCredential(absl::string_view json,
+                                                   absl::string_view api_version);
 // The KUBERNETES_EXEC_INFO value client-go gives a plugin: spec.interactive false, and spec.cluster
 // (server, tls-server-name, insecure-skip-tls-verify, certificate-authority-data, proxy-url) when
 // provideClusterInfo is set.
@@ -68,10 +69,11 @@ absl::StatusOr<std::string> ExecInfoJson(const ExecConfig& exec, const ClientCon
 // /dev/null and our stderr, and is killed after `timeout`.
 class ExecCredentialSource {
  public:
-  ExecCredentialSource(ExecConfig exec, ClientConfig cluster,
-                       absl::Duration refresh_before_expiry = absl::Seconds(10),
-                       absl::Duration timeout = absl::Minutes(1),
-                       std::function<absl::Time()> now = [] { return absl::Now(); });
+  ExecCredentialSource(
+      ExecConfig exec, ClientConfig cluster,
+      absl::Duration refresh_before_expiry = absl::Seconds(10),
+      absl::Duration timeout = absl::Minutes(1),
+      std::function<absl::Time()> now = [] { return absl::Now(); });
 
   // The current credential. A failed run returns the error (naming the command, and the
   // installHint when the command is missing); an unexpired previous credential is kept then.

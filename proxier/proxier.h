@@ -31,7 +31,8 @@ struct SyncReport {
   size_t changed_services = 0;   // Services whose rules were rewritten
   std::string detail;            // one line for the log, e.g. "wrote 4 chains, 1.2 KiB"
   // When each change this sync applied was first queued, with its family
-  // (ProxyState::Taken::change_times); the sync runner turns them into network-programming latencies.
+  // (ProxyState::Taken::change_times); the sync runner turns them into network-programming
+  // latencies.
   std::vector<std::pair<IpFamily, absl::Time>> change_times;
   // iptables mode, per family: rules ("-A" lines) per table ("filter", "nat") in the desired
   // tables, and written by this sync (kubeproxy_sync_proxy_rules_iptables_total / _last).

@@ -83,13 +83,15 @@ proxier::ConntrackCleanupReport CleanStaleUdpFlowsAfterSync(ConntrackClient& cli
                                                             const proxier::NodeContext& node) {
   const absl::Time started = absl::Now();
   absl::StatusOr<size_t> deleted = CleanStaleUdpFlows(client, snapshot, node);
-  proxier::ConntrackCleanupReport report{.family = client.family(), .duration = absl::Now() - started};
+  proxier::ConntrackCleanupReport report{.family = client.family(),
+                                         .duration = absl::Now() - started};
   if (!deleted.ok()) {
     KLOG_WARNING << proxier::IpFamilyName(snapshot.family) << ": stale UDP flow cleanup: " << deleted.status();
   } else {
     report.deleted = *deleted;
     if (*deleted > 0) {
-      KLOG_V(2) << proxier::IpFamilyName(snapshot.family) << ": deleted " << *deleted << " stale UDP flows";
+      KLOG_V(2) << proxier::IpFamilyName(snapshot.family) << ": deleted " << *deleted
+                << " stale UDP flows";
     }
   }
   return report;

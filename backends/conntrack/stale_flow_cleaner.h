@@ -29,8 +29,8 @@ absl::StatusOr<size_t> CleanStaleUdpFlows(ConntrackClient& client, const proxier
                                           const proxier::NodeContext& node);
 
 // CleanStaleUdpFlows for a proxier's sync: an error is logged as a warning (the sync itself
-// succeeded; the next one retries), deletions at -v 2. Returns how long it took and what it deleted,
-// for the sync's report.
+// succeeded; the next one retries), deletions at -v 2. Returns how long it took and what it
+// deleted, for the sync's report.
 proxier::ConntrackCleanupReport CleanStaleUdpFlowsAfterSync(ConntrackClient& client,
                                                             const proxier::ProxySnapshot& snapshot,
                                                             const proxier::NodeContext& node);

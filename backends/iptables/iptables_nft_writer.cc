@@ -1,10 +1,5 @@
 #include "backends/iptables/iptables_nft_writer.h"
 
-#include <sys/socket.h>
-#include <sys/uio.h>
-
-#include <algorithm>
-
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -18,8 +13,10 @@
 #include <linux/netlink.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <variant>

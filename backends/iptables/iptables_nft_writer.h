@@ -24,8 +24,8 @@ struct mnl_socket;
 
 namespace kproxy::backends::iptables {
 
-// The iptables-nft versions whose rule encoding IptablesNftWriter reproduces (compared expression by
-// expression with what the tool itself writes). With any other version the rules go through
+// The iptables-nft versions whose rule encoding IptablesNftWriter reproduces (compared expression
+// by expression with what the tool itself writes). With any other version the rules go through
 // iptables-nft-restore: a tool that encodes a match differently would not recognise our rules.
 inline constexpr std::array<absl::string_view, 1> kVerifiedIptablesNftVersions = {"1.8.9"};
 

@@ -146,7 +146,8 @@ void IptablesProxier::CountRules(Family& family, const pi::IptablesPlan& plan, c
 }
 
 absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
-    Family& family, bool force_full, std::vector<std::pair<proxier::IpFamily, absl::Time>>& change_times) {
+    Family& family, bool force_full,
+    std::vector<std::pair<proxier::IpFamily, absl::Time>>& change_times) {
   FamilyResult result;
   IptablesFamilyConfig& config = family.config;
   if (!config.state->IsSynced()) {
@@ -160,7 +161,8 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
                                      taken.change_times.end());
   const proxier::ChangedServices changed = std::move(family.pending_changed);
   family.pending_changed.clear();
-  for (absl::Time t : family.pending_change_times) change_times.emplace_back(config.runner->family(), t);
+  for (absl::Time t : family.pending_change_times)
+    change_times.emplace_back(config.runner->family(), t);
   family.pending_change_times.clear();
   result.changed_services = changed.size();
 
@@ -222,7 +224,8 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   }
   CountRules(family, *plan, full ? nullptr : family.applied.get(), changed, rendered.pieces, result);
   for (const auto& [name, port] : taken.snapshot->services) {
-    if (port != nullptr && !port->pass_through_vips.empty()) result.pass_through_services.push_back(name.service.ToString());
+    if (port != nullptr && !port->pass_through_vips.empty())
+      result.pass_through_services.push_back(name.service.ToString());
   }
   family.applied = plan;
   family.needs_full = false;
@@ -231,7 +234,8 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   // Conntrack keeps UDP flows pinned to endpoints that are gone, and to VIPs that just became
   // pass-through; only changed Services (or a full sync) can have such flows.
   if (config.conntrack != nullptr && (full || !changed.empty())) {
-    result.conntrack_cleanup = conntrack::CleanStaleUdpFlowsAfterSync(*config.conntrack, *taken.snapshot, node);
+    result.conntrack_cleanup =
+        conntrack::CleanStaleUdpFlowsAfterSync(*config.conntrack, *taken.snapshot, node);
   }
   return result;
 }
@@ -263,9 +267,11 @@ absl::StatusOr<proxier::SyncReport> IptablesProxier::Sync() {
     report.iptables_rules_total[ip_family]["nat"] += result->nat_rules;
     report.iptables_rules_written[ip_family]["filter"] += result->filter_rules_written;
     report.iptables_rules_written[ip_family]["nat"] += result->nat_rules_written;
-    if (result->conntrack_cleanup.has_value()) report.conntrack_cleanups.push_back(*result->conntrack_cleanup);
+    if (result->conntrack_cleanup.has_value())
+      report.conntrack_cleanups.push_back(*result->conntrack_cleanup);
     if (!report.pass_through_services.has_value()) report.pass_through_services.emplace();
-    report.pass_through_services->insert(result->pass_through_services.begin(), result->pass_through_services.end());
+    report.pass_through_services->insert(result->pass_through_services.begin(),
+                                         result->pass_through_services.end());
     report.no_local_endpoints[ip_family]["internal"] += result->no_local_internal_endpoints;
     report.no_local_endpoints[ip_family]["external"] += result->no_local_external_endpoints;
     details.push_back(absl::StrFormat("%s: %s, wrote %d chains, deleted %d, %.1f KiB", name,

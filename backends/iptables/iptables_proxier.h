@@ -17,8 +17,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/types/span.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "backends/conntrack/conntrack_client.h"
 #include "backends/iptables/iptables_runner.h"
 #include "proxier/iptables/iptables_planner.h"
@@ -120,8 +120,9 @@ class IptablesProxier final : public proxier::Proxier {
     std::optional<proxier::ConntrackCleanupReport> conntrack_cleanup;
     std::vector<std::string> pass_through_services;  // "namespace/name", as programmed
   };
-  absl::StatusOr<FamilyResult> SyncFamily(Family& family, bool force_full,
-                                          std::vector<std::pair<proxier::IpFamily, absl::Time>>& change_times)
+  absl::StatusOr<FamilyResult> SyncFamily(
+      Family& family, bool force_full,
+      std::vector<std::pair<proxier::IpFamily, absl::Time>>& change_times)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fills the rule counts of `result` from the plan and the restore input written.
   // `previous` is the plan applied before this one (null on full syncs: everything is counted).

@@ -92,14 +92,16 @@ absl::StatusOr<std::unique_ptr<IptablesRestoreRunner>> IptablesRestoreRunner::Cr
       Create(family, variant, std::move(direct_writer));
   if (runner.ok() && !writer_status.ok()) {
     KLOG_WARNING << "Direct nf_tables writes unavailable (" << proxier::IpFamilyName(family)
-                 << "), restoring with " << (*runner)->ToolName("-restore") << ": " << writer_status;
+                 << "), restoring with " << (*runner)->ToolName("-restore") << ": "
+                 << writer_status;
     (*runner)->direct_disabled_reason_ = kFallbackWriterUnavailable;
   }
   return runner;
 }
 
 void IptablesRestoreRunner::CheckIptablesNftVersion() {
-  absl::StatusOr<SubprocessResult> r = RunSubprocess({ToolName(""), "--version"}, "", kCommandTimeout);
+  absl::StatusOr<SubprocessResult> r =
+      RunSubprocess({ToolName(""), "--version"}, "", kCommandTimeout);
   std::string output;
   if (!r.ok()) {
     output = std::string(r.status().message());
@@ -111,11 +113,13 @@ void IptablesRestoreRunner::CheckIptablesNftVersion() {
   output = OneLine(output);
   const std::string version = (r.ok() && r->exit_code == 0) ? ParseIptablesVersion(output) : "";
   if (IsVerifiedIptablesNftVersion(version)) {
-    KLOG_V(2) << "Direct nf_tables writes (" << proxier::IpFamilyName(family_) << ") for " << output;
+    KLOG_V(2) << "Direct nf_tables writes (" << proxier::IpFamilyName(family_) << ") for "
+              << output;
     return;
   }
-  KLOG_WARNING << "Direct nf_tables writes off (" << proxier::IpFamilyName(family_) << "): "
-               << ToolName("") << " --version says \"" << output << "\", and the direct encoding was verified only with iptables-nft "
+  KLOG_WARNING << "Direct nf_tables writes off (" << proxier::IpFamilyName(family_)
+               << "): " << ToolName("") << " --version says \"" << output
+               << "\", and the direct encoding was verified only with iptables-nft "
                << absl::StrJoin(kVerifiedIptablesNftVersions, ", ") << "; restoring with "
                << ToolName("-restore") << " (slow on large tables)";
   direct_writer_.reset();
@@ -184,8 +188,9 @@ absl::Status IptablesRestoreRunner::RestoreFromPieces(absl::Span<const absl::str
                                          ? kFallbackUnsupportedInput
                                          : kFallbackMissingTable;
     // Each one: a fallback that repeats every sync costs minutes per sync on a large table.
-    KLOG_WARNING << "Restoring with " << ToolName("-restore") << " instead of direct nf_tables writes ("
-                 << proxier::IpFamilyName(family_) << ", " << reason << "): " << status.message();
+    KLOG_WARNING << "Restoring with " << ToolName("-restore")
+                 << " instead of direct nf_tables writes (" << proxier::IpFamilyName(family_)
+                 << ", " << reason << "): " << status.message();
     CountFallback(reason);
   } else if (!direct_disabled_reason_.empty()) {
     CountFallback(direct_disabled_reason_);  // warned once when the runner was created

@@ -197,9 +197,12 @@ absl::StatusOr<proxier::SyncReport> IpvsProxier::Sync() {
       report.pass_through_services->insert(service.ToString());
     }
     report.families.push_back(family.config.node.family);
-    for (absl::Time t : taken.change_times) report.change_times.emplace_back(family.config.node.family, t);
-    report.no_local_endpoints[family.config.node.family]["internal"] += desired.no_local_internal_endpoints;
-    report.no_local_endpoints[family.config.node.family]["external"] += desired.no_local_external_endpoints;
+    for (absl::Time t : taken.change_times)
+      report.change_times.emplace_back(family.config.node.family, t);
+    report.no_local_endpoints[family.config.node.family]["internal"] +=
+        desired.no_local_internal_endpoints;
+    report.no_local_endpoints[family.config.node.family]["external"] +=
+        desired.no_local_external_endpoints;
 
     // The ipsets first: the iptables rules name them, and KUBE-IPVS-FILTER must know new VIPs
     // before they are bound.

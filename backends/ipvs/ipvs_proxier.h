@@ -93,7 +93,8 @@ class IpvsProxier final : public proxier::Proxier {
   // resolver and the kernel can be read, else node.node_ips.
   absl::StatusOr<proxier::ipvs::IpvsHostAddresses> HostAddresses(const IpvsFamily& family);
   // Deletes the family's stale UDP flows (logged, never a sync failure: the next sync retries).
-  proxier::ConntrackCleanupReport CleanStaleFlows(const IpvsFamily& family, const proxier::ProxySnapshot& snapshot,
+  proxier::ConntrackCleanupReport CleanStaleFlows(const IpvsFamily& family,
+                                                  const proxier::ProxySnapshot& snapshot,
                                                   proxier::ipvs::DesiredIpvsState& desired);
   void ReportConflicts(FamilyState& family, const std::vector<proxier::PassThroughConflict>& conflicts);
 

@@ -27,7 +27,8 @@ class PassThroughReporter {
  private:
   mutable absl::Mutex mu_;
   // Last decision summary and warning per Service.
-  absl::flat_hash_map<proxier::ServiceName, std::pair<std::string, std::string>> last_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<proxier::ServiceName, std::pair<std::string, std::string>> last_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kproxy::daemon

@@ -1,9 +1,9 @@
 // The API client against fake_apiserver.py over HTTPS: paging, ordered delivery, every injected
 // fault survived with the handler converging to the server, 410 relists without churn,
 // Retry-After, token rotation, client certificates, tls-server-name, Events.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -145,7 +145,8 @@ TEST_F(ApiTest, EveryRequestIsReportedWithMethodHostAndStatus) {
   options.on_request = [&seen](const RequestOutcome& o) {
     seen.push_back(absl::StrCat(o.method, " ", o.host, " ", o.status, o.stream ? " watch" : ""));
   };
-  absl::StatusOr<std::unique_ptr<RestClient>> client = RestClient::Create(server_->Config(kToken), options);
+  absl::StatusOr<std::unique_ptr<RestClient>> client =
+      RestClient::Create(server_->Config(kToken), options);
   ASSERT_TRUE(client.ok());
   ASSERT_TRUE((*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(10)).ok());
   ASSERT_TRUE((*client)->Get("/api/v1/nosuchthing", nullptr, absl::Seconds(10)).ok());
@@ -380,18 +381,22 @@ class ExecPluginApiTest : public ApiTest {
     dir_ = dir;
     SetPluginToken(kToken);
     const std::string plugin = dir_ + "/plugin.sh";
-    std::ofstream(plugin) << "#!/bin/sh\n"
-                          << "echo run >> '" << dir_ << "/runs'\n"
-                          << "EXPIRY=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)\n"
-                          << "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
-                          << "\"status\":{\"token\":\"%s\",\"expirationTimestamp\":\"%s\"}}' "
-                          << "\"$(cat '" << dir_ << "/token')\" \"$EXPIRY\"\n";
+    std::ofstream(plugin)
+        << "#!/bin/sh\n"
+        << "echo run >> '" << dir_ << "/runs'\n"
+        << "EXPIRY=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)\n"
+        << "printf "
+           "'{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+        << "\"status\":{\"token\":\"%s\",\"expirationTimestamp\":\"%s\"}}' "
+        << "\"$(cat '" << dir_ << "/token')\" \"$EXPIRY\"\n";
     chmod(plugin.c_str(), 0755);
-    const std::string kubeconfig = absl::StrCat(R"(apiVersion: v1
+    const std::string kubeconfig =
+        absl::StrCat(R"(apiVersion: v1
 kind: Config
 current-context: c
-clusters: [{name: k, cluster: {server: ")", server_->url(), R"(", certificate-authority: ")", server_->dir(),
-                                                 R"(/ca.crt"}}]
+clusters: [{name: k, cluster: {server: ")",
+                     server_->url(), R"(", certificate-authority: ")", server_->dir(),
+                     R"(/ca.crt"}}]
 contexts: [{name: c, context: {cluster: k, user: u}}]
 users:
 - name: u
@@ -415,7 +420,8 @@ users:
     absl::StatusOr<std::vector<testing::RecordedRequest>> requests = server_->Requests();
     EXPECT_TRUE(requests.ok());
     int refused = 0;
-    for (const auto& r : requests.value_or(std::vector<testing::RecordedRequest>{})) refused += r.status == 401;
+    for (const auto& r : requests.value_or(std::vector<testing::RecordedRequest>{}))
+      refused += r.status == 401;
     return refused;
   }
   std::string dir_;
@@ -444,8 +450,9 @@ TEST_F(ExecPluginApiTest, ReflectorAuthenticatesWithThePluginAndRenewsTheTokenBe
   absl::SleepFor(absl::Seconds(3));
   ASSERT_TRUE(server_->Fault(R"json({"type":"close_midstream","resource":"Service"})json").ok());
   ASSERT_TRUE(server_->Apply(Svc("after-expiry", "10.96.0.9")).ok());
-  EXPECT_TRUE(sink.log.WaitFor([](const auto& state, const auto&) { return state.contains("default/after-expiry"); },
-                               absl::Seconds(30)));
+  EXPECT_TRUE(sink.log.WaitFor(
+      [](const auto& state, const auto&) { return state.contains("default/after-expiry"); },
+      absl::Seconds(30)));
   reflector.Stop();
   EXPECT_GE(PluginRuns(), 2);
   EXPECT_EQ(Refused(), 0);
@@ -454,14 +461,16 @@ TEST_F(ExecPluginApiTest, ReflectorAuthenticatesWithThePluginAndRenewsTheTokenBe
 TEST_F(ExecPluginApiTest, PluginClientCertificateAuthenticatesOverTls) {
   // The plugin hands out the client certificate the fake server's CA signed, and no token.
   const std::string plugin = dir_ + "/cert-plugin.py";
-  std::ofstream(plugin) << "#!" << KPROXY_PYTHON3 << "\nimport json\n"
-                        << "read = lambda n: open('" << server_->dir() << "/' + n).read()\n"
-                        << "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1', "
-                        << "'kind': 'ExecCredential', 'status': {'clientCertificateData': read('client.crt'), "
-                        << "'clientKeyData': read('client.key')}}))\n";
+  std::ofstream(plugin)
+      << "#!" << KPROXY_PYTHON3 << "\nimport json\n"
+      << "read = lambda n: open('" << server_->dir() << "/' + n).read()\n"
+      << "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1', "
+      << "'kind': 'ExecCredential', 'status': {'clientCertificateData': read('client.crt'), "
+      << "'clientKeyData': read('client.key')}}))\n";
   chmod(plugin.c_str(), 0755);
   ClientConfig config = server_->Config();
-  config.exec = ExecConfig{.api_version = "client.authentication.k8s.io/v1beta1", .command = plugin,
+  config.exec = ExecConfig{.api_version = "client.authentication.k8s.io/v1beta1",
+                           .command = plugin,
                            .interactive_mode = "IfAvailable"};
   absl::StatusOr<std::unique_ptr<RestClient>> client = RestClient::Create(config);
   ASSERT_TRUE(client.ok()) << client.status();

@@ -38,8 +38,9 @@ class ExecCredentialTest : public ::testing::Test {
                         << "printf '%s' \"$KUBERNETES_EXEC_INFO\" > '" << dir_ << "/exec_info'\n"
                         << "echo \"$@ REGION=$REGION\" > '" << dir_ << "/args'\n"
                         << "cat <<JSON\n"
-                        << "{\"apiVersion\": \"" << api_version << "\", \"kind\": \"ExecCredential\", \"status\": "
-                        << status_json << "}\nJSON\n";
+                        << "{\"apiVersion\": \"" << api_version
+                        << "\", \"kind\": \"ExecCredential\", \"status\": " << status_json
+                        << "}\nJSON\n";
     chmod(path.c_str(), 0755);
     ExecConfig exec;
     exec.api_version = kV1;
@@ -67,8 +68,8 @@ absl::Time At(const char* rfc3339) {
 TEST_F(ExecCredentialTest, TokenIsKeptUntilShortlyBeforeItExpires) {
   absl::Time now = At("2030-01-01T00:00:00Z");
   ExecCredentialSource source(
-      Plugin(R"({"token": "tok-$N", "expirationTimestamp": "2030-01-01T01:00:00Z"})"), ClientConfig{},
-      absl::Seconds(10), absl::Minutes(1), [&now] { return now; });
+      Plugin(R"({"token": "tok-$N", "expirationTimestamp": "2030-01-01T01:00:00Z"})"),
+      ClientConfig{}, absl::Seconds(10), absl::Minutes(1), [&now] { return now; });
   absl::StatusOr<ExecCredential> credential = source.Get();
   ASSERT_TRUE(credential.ok()) << credential.status();
   EXPECT_EQ(credential->token, "tok-1");
@@ -96,8 +97,8 @@ TEST_F(ExecCredentialTest, CredentialWithoutExpiryIsRenewedOnlyAfterARefusal) {
 TEST_F(ExecCredentialTest, ShortLivedCredentialIsNotRenewedOnEveryRequest) {
   absl::Time now = At("2030-01-01T00:00:00Z");
   ExecCredentialSource source(
-      Plugin(R"({"token": "tok-$N", "expirationTimestamp": "2030-01-01T00:00:04Z"})"), ClientConfig{},
-      absl::Seconds(10), absl::Minutes(1), [&now] { return now; });
+      Plugin(R"({"token": "tok-$N", "expirationTimestamp": "2030-01-01T00:00:04Z"})"),
+      ClientConfig{}, absl::Seconds(10), absl::Minutes(1), [&now] { return now; });
   EXPECT_EQ(source.Get()->token, "tok-1");
   now += absl::Seconds(1);
   EXPECT_EQ(source.Get()->token, "tok-1");  // half-way through its 4 s, not 10 s ahead
@@ -117,11 +118,13 @@ TEST_F(ExecCredentialTest, PluginGetsArgsEnvAndClusterInfo) {
   ExecCredentialSource source(exec, cluster);
   ASSERT_TRUE(source.Get().ok());
   EXPECT_EQ(Read("args"), "--cluster prod REGION=eu-1\n");
-  EXPECT_EQ(Read("exec_info"),
-            absl::StrCat(R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1",)",
-                         R"("spec":{"cluster":{"server":"https://10.0.0.1:6443","certificate-authority-data":")",
-                         absl::Base64Escape("CA PEM"), R"(","proxy-url":"socks5://127.0.0.1:1080"},)",
-                         R"("interactive":false}})"));
+  EXPECT_EQ(
+      Read("exec_info"),
+      absl::StrCat(
+          R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1",)",
+          R"("spec":{"cluster":{"server":"https://10.0.0.1:6443","certificate-authority-data":")",
+          absl::Base64Escape("CA PEM"), R"(","proxy-url":"socks5://127.0.0.1:1080"},)",
+          R"("interactive":false}})"));
 }
 
 TEST_F(ExecCredentialTest, WithoutProvideClusterInfoTheSpecSaysOnlyNonInteractive) {
@@ -129,12 +132,14 @@ TEST_F(ExecCredentialTest, WithoutProvideClusterInfoTheSpecSaysOnlyNonInteractiv
   cluster.server = "https://10.0.0.1:6443";
   ExecCredentialSource source(Plugin(R"({"token": "t"})"), cluster);
   ASSERT_TRUE(source.Get().ok());
-  EXPECT_EQ(Read("exec_info"),
-            R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}})");
+  EXPECT_EQ(
+      Read("exec_info"),
+      R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}})");
 }
 
 TEST_F(ExecCredentialTest, ClientCertificateCredential) {
-  ExecCredentialSource source(Plugin(R"({"clientCertificateData": "CERT", "clientKeyData": "KEY"})"), ClientConfig{});
+  ExecCredentialSource source(
+      Plugin(R"({"clientCertificateData": "CERT", "clientKeyData": "KEY"})"), ClientConfig{});
   absl::StatusOr<ExecCredential> credential = source.Get();
   ASSERT_TRUE(credential.ok()) << credential.status();
   EXPECT_EQ(credential->token, "");
@@ -159,22 +164,26 @@ TEST_F(ExecCredentialTest, FailuresNameThePluginAndWhy) {
   ASSERT_FALSE(credential.ok());
   EXPECT_THAT(credential.status().message(), HasSubstr("exit status 3"));
 
-  credential = ExecCredentialSource(Plugin(R"({"token": "t"})", "client.authentication.k8s.io/v1beta1"),
-                                    ClientConfig{})
-                   .Get();
+  credential =
+      ExecCredentialSource(Plugin(R"({"token": "t"})", "client.authentication.k8s.io/v1beta1"),
+                           ClientConfig{})
+          .Get();
   ASSERT_FALSE(credential.ok());
-  EXPECT_THAT(credential.status().message(), HasSubstr("the kubeconfig asked for client.authentication.k8s.io/v1"));
+  EXPECT_THAT(credential.status().message(),
+              HasSubstr("the kubeconfig asked for client.authentication.k8s.io/v1"));
 
   ExecConfig slow = Plugin(R"({"token": "t"})");
   std::ofstream(slow.command) << "#!/bin/sh\nexec sleep 30\n";
-  credential = ExecCredentialSource(slow, ClientConfig{}, absl::Seconds(10), absl::Milliseconds(300)).Get();
+  credential =
+      ExecCredentialSource(slow, ClientConfig{}, absl::Seconds(10), absl::Milliseconds(300)).Get();
   EXPECT_EQ(credential.status().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
 TEST_F(ExecCredentialTest, FailedRenewalKeepsTheUnexpiredCredential) {
   absl::Time now = At("2030-01-01T00:00:00Z");
   ExecConfig exec = Plugin(R"({"token": "tok-$N", "expirationTimestamp": "2030-01-01T01:00:00Z"})");
-  ExecCredentialSource source(exec, ClientConfig{}, absl::Seconds(10), absl::Minutes(1), [&now] { return now; });
+  ExecCredentialSource source(exec, ClientConfig{}, absl::Seconds(10), absl::Minutes(1),
+                              [&now] { return now; });
   EXPECT_EQ(source.Get()->token, "tok-1");
   std::ofstream(exec.command) << "#!/bin/sh\nexit 1\n";
   now = At("2030-01-01T00:59:55Z");
@@ -185,14 +194,22 @@ TEST_F(ExecCredentialTest, FailedRenewalKeepsTheUnexpiredCredential) {
 
 TEST(ParseExecCredentialTest, RejectsWhatIsNotACredential) {
   EXPECT_FALSE(ParseExecCredential("not json", kV1).ok());
-  EXPECT_FALSE(ParseExecCredential(R"({"kind": "Pod", "apiVersion": "client.authentication.k8s.io/v1"})", kV1).ok());
-  EXPECT_FALSE(ParseExecCredential(R"({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1"})", kV1).ok());
   EXPECT_FALSE(ParseExecCredential(
-                   R"({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1", "status": {}})", kV1)
+                   R"({"kind": "Pod", "apiVersion": "client.authentication.k8s.io/v1"})", kV1)
                    .ok());
-  EXPECT_FALSE(ParseExecCredential(R"({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1",
+  EXPECT_FALSE(
+      ParseExecCredential(
+          R"({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1"})", kV1)
+          .ok());
+  EXPECT_FALSE(
+      ParseExecCredential(
+          R"({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1", "status": {}})",
+          kV1)
+          .ok());
+  EXPECT_FALSE(ParseExecCredential(
+                   R"({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1",
                                        "status": {"clientCertificateData": "C"}})",
-                                   kV1)
+                   kV1)
                    .ok());
   absl::StatusOr<ExecCredential> bad_time = ParseExecCredential(
       R"({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1",

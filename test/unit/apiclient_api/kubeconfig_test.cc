@@ -186,7 +186,8 @@ TEST_F(KubeconfigTest, ExecPluginErrorsNameTheField) {
     return ParseKubeconfig(absl::StrCat(R"(current-context: c
 clusters: [{name: k, cluster: {server: "https://x"}}]
 contexts: [{name: c, context: {cluster: k, user: u}}]
-users: [{name: u, user: {exec: )", exec, "}}]\n"),
+users: [{name: u, user: {exec: )",
+                                        exec, "}}]\n"),
                            "/k", "/");
   };
   absl::StatusOr<ClientConfig> config = parse("{command: aws}");
@@ -195,7 +196,8 @@ users: [{name: u, user: {exec: )", exec, "}}]\n"),
   config = parse("{apiVersion: client.authentication.k8s.io/v1, command: aws}");
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("exec.interactiveMode: must be set"));
-  config = parse("{apiVersion: client.authentication.k8s.io/v1, command: aws, interactiveMode: Always}");
+  config =
+      parse("{apiVersion: client.authentication.k8s.io/v1, command: aws, interactiveMode: Always}");
   EXPECT_EQ(config.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(config.status().message(), HasSubstr("interactiveMode: Always is not supported"));
 }
@@ -205,17 +207,20 @@ TEST_F(KubeconfigTest, AuthProviderAndImpersonationAreRefusedByName) {
     absl::StatusOr<ClientConfig> config = ParseKubeconfig(absl::StrCat(R"(current-context: c
 clusters: [{name: k, cluster: {server: "https://x"}}]
 contexts: [{name: c, context: {cluster: k, user: u}}]
-users: [{name: u, user: )", user, "}]\n"),
+users: [{name: u, user: )",
+                                                                       user, "}]\n"),
                                                           "/k", "/");
     EXPECT_EQ(config.status().code(), absl::StatusCode::kUnimplemented) << user;
-    EXPECT_THAT(config.status().message(), HasSubstr(user[1] == 'a' ? "user.auth-provider: not supported" : "user.as:"));
+    EXPECT_THAT(config.status().message(),
+                HasSubstr(user[1] == 'a' ? "user.auth-provider: not supported" : "user.as:"));
   }
 }
 
 TEST_F(KubeconfigTest, ProxyUrlIsReadAndItsSchemeChecked) {
   auto parse = [](const std::string& proxy) {
     return ParseKubeconfig(absl::StrCat(R"(current-context: c
-clusters: [{name: k, cluster: {server: "https://x", proxy-url: ")", proxy, R"("}}]
+clusters: [{name: k, cluster: {server: "https://x", proxy-url: ")",
+                                        proxy, R"("}}]
 contexts: [{name: c, context: {cluster: k}}]
 )"),
                            "/k", "/");

@@ -214,10 +214,12 @@ TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
   EXPECT_EQ(s->value, 1);
   s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", ipv4);
   ASSERT_NE(s, nullptr);
-  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_last", {{"ip_family", "IPv4"}, {"table", "nat"}});
+  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_last",
+           {{"ip_family", "IPv4"}, {"table", "nat"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 12);
-  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_total", {{"ip_family", "IPv4"}, {"table", "nat"}});
+  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_total",
+           {{"ip_family", "IPv4"}, {"table", "nat"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 120);
   s = Find(samples, "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
@@ -227,10 +229,12 @@ TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
   s = Find(samples, "kubeproxy_proxy_livez_total", {{"code", "503"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
-  s = Find(samples, "kubeproxy_conntrack_reconciler_deleted_entries_total", {{"ip_family", "IPv6"}});
+  s = Find(samples, "kubeproxy_conntrack_reconciler_deleted_entries_total",
+           {{"ip_family", "IPv6"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 3);
-  s = Find(samples, "kubeproxy_conntrack_reconciler_sync_duration_seconds_count", {{"ip_family", "IPv6"}});
+  s = Find(samples, "kubeproxy_conntrack_reconciler_sync_duration_seconds_count",
+           {{"ip_family", "IPv6"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
   s = Find(samples, "kubeproxy_objects_rejected_total", {{"kind", "Service"}});
@@ -276,7 +280,8 @@ TEST_F(MetricsServerTest, IpvsModeHasRestoreFailuresButNoIptablesSyncMetrics) {
   Start("ipvs");
   metrics_->AddFamily(proxier::IpFamily::kIPv4);
   metrics_->ObserveSyncProxyRules(proxier::IpFamily::kIPv4, absl::Milliseconds(3), /*full=*/true);
-  metrics_->IncIptablesPartialRestoreFailures(proxier::IpFamily::kIPv4);  // not registered in ipvs mode: a no-op
+  metrics_->IncIptablesPartialRestoreFailures(
+      proxier::IpFamily::kIPv4);  // not registered in ipvs mode: a no-op
   metrics_->SetIptablesRulesTotal(proxier::IpFamily::kIPv4, "nat", 1);
   std::set<std::string> names = Names(Scrape());
   EXPECT_TRUE(names.contains("kubeproxy_sync_proxy_rules_iptables_restore_failures_total"));
@@ -292,7 +297,8 @@ TEST_F(MetricsServerTest, AddedFamiliesShowZeroRestoreFailuresBeforeTheFirst) {
   metrics_->AddFamily(proxier::IpFamily::kIPv6);
   std::vector<Sample> samples = Scrape();
   for (const char* family : {"IPv4", "IPv6"}) {
-    const Sample* s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total", {{"ip_family", family}});
+    const Sample* s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
+                           {{"ip_family", family}});
     ASSERT_NE(s, nullptr) << family;
     EXPECT_EQ(s->value, 0);
   }
@@ -304,7 +310,8 @@ TEST_F(MetricsServerTest, CountsDirectNfTablesFallbacksByReason) {
   metrics_->IncIptablesNftDirectFallbacks("unsupported_input");
   metrics_->IncIptablesNftDirectFallbacks("missing_table");
   std::vector<Sample> samples = Scrape();
-  const Sample* s = Find(samples, "kubeproxy_iptables_nft_direct_fallbacks_total", {{"reason", "unsupported_input"}});
+  const Sample* s = Find(samples, "kubeproxy_iptables_nft_direct_fallbacks_total",
+                         {{"reason", "unsupported_input"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 2);
   s = Find(samples, "kubeproxy_iptables_nft_direct_fallbacks_total", {{"reason", "missing_table"}});
@@ -322,11 +329,13 @@ TEST_F(MetricsServerTest, RestClientRequestsWithClientGoNamesAndLabels) {
                          {{"code", "200"}, {"host", "10.0.0.1:6443"}, {"method", "GET"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 2);
-  s = Find(samples, "rest_client_requests_total", {{"code", "<error>"}, {"host", "10.0.0.1:6443"}, {"method", "POST"}});
+  s = Find(samples, "rest_client_requests_total",
+           {{"code", "<error>"}, {"host", "10.0.0.1:6443"}, {"method", "POST"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
   // The watch is counted but not timed, as client-go.
-  s = Find(samples, "rest_client_request_duration_seconds_count", {{"host", "10.0.0.1:6443"}, {"verb", "GET"}});
+  s = Find(samples, "rest_client_request_duration_seconds_count",
+           {{"host", "10.0.0.1:6443"}, {"verb", "GET"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
   std::vector<std::string> bounds;
@@ -335,8 +344,8 @@ TEST_F(MetricsServerTest, RestClientRequestsWithClientGoNamesAndLabels) {
       bounds.push_back(b.labels.at("le"));
     }
   }
-  EXPECT_EQ(bounds, (std::vector<std::string>{"0.005", "0.025", "0.1", "0.25", "0.5", "1", "2", "4", "8", "15", "30",
-                                              "60", "+Inf"}));
+  EXPECT_EQ(bounds, (std::vector<std::string>{"0.005", "0.025", "0.1", "0.25", "0.5", "1", "2", "4",
+                                              "8", "15", "30", "60", "+Inf"}));
 }
 
 TEST_F(MetricsServerTest, ServesProxyModeConfigzAndGenericHealthz) {

@@ -58,7 +58,8 @@ class IptablesRestoreRunnerTest : public ::testing::Test {
     const bool nft = prefix.size() > 4 && prefix.substr(prefix.size() - 4) == "-nft";
     const std::string version =
         nft ? prefix.substr(0, prefix.find('-')) + " v" + nft_version + " (nf_tables)" : "";
-    for (const char* suffix : {"", "-restore", "-save"}) Tool(prefix + suffix, 0, *suffix ? "" : version);
+    for (const char* suffix : {"", "-restore", "-save"})
+      Tool(prefix + suffix, 0, *suffix ? "" : version);
   }
   std::string Read(const std::string& file) {
     std::ifstream f(dir_ + "/" + file);
@@ -117,7 +118,8 @@ TEST_F(IptablesRestoreRunnerTest, NftRestoreFallsBackToTheToolForUnsupportedInpu
   auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kNft, std::move(sink));
   ASSERT_TRUE(runner.ok());
   std::vector<std::string> fallbacks;
-  (*runner)->set_fallback_observer([&](absl::string_view reason) { fallbacks.emplace_back(reason); });
+  (*runner)->set_fallback_observer(
+      [&](absl::string_view reason) { fallbacks.emplace_back(reason); });
   // No nat table yet: iptables-nft-restore creates it.
   ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
   EXPECT_EQ(Read("iptables-nft-restore.stdin"), kPartialSync);
@@ -134,15 +136,18 @@ TEST_F(IptablesRestoreRunnerTest, NftRestoreFallsBackToTheToolForUnsupportedInpu
   EXPECT_EQ(fallbacks.size(), 2u);
 }
 
-TEST_F(IptablesRestoreRunnerTest, UnverifiedIptablesNftVersionRestoresWithTheToolAndCountsEachRestore) {
+TEST_F(IptablesRestoreRunnerTest,
+       UnverifiedIptablesNftVersionRestoresWithTheToolAndCountsEachRestore) {
   AllTools("iptables-nft", "1.8.10");
   auto sink = std::make_unique<testing::FakeNftBatchSink>();
   testing::FakeNftBatchSink* fake = sink.get();
   fake->CreateTable("nat");
-  auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kNft, std::move(sink));
+  auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kNft,
+                                              std::move(sink));
   ASSERT_TRUE(runner.ok()) << runner.status();
   std::vector<std::string> fallbacks;
-  (*runner)->set_fallback_observer([&](absl::string_view reason) { fallbacks.emplace_back(reason); });
+  (*runner)->set_fallback_observer(
+      [&](absl::string_view reason) { fallbacks.emplace_back(reason); });
   ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
   ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
   EXPECT_EQ(Read("iptables-nft.args"), "--version\n");
@@ -157,7 +162,8 @@ TEST_F(IptablesRestoreRunnerTest, UnreadableIptablesNftVersionAlsoKeepsTheDirect
                                               std::make_unique<testing::FakeNftBatchSink>());
   ASSERT_TRUE(runner.ok()) << runner.status();
   std::vector<std::string> fallbacks;
-  (*runner)->set_fallback_observer([&](absl::string_view reason) { fallbacks.emplace_back(reason); });
+  (*runner)->set_fallback_observer(
+      [&](absl::string_view reason) { fallbacks.emplace_back(reason); });
   ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
   EXPECT_EQ(Read("iptables-nft-restore.stdin"), kPartialSync);
   EXPECT_THAT(fallbacks, ElementsAre("unsupported_version"));

@@ -266,16 +266,20 @@ TEST_F(IptablesProxierTest, ReportCountsRulesPerTableInTheTablesAndWritten) {
   // A full sync writes every rule of both tables.
   EXPECT_GT(full->iptables_rules_total.at(kV4).at("nat"), 0u);
   EXPECT_GT(full->iptables_rules_total.at(kV4).at("filter"), 0u);
-  EXPECT_EQ(full->iptables_rules_written.at(kV4).at("nat"), full->iptables_rules_total.at(kV4).at("nat"));
-  EXPECT_EQ(full->iptables_rules_written.at(kV4).at("filter"), full->iptables_rules_total.at(kV4).at("filter"));
+  EXPECT_EQ(full->iptables_rules_written.at(kV4).at("nat"),
+            full->iptables_rules_total.at(kV4).at("nat"));
+  EXPECT_EQ(full->iptables_rules_written.at(kV4).at("filter"),
+            full->iptables_rules_total.at(kV4).at("filter"));
   SetEndpoints({"10.180.0.1", "10.180.0.2"});
   auto partial = proxier_->Sync();
   ASSERT_TRUE(partial.ok()) << partial.status();
   ASSERT_FALSE(partial->full);
   // One more endpoint: two more nat rules (the SEP chain's DNAT and masquerade) and its SVC jump.
-  EXPECT_EQ(partial->iptables_rules_total.at(kV4).at("nat"), full->iptables_rules_total.at(kV4).at("nat") + 3);
+  EXPECT_EQ(partial->iptables_rules_total.at(kV4).at("nat"),
+            full->iptables_rules_total.at(kV4).at("nat") + 3);
   EXPECT_GT(partial->iptables_rules_written.at(kV4).at("nat"), 0u);
-  EXPECT_LT(partial->iptables_rules_written.at(kV4).at("nat"), partial->iptables_rules_total.at(kV4).at("nat"));
+  EXPECT_LT(partial->iptables_rules_written.at(kV4).at("nat"),
+            partial->iptables_rules_total.at(kV4).at("nat"));
   // Partial syncs keep the total O(changed); it must agree with a full recount, also after a
   // Service is deleted.
   state_.OnServiceDelete(Service("dns", "172.30.0.10", proxier::Protocol::kUDP, 53));
@@ -283,7 +287,8 @@ TEST_F(IptablesProxierTest, ReportCountsRulesPerTableInTheTablesAndWritten) {
   auto deleted = proxier_->Sync();
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   ASSERT_FALSE(deleted->full);
-  EXPECT_LT(deleted->iptables_rules_total.at(kV4).at("nat"), partial->iptables_rules_total.at(kV4).at("nat"));
+  EXPECT_LT(deleted->iptables_rules_total.at(kV4).at("nat"),
+            partial->iptables_rules_total.at(kV4).at("nat"));
   proxier_->ForceFullSync();
   auto recount = proxier_->Sync();
   ASSERT_TRUE(recount.ok()) << recount.status();
