@@ -79,6 +79,67 @@ absl::Status CheckReadable(const std::string& path, absl::string_view field) {
   return absl::OkStatus();
 }
 
+// users[].user.exec, as client-go's clientcmd reads and validates it.
+absl::StatusOr<ExecConfig> ParseExec(const YAML::Node& exec, absl::string_view base_dir,
+                                     const std::string& field) {
+  if (!exec.IsMap())
+    return absl::InvalidArgumentError(
+        absl::StrCat(field.substr(0, field.size() - 1), ": not a map"));
+  ExecConfig config;
+  config.api_version = GetString(exec, "apiVersion");
+  if (config.api_version != "client.authentication.k8s.io/v1" &&
+      config.api_version != "client.authentication.k8s.io/v1beta1") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, "apiVersion: \"", config.api_version,
+        "\": want client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1"));
+  }
+  config.command = GetString(exec, "command");
+  if (config.command.empty())
+    return absl::InvalidArgumentError(absl::StrCat(field, "command: not set"));
+  // client-go resolves only a relative path that names a folder; a bare name is looked up on PATH.
+  if (absl::StrContains(config.command, "/")) config.command = Resolve(base_dir, config.command);
+  if (const YAML::Node args = exec["args"]; args && !args.IsNull()) {
+    if (!args.IsSequence())
+      return absl::InvalidArgumentError(absl::StrCat(field, "args: not a list"));
+    for (const YAML::Node& arg : args) config.args.push_back(arg.as<std::string>());
+  }
+  if (const YAML::Node env = exec["env"]; env && !env.IsNull()) {
+    if (!env.IsSequence())
+      return absl::InvalidArgumentError(absl::StrCat(field, "env: not a list"));
+    for (const YAML::Node& entry : env) {
+      const std::string name = entry.IsMap() ? GetString(entry, "name") : "";
+      if (name.empty() || absl::StrContains(name, "=")) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, "env: every entry needs a name (without '=')"));
+      }
+      config.env.emplace_back(name, GetString(entry, "value"));
+    }
+  }
+  config.install_hint = GetString(exec, "installHint");
+  if (const YAML::Node v = exec["provideClusterInfo"]; v && !v.IsNull())
+    config.provide_cluster_info = v.as<bool>();
+  config.interactive_mode = GetString(exec, "interactiveMode");
+  if (config.interactive_mode.empty()) {
+    if (config.api_version == "client.authentication.k8s.io/v1") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, "interactiveMode: must be set with apiVersion ", config.api_version,
+                       " (Never or IfAvailable)"));
+    }
+    config.interactive_mode = "IfAvailable";  // v1beta1's default
+  }
+  if (config.interactive_mode == "Always") {
+    return absl::UnimplementedError(
+        absl::StrCat(field,
+                     "interactiveMode: Always is not supported: kube-proxy has no terminal (use "
+                     "Never or IfAvailable)"));
+  }
+  if (config.interactive_mode != "Never" && config.interactive_mode != "IfAvailable") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, "interactiveMode: \"", config.interactive_mode, "\": want Never or IfAvailable"));
+  }
+  return config;
+}
+
 absl::StatusOr<ClientConfig> ParseKubeconfigOrThrow(absl::string_view yaml, absl::string_view path,
                                                     absl::string_view base_dir,
                                                     absl::string_view context_override) {
@@ -120,17 +181,44 @@ absl::StatusOr<ClientConfig> ParseKubeconfigOrThrow(absl::string_view yaml, absl
     config.insecure_skip_tls_verify = v.as<bool>();
   }
   config.tls_server_name = GetString(*cluster, "tls-server-name");
+  config.proxy_url = GetString(*cluster, "proxy-url");
+  if (!config.proxy_url.empty() && !absl::StartsWith(config.proxy_url, "http://") &&
+      !absl::StartsWith(config.proxy_url, "https://") &&
+      !absl::StartsWith(config.proxy_url, "socks5://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(cluster_field, "proxy-url: \"", config.proxy_url,
+                     "\": want an http://, https:// or socks5:// URL"));
+  }
 
   const std::string user_name = GetString(*context, "user");
   if (!user_name.empty()) {
     absl::StatusOr<YAML::Node> user = FindNamed(root, "users", "user", user_name, where);
     if (!user.ok()) return user.status();
     const std::string user_field = absl::StrCat(where, ": users[\"", user_name, "\"].user.");
-    for (const char* unsupported : {"exec", "auth-provider"}) {
-      if ((*user)[unsupported]) {
+    if ((*user)["auth-provider"]) {
+      return absl::UnimplementedError(
+          absl::StrCat(user_field,
+                       "auth-provider: not supported (client-go removed its auth-provider plugins "
+                       "in 1.26); use an exec "
+                       "credential plugin, a token, tokenFile or client certificate"));
+    }
+    for (const char* impersonation : {"as", "as-uid", "as-groups", "as-user-extra"}) {
+      if ((*user)[impersonation]) {
         return absl::UnimplementedError(
-            absl::StrCat(user_field, unsupported, ": not supported; use a token, tokenFile or client certificate"));
+            absl::StrCat(user_field, impersonation, ": impersonation is not supported"));
       }
+    }
+    if (const YAML::Node exec = (*user)["exec"]; exec && !exec.IsNull()) {
+      absl::StatusOr<ExecConfig> parsed = ParseExec(exec, base_dir, user_field + "exec.");
+      if (!parsed.ok()) return parsed.status();
+      for (const char* other :
+           {"token", "tokenFile", "client-certificate", "client-certificate-data", "username"}) {
+        if ((*user)[other]) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(user_field, "exec: cannot be combined with ", other));
+        }
+      }
+      config.exec = *std::move(parsed);
     }
     config.bearer_token = GetString(*user, "token");
     config.bearer_token_file = Resolve(base_dir, GetString(*user, "tokenFile"));
@@ -170,9 +258,12 @@ std::string ClientConfig::DebugString() const {
       "server: ", server, ", origin: ", origin,
       ", ca: ", !ca_data.empty() ? "<inline>" : shown(ca_file),
       ", client-certificate: ", !client_cert_data.empty() ? "<inline>" : shown(client_cert_file),
-      ", client-key: ", !client_key_data.empty() || !client_key_file.empty() ? "<redacted>" : "<none>",
+      ", client-key: ",
+      !client_key_data.empty() || !client_key_file.empty() ? "<redacted>" : "<none>",
       ", token: ", redact(bearer_token), ", tokenFile: ", shown(bearer_token_file),
-      ", username: ", shown(username), ", password: ", redact(password),
+      ", username: ", shown(username), ", password: ", redact(password), ", exec: ",
+      exec.has_value() ? absl::StrCat(exec->command, " (", exec->api_version, ")") : "<none>",
+      ", proxy-url: ", absl::StrContains(proxy_url, "@") ? "<redacted>" : shown(proxy_url),
       ", insecure-skip-tls-verify: ", insecure_skip_tls_verify ? "true" : "false",
       ", tls-server-name: ", shown(tls_server_name), ", qps: ", qps, ", burst: ", burst,
       ", contentType: ", content_type);

@@ -2,12 +2,27 @@
 // (--kubeconfig), overridden by --master, or from the in-cluster service account.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace kproxy::apiclient {
+
+// users[].user.exec of a kubeconfig: a client-go credential plugin, run without a terminal
+// (client.authentication.k8s.io/v1 or v1beta1 ExecCredential on its stdout).
+struct ExecConfig {
+  std::string api_version;  // client.authentication.k8s.io/v1 or .../v1beta1
+  std::string command;  // a relative path with a '/' is resolved against the kubeconfig's folder
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env;  // added to (or replacing in) ours
+  std::string install_hint;                              // shown when the command is missing
+  bool provide_cluster_info = false;  // KUBERNETES_EXEC_INFO carries spec.cluster
+  std::string interactive_mode;       // "Never" or "IfAvailable" (both: never a terminal here)
+};
 
 struct ClientConfig {
   std::string server;  // https://host:port[/prefix]
@@ -26,6 +41,11 @@ struct ClientConfig {
   std::string bearer_token_file;
   std::string username;
   std::string password;
+  // A credential plugin supplying a token or a client certificate (then none of the above is set).
+  std::optional<ExecConfig> exec;
+  // clusters[].cluster.proxy-url: http://, https:// or socks5:// proxy for every request (libcurl's
+  // CURLOPT_PROXY). Empty: the http_proxy/https_proxy/no_proxy environment, as client-go.
+  std::string proxy_url;
   // clientConnection: qps <= 0 disables the rate limiter.
   double qps = 5;
   int burst = 10;

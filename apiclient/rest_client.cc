@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <mutex>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -176,9 +177,19 @@ RestClient::ConnectionShare* RestClient::ShareForThisThread() {
 }
 
 RestClient::RestClient(ClientConfig config, RestClientOptions options)
-    : config_(std::move(config)), options_(std::move(options)),
+    : config_(std::move(config)),
+      options_(std::move(options)),
       limiter_(config_.qps, config_.burst),
-      token_source_(config_.bearer_token, config_.bearer_token_file, options_.token_recheck) {}
+      token_source_(config_.bearer_token, config_.bearer_token_file, options_.token_recheck) {
+  if (config_.exec.has_value()) {
+    exec_source_ = std::make_unique<ExecCredentialSource>(*config_.exec, config_,
+                                                          options_.exec_refresh_before_expiry);
+  }
+  absl::string_view host = config_.server;
+  if (size_t scheme = host.find("://"); scheme != absl::string_view::npos)
+    host.remove_prefix(scheme + 3);
+  host_ = std::string(host.substr(0, host.find('/')));
+}
 
 RestClient::~RestClient() = default;
 
@@ -262,8 +273,13 @@ absl::StatusOr<HttpResponse> RestClient::Stream(absl::string_view path_and_query
 
 absl::StatusOr<HttpResponse> RestClient::Do(Request& request) {
   absl::StatusOr<HttpResponse> response = DoOnce(request);
-  // A rotated token: the file may already hold the new one; try once more with it.
-  if (response.ok() && response->status == 401 && !config_.bearer_token_file.empty()) {
+  // A rotated token: the file may already hold the new one, the plugin may give a new credential;
+  // try once more with it.
+  if (response.ok() && response->status == 401 && exec_source_ != nullptr) {
+    exec_source_->Invalidate();
+    KLOG_V(2) << request.method << " " << request.path << ": 401, running the exec plugin again";
+    response = DoOnce(request);
+  } else if (response.ok() && response->status == 401 && !config_.bearer_token_file.empty()) {
     token_source_.Invalidate();
     KLOG_V(2) << request.method << " " << request.path << ": 401, re-reading the token file";
     response = DoOnce(request);
@@ -285,6 +301,16 @@ absl::StatusOr<HttpResponse> RestClient::DoOnce(Request& request) {
   }
   absl::StatusOr<std::string> token = token_source_.Token();
   if (!token.ok()) return token.status();
+  std::optional<ExecCredential> exec_credential;
+  if (exec_source_ != nullptr) {
+    absl::StatusOr<ExecCredential> credential = exec_source_->Get();
+    if (!credential.ok()) {
+      return absl::UnauthenticatedError(absl::StrCat(what, ": ", credential.status().message()));
+    }
+    exec_credential = *std::move(credential);
+    *token = exec_credential->token;
+  }
+  const absl::Time started = absl::Now();
 
   request.response = HttpResponse{};
   request.status_known = false;
@@ -327,18 +353,24 @@ absl::StatusOr<HttpResponse> RestClient::DoOnce(Request& request) {
   } else if (!config_.ca_file.empty()) {
     curl_easy_setopt(easy, CURLOPT_CAINFO, config_.ca_file.c_str());
   }
-  if (!config_.client_cert_data.empty()) {
+  if (exec_credential.has_value() && !exec_credential->client_certificate_pem.empty()) {
+    SetBlob(easy, CURLOPT_SSLCERT_BLOB, exec_credential->client_certificate_pem);
+    SetBlob(easy, CURLOPT_SSLKEY_BLOB, exec_credential->client_key_pem);
+  } else if (!config_.client_cert_data.empty()) {
     SetBlob(easy, CURLOPT_SSLCERT_BLOB, config_.client_cert_data);
   } else if (!config_.client_cert_file.empty()) {
     curl_easy_setopt(easy, CURLOPT_SSLCERT, config_.client_cert_file.c_str());
   }
-  if (!config_.client_key_data.empty()) {
+  if (exec_credential.has_value() && !exec_credential->client_key_pem.empty()) {
+    // set with the certificate above
+  } else if (!config_.client_key_data.empty()) {
     SetBlob(easy, CURLOPT_SSLKEY_BLOB, config_.client_key_data);
   } else if (!config_.client_key_file.empty()) {
     curl_easy_setopt(easy, CURLOPT_SSLKEY, config_.client_key_file.c_str());
   }
   curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
   curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
+  if (!config_.proxy_url.empty()) curl_easy_setopt(easy, CURLOPT_PROXY, config_.proxy_url.c_str());
   if (config_.insecure_skip_tls_verify) {
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -404,6 +436,13 @@ absl::StatusOr<HttpResponse> RestClient::DoOnce(Request& request) {
   // Don't keep the credential around in freed memory longer than needed.
   std::fill(authorization.begin(), authorization.end(), '\0');
 
+  if (options_.on_request) {
+    options_.on_request({.method = request.method,
+                         .host = host_,
+                         .status = request.response.status,
+                         .duration = absl::Now() - started,
+                         .stream = request.on_line != nullptr});
+  }
   if (cancelled) return absl::CancelledError(what + ": cancelled");
   if (request.aborted_by_callback) return absl::AbortedError(what + ": stream abandoned by the reader");
   if (request.line_too_long) {

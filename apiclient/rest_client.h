@@ -1,5 +1,6 @@
-// RestClient: HTTP(S) requests to the API server over libcurl (TLS, bearer token with reload,
-// qps/burst limiting), with line-by-line streaming for watches and cancellation from another thread.
+// RestClient: HTTP(S) requests to the API server over libcurl (TLS, bearer token with reload or
+// from an exec plugin, proxy-url, qps/burst limiting), with line-by-line streaming for watches and
+// cancellation from another thread.
 #pragma once
 
 #include <functional>
@@ -53,13 +54,26 @@ struct HttpResponse {
   absl::Duration retry_after = absl::ZeroDuration();
 };
 
+// One HTTP exchange with the API server, as client-go's rest_client_* metrics see it.
+struct RequestOutcome {
+  absl::string_view method;  // "GET", "POST"
+  absl::string_view host;    // the server URL's host[:port]
+  long status = 0;           // 0: no response (transport error, cancelled)
+  absl::Duration duration;   // until the whole body arrived (for a watch: until it ended)
+  bool stream = false;       // a watch
+};
+
 struct RestClientOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration token_recheck = absl::Seconds(5);
+  // An exec plugin's credential is renewed this long before it expires.
+  absl::Duration exec_refresh_before_expiry = absl::Seconds(10);
   std::string user_agent = "kube-proxy/kproxy";
   // A streamed line (one watch event) longer than this ends the stream as broken: no real object
   // comes near it, and a server or proxy that never sends the newline must not grow memory forever.
   size_t max_stream_line_bytes = 16 << 20;
+  // Called after every request (each retry too), from the requesting thread.
+  std::function<void(const RequestOutcome&)> on_request;
 };
 
 class RestClient final : public ApiTransport {
@@ -109,6 +123,8 @@ class RestClient final : public ApiTransport {
   absl::Mutex shares_mu_;
   absl::flat_hash_map<std::thread::id, std::unique_ptr<ConnectionShare>> shares_
       ABSL_GUARDED_BY(shares_mu_);
+  std::unique_ptr<ExecCredentialSource> exec_source_;  // with a kubeconfig exec plugin
+  std::string host_;                                   // server URL's host[:port], for metrics
 };
 
 }  // namespace kproxy::apiclient

@@ -87,7 +87,9 @@ bool SyncRunner::RunIfDue() {
     schedule_.FinishRun(result.ok());
   }
   if (result.ok() && latency_observer_) {
-    for (absl::Time t : result->change_times) latency_observer_(std::max(end - t, absl::ZeroDuration()));
+    for (const auto& [family, t] : result->change_times) {
+      latency_observer_(family, std::max(end - t, absl::ZeroDuration()));
+    }
   }
   if (result_observer_) result_observer_(result, end - start);
   return true;

@@ -56,7 +56,7 @@ class SyncRunner {
   using ResultObserver = std::function<void(const absl::StatusOr<SyncReport>& result, absl::Duration took)>;
   // Called once per applied change with the time from the change to the end of the successful
   // sync that applied it (network programming latency).
-  using LatencyObserver = std::function<void(absl::Duration latency)>;
+  using LatencyObserver = std::function<void(IpFamily family, absl::Duration latency)>;
 
   SyncRunner(const Clock* clock, absl::Duration min_interval, absl::Duration max_interval, SyncFunction sync);
   ~SyncRunner();

@@ -78,14 +78,23 @@ absl::StatusOr<size_t> CleanStaleUdpFlows(ConntrackClient& client, const proxier
   return deleted;
 }
 
-void CleanStaleUdpFlowsAfterSync(ConntrackClient& client, const proxier::ProxySnapshot& snapshot,
-                                 const proxier::NodeContext& node) {
+proxier::ConntrackCleanupReport CleanStaleUdpFlowsAfterSync(ConntrackClient& client,
+                                                            const proxier::ProxySnapshot& snapshot,
+                                                            const proxier::NodeContext& node) {
+  const absl::Time started = absl::Now();
   absl::StatusOr<size_t> deleted = CleanStaleUdpFlows(client, snapshot, node);
+  proxier::ConntrackCleanupReport report{.family = client.family(),
+                                         .duration = absl::Now() - started};
   if (!deleted.ok()) {
     KLOG_WARNING << proxier::IpFamilyName(snapshot.family) << ": stale UDP flow cleanup: " << deleted.status();
-  } else if (*deleted > 0) {
-    KLOG_V(2) << proxier::IpFamilyName(snapshot.family) << ": deleted " << *deleted << " stale UDP flows";
+  } else {
+    report.deleted = *deleted;
+    if (*deleted > 0) {
+      KLOG_V(2) << proxier::IpFamilyName(snapshot.family) << ": deleted " << *deleted
+                << " stale UDP flows";
+    }
   }
+  return report;
 }
 
 }  // namespace kproxy::backends::conntrack

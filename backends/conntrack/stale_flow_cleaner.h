@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "backends/conntrack/conntrack_client.h"
 #include "proxier/node_context.h"
+#include "proxier/proxier.h"
 #include "proxier/proxy_snapshot.h"
 
 namespace kproxy::backends::conntrack {
@@ -28,8 +29,10 @@ absl::StatusOr<size_t> CleanStaleUdpFlows(ConntrackClient& client, const proxier
                                           const proxier::NodeContext& node);
 
 // CleanStaleUdpFlows for a proxier's sync: an error is logged as a warning (the sync itself
-// succeeded; the next one retries), deletions at -v 2.
-void CleanStaleUdpFlowsAfterSync(ConntrackClient& client, const proxier::ProxySnapshot& snapshot,
-                                 const proxier::NodeContext& node);
+// succeeded; the next one retries), deletions at -v 2. Returns how long it took and what it
+// deleted, for the sync's report.
+proxier::ConntrackCleanupReport CleanStaleUdpFlowsAfterSync(ConntrackClient& client,
+                                                            const proxier::ProxySnapshot& snapshot,
+                                                            const proxier::NodeContext& node);
 
 }  // namespace kproxy::backends::conntrack

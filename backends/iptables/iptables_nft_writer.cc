@@ -1,10 +1,5 @@
 #include "backends/iptables/iptables_nft_writer.h"
 
-#include <sys/socket.h>
-#include <sys/uio.h>
-
-#include <algorithm>
-
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -18,14 +13,19 @@
 #include <linux/netlink.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <variant>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace kproxy::backends::iptables {
 namespace {
@@ -191,6 +191,25 @@ std::string TableOfLine(absl::Span<const absl::string_view> pieces, int line) {
 }
 
 }  // namespace
+
+std::string ParseIptablesVersion(absl::string_view version_output) {
+  // "iptables v1.8.9 (nf_tables)" / "ip6tables v1.8.9 (nf_tables)": the word after the tool name.
+  std::vector<absl::string_view> words =
+      absl::StrSplit(absl::StripAsciiWhitespace(version_output), ' ', absl::SkipEmpty());
+  if (words.size() < 2 || !absl::ConsumePrefix(&words[1], "v")) return "";
+  absl::string_view version = words[1];
+  if (version.empty() || !absl::ascii_isdigit(version.front()) ||
+      !absl::ascii_isdigit(version.back()) ||
+      version.find_first_not_of("0123456789.") != absl::string_view::npos) {
+    return "";
+  }
+  return std::string(version);
+}
+
+bool IsVerifiedIptablesNftVersion(absl::string_view version) {
+  return std::find(kVerifiedIptablesNftVersions.begin(), kVerifiedIptablesNftVersions.end(),
+                   version) != kVerifiedIptablesNftVersions.end();
+}
 
 size_t NftBatch::size() const {
   size_t total = 0;

@@ -4,6 +4,7 @@
 // magnitude faster than iptables-nft-restore on big tables, because it never reads the table.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,16 @@
 struct mnl_socket;
 
 namespace kproxy::backends::iptables {
+
+// The iptables-nft versions whose rule encoding IptablesNftWriter reproduces (compared expression
+// by expression with what the tool itself writes). With any other version the rules go through
+// iptables-nft-restore: a tool that encodes a match differently would not recognise our rules.
+inline constexpr std::array<absl::string_view, 1> kVerifiedIptablesNftVersions = {"1.8.9"};
+
+// "1.8.9" from `iptables-nft --version` output ("iptables v1.8.9 (nf_tables)"); "" when the output
+// does not have that shape.
+std::string ParseIptablesVersion(absl::string_view version_output);
+bool IsVerifiedIptablesNftVersion(absl::string_view version);
 
 // What one message of a batch does, for naming it in errors.
 enum class NftMessageKind : uint8_t { kNewChain, kFlushChain, kDeleteChain, kNewRule };

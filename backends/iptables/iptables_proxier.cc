@@ -147,7 +147,8 @@ void IptablesProxier::CountRules(Family& family, const pi::IptablesPlan& plan, c
 }
 
 absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
-    Family& family, bool force_full, std::vector<absl::Time>& change_times) {
+    Family& family, bool force_full,
+    std::vector<std::pair<proxier::IpFamily, absl::Time>>& change_times) {
   FamilyResult result;
   IptablesFamilyConfig& config = family.config;
   if (!config.state->IsSynced()) {
@@ -161,8 +162,8 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
                                      taken.change_times.end());
   const proxier::ChangedServices changed = std::move(family.pending_changed);
   family.pending_changed.clear();
-  change_times.insert(change_times.end(), family.pending_change_times.begin(),
-                      family.pending_change_times.end());
+  for (absl::Time t : family.pending_change_times)
+    change_times.emplace_back(config.runner->family(), t);
   family.pending_change_times.clear();
   result.changed_services = changed.size();
 
@@ -216,12 +217,17 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   result.bytes = rendered.size();
   if (result.bytes > 0) {
     if (absl::Status s = runner.RestoreFromPieces(rendered.pieces); !s.ok()) {
-      restore_failures_.fetch_add(1);
-      if (!full) partial_restore_failures_.fetch_add(1);
+      const int i = runner.family() == proxier::IpFamily::kIPv6 ? 1 : 0;
+      restore_failures_[i].fetch_add(1);
+      if (!full) partial_restore_failures_[i].fetch_add(1);
       return fail("iptables-restore", s);
     }
   }
   CountRules(family, *plan, full ? nullptr : family.applied.get(), changed, rendered.pieces, result);
+  for (const auto& [name, port] : taken.snapshot->services) {
+    if (port != nullptr && !port->pass_through_vips.empty())
+      result.pass_through_services.push_back(name.service.ToString());
+  }
   family.applied = plan;
   family.needs_full = false;
   if (full) family.last_full_sync = now;
@@ -229,7 +235,8 @@ absl::StatusOr<IptablesProxier::FamilyResult> IptablesProxier::SyncFamily(
   // Conntrack keeps UDP flows pinned to endpoints that are gone, and to VIPs that just became
   // pass-through; only changed Services (or a full sync) can have such flows.
   if (config.conntrack != nullptr && (full || !changed.empty())) {
-    conntrack::CleanStaleUdpFlowsAfterSync(*config.conntrack, *taken.snapshot, node);
+    result.conntrack_cleanup =
+        conntrack::CleanStaleUdpFlowsAfterSync(*config.conntrack, *taken.snapshot, node);
   }
   return result;
 }
@@ -290,12 +297,19 @@ absl::StatusOr<proxier::SyncReport> IptablesProxier::Sync() {
     }
     report.full = report.full || result->full;
     report.changed_services += result->changed_services;
-    report.iptables_rules_total["filter"] += result->filter_rules;
-    report.iptables_rules_total["nat"] += result->nat_rules;
-    report.iptables_rules_written["filter"] += result->filter_rules_written;
-    report.iptables_rules_written["nat"] += result->nat_rules_written;
-    report.no_local_endpoints["internal"] += result->no_local_internal_endpoints;
-    report.no_local_endpoints["external"] += result->no_local_external_endpoints;
+    const proxier::IpFamily ip_family = family.config.runner->family();
+    report.families.push_back(ip_family);
+    report.iptables_rules_total[ip_family]["filter"] += result->filter_rules;
+    report.iptables_rules_total[ip_family]["nat"] += result->nat_rules;
+    report.iptables_rules_written[ip_family]["filter"] += result->filter_rules_written;
+    report.iptables_rules_written[ip_family]["nat"] += result->nat_rules_written;
+    if (result->conntrack_cleanup.has_value())
+      report.conntrack_cleanups.push_back(*result->conntrack_cleanup);
+    if (!report.pass_through_services.has_value()) report.pass_through_services.emplace();
+    report.pass_through_services->insert(result->pass_through_services.begin(),
+                                         result->pass_through_services.end());
+    report.no_local_endpoints[ip_family]["internal"] += result->no_local_internal_endpoints;
+    report.no_local_endpoints[ip_family]["external"] += result->no_local_external_endpoints;
     details.push_back(absl::StrFormat("%s: %s, wrote %d chains, deleted %d, %.1f KiB", name,
                                       result->full ? "full" : "partial", result->chains_written,
                                       result->chains_deleted, result->bytes / 1024.0));

@@ -3,20 +3,22 @@
 // IptablesRunner, keeps the jump rules and canary chains in place, and cleans stale UDP flows.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/types/span.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "backends/conntrack/conntrack_client.h"
 #include "backends/iptables/iptables_runner.h"
 #include "proxier/iptables/iptables_planner.h"
@@ -82,8 +84,9 @@ class IptablesProxier final : public proxier::Proxier {
     uint64_t total = 0;
     uint64_t partial = 0;
   };
-  RestoreFailures restore_failures() const {
-    return {restore_failures_.load(), partial_restore_failures_.load()};
+  RestoreFailures restore_failures(proxier::IpFamily family) const {
+    const int i = family == proxier::IpFamily::kIPv6 ? 1 : 0;
+    return {restore_failures_[i].load(), partial_restore_failures_[i].load()};
   }
 
  private:
@@ -123,9 +126,12 @@ class IptablesProxier final : public proxier::Proxier {
     size_t nat_rules_written = 0;
     size_t no_local_internal_endpoints = 0;
     size_t no_local_external_endpoints = 0;
+    std::optional<proxier::ConntrackCleanupReport> conntrack_cleanup;
+    std::vector<std::string> pass_through_services;  // "namespace/name", as programmed
   };
-  absl::StatusOr<FamilyResult> SyncFamily(Family& family, bool force_full,
-                                          std::vector<absl::Time>& change_times)
+  absl::StatusOr<FamilyResult> SyncFamily(
+      Family& family, bool force_full,
+      std::vector<std::pair<proxier::IpFamily, absl::Time>>& change_times)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fills the rule counts of `result` from the plan and the restore input written.
   // `previous` is the plan applied before this one (null on full syncs: everything is counted).
@@ -139,8 +145,9 @@ class IptablesProxier final : public proxier::Proxier {
 
   const IptablesProxierOptions options_;
   std::atomic<bool> force_full_{false};
-  std::atomic<uint64_t> restore_failures_{0};
-  std::atomic<uint64_t> partial_restore_failures_{0};
+  // Indexed by family: [0] IPv4, [1] IPv6.
+  std::array<std::atomic<uint64_t>, 2> restore_failures_{};
+  std::array<std::atomic<uint64_t>, 2> partial_restore_failures_{};
   absl::Mutex mu_;
   std::vector<Family> families_ ABSL_GUARDED_BY(mu_);
 };

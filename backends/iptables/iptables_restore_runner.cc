@@ -77,15 +77,57 @@ absl::StatusOr<std::unique_ptr<IptablesRestoreRunner>> IptablesRestoreRunner::Cr
   if (variant == IptablesVariant::kAuto) variant = DetectVariant();
   std::unique_ptr<NftBatchSink> direct_writer;
   const char* direct = std::getenv("KPROXY_IPTABLES_NFT_DIRECT");
-  if (variant == IptablesVariant::kNft && !(direct != nullptr && absl::string_view(direct) == "0")) {
+  const bool want_direct =
+      variant == IptablesVariant::kNft && !(direct != nullptr && absl::string_view(direct) == "0");
+  absl::Status writer_status;
+  if (want_direct) {
     absl::StatusOr<std::unique_ptr<IptablesNftWriter>> writer = IptablesNftWriter::Create(family);
     if (writer.ok()) {
       direct_writer = *std::move(writer);
     } else {
-      KLOG_V(2) << "Direct nf_tables writes disabled (" << proxier::IpFamilyName(family) << "): " << writer.status();
+      writer_status = writer.status();
     }
   }
-  return Create(family, variant, std::move(direct_writer));
+  absl::StatusOr<std::unique_ptr<IptablesRestoreRunner>> runner =
+      Create(family, variant, std::move(direct_writer));
+  if (runner.ok() && !writer_status.ok()) {
+    KLOG_WARNING << "Direct nf_tables writes unavailable (" << proxier::IpFamilyName(family)
+                 << "), restoring with " << (*runner)->ToolName("-restore") << ": "
+                 << writer_status;
+    (*runner)->direct_disabled_reason_ = kFallbackWriterUnavailable;
+  }
+  return runner;
+}
+
+void IptablesRestoreRunner::CheckIptablesNftVersion() {
+  absl::StatusOr<SubprocessResult> r =
+      RunSubprocess({ToolName(""), "--version"}, "", kCommandTimeout);
+  std::string output;
+  if (!r.ok()) {
+    output = std::string(r.status().message());
+  } else if (r->exit_code != 0) {
+    output = absl::StrCat("exit status ", r->exit_code, ": ", r->stderr_text);
+  } else {
+    output = r->stdout_text;
+  }
+  output = OneLine(output);
+  const std::string version = (r.ok() && r->exit_code == 0) ? ParseIptablesVersion(output) : "";
+  if (IsVerifiedIptablesNftVersion(version)) {
+    KLOG_V(2) << "Direct nf_tables writes (" << proxier::IpFamilyName(family_) << ") for "
+              << output;
+    return;
+  }
+  KLOG_WARNING << "Direct nf_tables writes off (" << proxier::IpFamilyName(family_)
+               << "): " << ToolName("") << " --version says \"" << output
+               << "\", and the direct encoding was verified only with iptables-nft "
+               << absl::StrJoin(kVerifiedIptablesNftVersions, ", ") << "; restoring with "
+               << ToolName("-restore") << " (slow on large tables)";
+  direct_writer_.reset();
+  direct_disabled_reason_ = kFallbackUnsupportedVersion;
+}
+
+void IptablesRestoreRunner::CountFallback(absl::string_view reason) {
+  if (fallback_observer_) fallback_observer_(reason);
 }
 
 absl::StatusOr<std::unique_ptr<IptablesRestoreRunner>> IptablesRestoreRunner::Create(
@@ -100,6 +142,7 @@ absl::StatusOr<std::unique_ptr<IptablesRestoreRunner>> IptablesRestoreRunner::Cr
                                                         " not found on PATH"));
     }
   }
+  if (runner->direct_writer_ != nullptr) runner->CheckIptablesNftVersion();
   return runner;
 }
 
@@ -141,10 +184,16 @@ absl::Status IptablesRestoreRunner::RestoreFromPieces(absl::Span<const absl::str
       return absl::Status(status.code(), absl::StrCat("direct nf_tables restore (", proxier::IpFamilyName(family_),
                                                       ") failed: ", status.message()));
     }
-    if (!logged_fallback_.exchange(true)) {
-      KLOG_V(2) << "Using " << ToolName("-restore") << " instead of direct nf_tables writes ("
-                << proxier::IpFamilyName(family_) << "): " << status.message();
-    }
+    const absl::string_view reason = status.code() == absl::StatusCode::kUnimplemented
+                                         ? kFallbackUnsupportedInput
+                                         : kFallbackMissingTable;
+    // Each one: a fallback that repeats every sync costs minutes per sync on a large table.
+    KLOG_WARNING << "Restoring with " << ToolName("-restore")
+                 << " instead of direct nf_tables writes (" << proxier::IpFamilyName(family_)
+                 << ", " << reason << "): " << status.message();
+    CountFallback(reason);
+  } else if (!direct_disabled_reason_.empty()) {
+    CountFallback(direct_disabled_reason_);  // warned once when the runner was created
   }
   return RestoreWithTool(pieces);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,18 +19,34 @@
 
 namespace kproxy::backends::iptables {
 
+// Why a restore went to iptables-nft-restore instead of the direct nf_tables writer
+// (the reason label of kubeproxy_iptables_nft_direct_fallbacks_total).
+inline constexpr absl::string_view kFallbackUnsupportedVersion = "unsupported_version";
+inline constexpr absl::string_view kFallbackUnsupportedInput = "unsupported_input";
+inline constexpr absl::string_view kFallbackMissingTable = "missing_table";
+inline constexpr absl::string_view kFallbackWriterUnavailable = "writer_unavailable";
+
 class IptablesRestoreRunner final : public IptablesRunner {
  public:
   // kAuto resolves through DetectVariant(). Fails when the variant's tools are not on PATH.
   // With iptables-nft, restores first go straight to nf_tables through an IptablesNftWriter
-  // (unless KPROXY_IPTABLES_NFT_DIRECT=0), falling back to iptables-nft-restore for input the
-  // writer does not translate or before iptables-nft has created the table.
+  // (unless KPROXY_IPTABLES_NFT_DIRECT=0), falling back to iptables-nft-restore when the installed
+  // iptables-nft is not a version whose encoding the writer reproduces (one warning at start), for
+  // input the writer does not translate, and before iptables-nft has created the table (a warning
+  // each time).
   static absl::StatusOr<std::unique_ptr<IptablesRestoreRunner>> Create(proxier::IpFamily family,
                                                                        IptablesVariant variant);
-  // The same with the direct writer given (nullptr: always the tool), e.g. a fake in tests.
+  // The same with the direct writer given (nullptr: always the tool), e.g. a fake in tests. The
+  // installed iptables-nft's version is checked here too.
   static absl::StatusOr<std::unique_ptr<IptablesRestoreRunner>> Create(proxier::IpFamily family,
                                                                        IptablesVariant variant,
                                                                        std::unique_ptr<NftBatchSink> direct_writer);
+
+  // Called with the reason (kFallback*) of every restore that went to iptables-nft-restore
+  // although direct writes were wanted. Set it before the first restore.
+  void set_fallback_observer(std::function<void(absl::string_view reason)> observer) {
+    fallback_observer_ = std::move(observer);
+  }
 
   proxier::IpFamily family() const override { return family_; }
   IptablesVariant variant() const { return variant_; }
@@ -55,6 +72,9 @@ class IptablesRestoreRunner final : public IptablesRunner {
   IptablesRestoreRunner(proxier::IpFamily family, IptablesVariant variant,
                         std::unique_ptr<NftBatchSink> direct_writer)
       : family_(family), variant_(variant), direct_writer_(std::move(direct_writer)) {}
+  // Drops the direct writer unless the installed iptables-nft is a verified version (warns once).
+  void CheckIptablesNftVersion();
+  void CountFallback(absl::string_view reason);
   // The restore through iptables-restore itself.
   absl::Status RestoreWithTool(absl::Span<const absl::string_view> pieces);
   std::vector<std::string> LockArgs() const;
@@ -65,8 +85,10 @@ class IptablesRestoreRunner final : public IptablesRunner {
   const proxier::IpFamily family_;
   const IptablesVariant variant_;
   // Thread-safe itself; null when restores always use the tool.
-  const std::unique_ptr<NftBatchSink> direct_writer_;
-  std::atomic<bool> logged_fallback_{false};
+  std::unique_ptr<NftBatchSink> direct_writer_;
+  // Set when direct writes were wanted but are off for the whole run (kFallback*); empty otherwise.
+  absl::string_view direct_disabled_reason_;
+  std::function<void(absl::string_view reason)> fallback_observer_;
 };
 
 }  // namespace kproxy::backends::iptables

@@ -125,8 +125,9 @@ absl::StatusOr<proxier::ipvs::IpvsHostAddresses> IpvsProxier::HostAddresses(cons
   return host;
 }
 
-void IpvsProxier::CleanStaleFlows(const IpvsFamily& family, const proxier::ProxySnapshot& snapshot,
-                                  DesiredIpvsState& desired) {
+proxier::ConntrackCleanupReport IpvsProxier::CleanStaleFlows(const IpvsFamily& family,
+                                                             const proxier::ProxySnapshot& snapshot,
+                                                             DesiredIpvsState& desired) {
   // Only the UDP ServicePorts matter to the cleaner; they come from the plan, so a VIP whose ELB
   // group enforces binding is not mistaken for pass-through (its flows are valid), and one that
   // became pass-through has its DNAT'd flows removed.
@@ -136,7 +137,7 @@ void IpvsProxier::CleanStaleFlows(const IpvsFamily& family, const proxier::Proxy
   for (const auto& [name, port] : udp.services) {
     if (auto it = snapshot.endpoints.find(name); it != snapshot.endpoints.end()) udp.endpoints.emplace(name, it->second);
   }
-  conntrack::CleanStaleUdpFlowsAfterSync(*family.conntrack, udp, family.node);
+  return conntrack::CleanStaleUdpFlowsAfterSync(*family.conntrack, udp, family.node);
 }
 
 absl::StatusOr<ObservedIpvsState> IpvsProxier::Observe(IpFamily family, const std::vector<IpvsService>& all) {
@@ -191,8 +192,17 @@ absl::StatusOr<proxier::SyncReport> IpvsProxier::Sync() {
     DesiredIpvsState desired =
         proxier::ipvs::PlanIpvs(*taken.snapshot, family.config.node, options_.planner, *host);
     ReportConflicts(family, desired.conflicts);
-    report.no_local_endpoints["internal"] += desired.no_local_internal_endpoints;
-    report.no_local_endpoints["external"] += desired.no_local_external_endpoints;
+    if (!report.pass_through_services.has_value()) report.pass_through_services.emplace();
+    for (const proxier::ServiceName& service : desired.pass_through_services) {
+      report.pass_through_services->insert(service.ToString());
+    }
+    report.families.push_back(family.config.node.family);
+    for (absl::Time t : taken.change_times)
+      report.change_times.emplace_back(family.config.node.family, t);
+    report.no_local_endpoints[family.config.node.family]["internal"] +=
+        desired.no_local_internal_endpoints;
+    report.no_local_endpoints[family.config.node.family]["external"] +=
+        desired.no_local_external_endpoints;
 
     // The ipsets first: the iptables rules name them, and KUBE-IPVS-FILTER must know new VIPs
     // before they are bound.
@@ -226,7 +236,7 @@ absl::StatusOr<proxier::SyncReport> IpvsProxier::Sync() {
     // Conntrack keeps UDP flows pinned to endpoints that are gone, and to VIPs that just became
     // pass-through; only changed Services (or a full sync) can have such flows.
     if (family.config.conntrack != nullptr && (full || !taken.changed.empty())) {
-      CleanStaleFlows(family.config, *taken.snapshot, desired);
+      report.conntrack_cleanups.push_back(CleanStaleFlows(family.config, *taken.snapshot, desired));
     }
   }
 

@@ -93,8 +93,9 @@ class IpvsProxier final : public proxier::Proxier {
   // resolver and the kernel can be read, else node.node_ips.
   absl::StatusOr<proxier::ipvs::IpvsHostAddresses> HostAddresses(const IpvsFamily& family);
   // Deletes the family's stale UDP flows (logged, never a sync failure: the next sync retries).
-  void CleanStaleFlows(const IpvsFamily& family, const proxier::ProxySnapshot& snapshot,
-                       proxier::ipvs::DesiredIpvsState& desired);
+  proxier::ConntrackCleanupReport CleanStaleFlows(const IpvsFamily& family,
+                                                  const proxier::ProxySnapshot& snapshot,
+                                                  proxier::ipvs::DesiredIpvsState& desired);
   void ReportConflicts(FamilyState& family, const std::vector<proxier::PassThroughConflict>& conflicts);
 
   mutable absl::Mutex mu_;

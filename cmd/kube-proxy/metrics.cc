@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cmd/kube-proxy/build_info_metric.h"
+#include "prometheus/labels.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
 
@@ -123,22 +124,21 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
   prometheus::Registry& r = *registry_;
   RegisterBuildInfo(version::Get(), r);
   const std::vector<double> sync_buckets = ExponentialBuckets(0.001, 2, 15);
+  sync_buckets_ = sync_buckets;
+  network_programming_buckets_ = NetworkProgrammingBuckets();
 
   sync_proxy_rules_duration_ = &BuildHistogram()
                                     .Name("kubeproxy_sync_proxy_rules_duration_seconds")
                                     .Help("SyncProxyRules latency in seconds")
-                                    .Register(r)
-                                    .Add({}, sync_buckets);
+                                    .Register(r);
   sync_proxy_rules_last_queued_timestamp_ = &BuildGauge()
                                                  .Name("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds")
                                                  .Help("The last time a sync of proxy rules was queued")
-                                                 .Register(r)
-                                                 .Add({});
+                                                 .Register(r);
   sync_proxy_rules_last_timestamp_ = &BuildGauge()
                                           .Name("kubeproxy_sync_proxy_rules_last_timestamp_seconds")
                                           .Help("The last time proxy rules were successfully synced")
-                                          .Register(r)
-                                          .Add({});
+                                          .Register(r);
   endpoint_changes_pending_ = &BuildGauge()
                                    .Name("kubeproxy_sync_proxy_rules_endpoint_changes_pending")
                                    .Help("Pending proxy rules Endpoint changes")
@@ -170,8 +170,7 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
   network_programming_duration_ = &BuildHistogram()
                                        .Name("kubeproxy_network_programming_duration_seconds")
                                        .Help("In Cluster Network Programming Latency in seconds")
-                                       .Register(r)
-                                       .Add({}, NetworkProgrammingBuckets());
+                                       .Register(r);
   no_local_endpoints_ = &BuildGauge()
                              .Name("kubeproxy_sync_proxy_rules_no_local_endpoints_total")
                              .Help("Number of services with a Local traffic policy and no endpoints")
@@ -179,30 +178,25 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
   conntrack_reconciler_sync_duration_ = &BuildHistogram()
                                              .Name("kubeproxy_conntrack_reconciler_sync_duration_seconds")
                                              .Help("ReconcileConntrackFlowsLatency latency in seconds")
-                                             .Register(r)
-                                             .Add({}, sync_buckets);
+                                             .Register(r);
   conntrack_reconciler_deleted_entries_ = &BuildCounter()
                                                .Name("kubeproxy_conntrack_reconciler_deleted_entries_total")
                                                .Help("Cumulative conntrack flows deleted by conntrack reconciler")
-                                               .Register(r)
-                                               .Add({});
+                                               .Register(r);
 
   if (proxy_mode == "iptables") {
     sync_full_proxy_rules_duration_ = &BuildHistogram()
                                            .Name("kubeproxy_sync_full_proxy_rules_duration_seconds")
                                            .Help("SyncProxyRules latency in seconds for full resyncs")
-                                           .Register(r)
-                                           .Add({}, sync_buckets);
+                                           .Register(r);
     sync_partial_proxy_rules_duration_ = &BuildHistogram()
                                               .Name("kubeproxy_sync_partial_proxy_rules_duration_seconds")
                                               .Help("SyncProxyRules latency in seconds for partial resyncs")
-                                              .Register(r)
-                                              .Add({}, sync_buckets);
+                                              .Register(r);
     iptables_partial_restore_failures_ = &BuildCounter()
                                               .Name("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total")
                                               .Help("Cumulative proxy iptables partial restore failures")
-                                              .Register(r)
-                                              .Add({});
+                                              .Register(r);
     iptables_rules_total_ = &BuildGauge()
                                  .Name("kubeproxy_sync_proxy_rules_iptables_total")
                                  .Help("Total number of iptables rules owned by kube-proxy")
@@ -216,14 +210,19 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
     iptables_restore_failures_ = &BuildCounter()
                                       .Name("kubeproxy_sync_proxy_rules_iptables_restore_failures_total")
                                       .Help("Cumulative proxy iptables restore failures")
-                                      .Register(r)
-                                      .Add({});
+                                      .Register(r);
+    iptables_nft_direct_fallbacks_ = &BuildCounter()
+                                          .Name("kubeproxy_iptables_nft_direct_fallbacks_total")
+                                          .Help("Restores written with iptables-nft-restore instead of "
+                                                "the direct nf_tables writer, by reason")
+                                          .Register(r);
   }
 
   pass_through_services_ = &BuildGauge()
                                 .Name("kubeproxy_pass_through_services")
-                                .Help("LoadBalancer Services whose load-balancer IPs get no local rule "
-                                      "(elb.pass-through annotation or ipMode Proxy)")
+                                .Help("LoadBalancer Services whose load-balancer IPs got no local rule in the "
+                                      "last sync (elb.pass-through annotation or ipMode Proxy; IPVS mode: after "
+                                      "each load balancer's shared setting was enforced)")
                                 .Register(r)
                                 .Add({});
   pass_through_conflicts_ = &BuildCounter()
@@ -243,6 +242,14 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
                                       "valid range admits no source on the Service's load-balancer IPs")
                                 .Register(r)
                                 .Add({});
+  rest_client_requests_ = &BuildCounter()
+                              .Name("rest_client_requests_total")
+                              .Help("Number of HTTP requests, partitioned by status code, method, and host.")
+                              .Register(r);
+  rest_client_request_duration_ = &BuildHistogram()
+                                       .Name("rest_client_request_duration_seconds")
+                                       .Help("Request latency in seconds. Broken down by verb, and host.")
+                                       .Register(r);
   sync_proxy_rules_failures_ = &BuildCounter()
                                     .Name("kubeproxy_sync_proxy_rules_failures_total")
                                     .Help("Syncs of proxy rules that failed to program the kernel")
@@ -250,23 +257,41 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
                                     .Add({});
 }
 
-void Metrics::ObserveSyncProxyRules(absl::Duration duration, bool full) {
+namespace {
+prometheus::Labels FamilyLabel(proxier::IpFamily family) {
+  return {{"ip_family", std::string(proxier::IpFamilyName(family))}};
+}
+prometheus::Labels FamilyLabel(proxier::IpFamily family, const char* key, absl::string_view value) {
+  prometheus::Labels labels = FamilyLabel(family);
+  labels.emplace(key, std::string(value));
+  return labels;
+}
+}  // namespace
+
+void Metrics::AddFamily(proxier::IpFamily family) {
+  if (iptables_restore_failures_ != nullptr) iptables_restore_failures_->Add(FamilyLabel(family));
+  if (iptables_partial_restore_failures_ != nullptr) iptables_partial_restore_failures_->Add(FamilyLabel(family));
+}
+
+void Metrics::ObserveSyncProxyRules(proxier::IpFamily family, absl::Duration duration, bool full) {
   double seconds = absl::ToDoubleSeconds(duration);
-  sync_proxy_rules_duration_->Observe(seconds);
-  prometheus::Histogram* mode_histogram = full ? sync_full_proxy_rules_duration_ : sync_partial_proxy_rules_duration_;
-  if (mode_histogram != nullptr) mode_histogram->Observe(seconds);
+  sync_proxy_rules_duration_->Add(FamilyLabel(family), sync_buckets_).Observe(seconds);
+  prometheus::Family<prometheus::Histogram>* mode_histogram =
+      full ? sync_full_proxy_rules_duration_ : sync_partial_proxy_rules_duration_;
+  if (mode_histogram != nullptr) mode_histogram->Add(FamilyLabel(family), sync_buckets_).Observe(seconds);
 }
 
-void Metrics::SetSyncProxyRulesLastTimestamp(absl::Time t) {
-  sync_proxy_rules_last_timestamp_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
+void Metrics::SetSyncProxyRulesLastTimestamp(proxier::IpFamily family, absl::Time t) {
+  sync_proxy_rules_last_timestamp_->Add(FamilyLabel(family)).Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
 }
 
-void Metrics::SetSyncProxyRulesLastQueuedTimestamp(absl::Time t) {
-  sync_proxy_rules_last_queued_timestamp_->Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
+void Metrics::SetSyncProxyRulesLastQueuedTimestamp(proxier::IpFamily family, absl::Time t) {
+  sync_proxy_rules_last_queued_timestamp_->Add(FamilyLabel(family)).Set(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
 }
 
-void Metrics::ObserveNetworkProgramming(absl::Duration duration) {
-  network_programming_duration_->Observe(absl::ToDoubleSeconds(duration));
+void Metrics::ObserveNetworkProgramming(proxier::IpFamily family, absl::Duration duration) {
+  network_programming_duration_->Add(FamilyLabel(family), network_programming_buckets_)
+      .Observe(absl::ToDoubleSeconds(duration));
 }
 
 void Metrics::SetEndpointChangesPending(double n) { endpoint_changes_pending_->Set(n); }
@@ -274,34 +299,40 @@ void Metrics::AddEndpointChanges(double n) { endpoint_changes_total_->Increment(
 void Metrics::SetServiceChangesPending(double n) { service_changes_pending_->Set(n); }
 void Metrics::AddServiceChanges(double n) { service_changes_total_->Increment(n); }
 
-void Metrics::IncIptablesRestoreFailures() {
-  if (iptables_restore_failures_ != nullptr) iptables_restore_failures_->Increment();
+void Metrics::IncIptablesRestoreFailures(proxier::IpFamily family) {
+  if (iptables_restore_failures_ != nullptr) iptables_restore_failures_->Add(FamilyLabel(family)).Increment();
 }
 
-void Metrics::IncIptablesPartialRestoreFailures() {
-  if (iptables_partial_restore_failures_ != nullptr) iptables_partial_restore_failures_->Increment();
+void Metrics::IncIptablesPartialRestoreFailures(proxier::IpFamily family) {
+  if (iptables_partial_restore_failures_ != nullptr) {
+    iptables_partial_restore_failures_->Add(FamilyLabel(family)).Increment();
+  }
 }
 
-void Metrics::SetIptablesRulesTotal(absl::string_view table, double n) {
-  if (iptables_rules_total_ != nullptr) iptables_rules_total_->Add({{"table", std::string(table)}}).Set(n);
+void Metrics::SetIptablesRulesTotal(proxier::IpFamily family, absl::string_view table, double n) {
+  if (iptables_rules_total_ != nullptr) iptables_rules_total_->Add(FamilyLabel(family, "table", table)).Set(n);
 }
 
-void Metrics::SetIptablesRulesLast(absl::string_view table, double n) {
-  if (iptables_rules_last_ != nullptr) iptables_rules_last_->Add({{"table", std::string(table)}}).Set(n);
+void Metrics::SetIptablesRulesLast(proxier::IpFamily family, absl::string_view table, double n) {
+  if (iptables_rules_last_ != nullptr) iptables_rules_last_->Add(FamilyLabel(family, "table", table)).Set(n);
 }
 
-void Metrics::SetNoLocalEndpoints(absl::string_view traffic_policy, double n) {
-  no_local_endpoints_->Add({{"traffic_policy", std::string(traffic_policy)}}).Set(n);
+void Metrics::SetNoLocalEndpoints(proxier::IpFamily family, absl::string_view traffic_policy, double n) {
+  no_local_endpoints_->Add(FamilyLabel(family, "traffic_policy", traffic_policy)).Set(n);
 }
 
 void Metrics::IncProxyHealthz(int code) { proxy_healthz_total_->Add({{"code", absl::StrCat(code)}}).Increment(); }
 void Metrics::IncProxyLivez(int code) { proxy_livez_total_->Add({{"code", absl::StrCat(code)}}).Increment(); }
 
-void Metrics::ObserveConntrackReconcilerSync(absl::Duration duration) {
-  conntrack_reconciler_sync_duration_->Observe(absl::ToDoubleSeconds(duration));
+void Metrics::ObserveConntrackReconcilerSync(proxier::IpFamily family, absl::Duration duration) {
+  conntrack_reconciler_sync_duration_
+      ->Add(FamilyLabel(family), sync_buckets_)
+      .Observe(absl::ToDoubleSeconds(duration));
 }
 
-void Metrics::AddConntrackReconcilerDeletedEntries(double n) { conntrack_reconciler_deleted_entries_->Increment(n); }
+void Metrics::AddConntrackReconcilerDeletedEntries(proxier::IpFamily family, double n) {
+  conntrack_reconciler_deleted_entries_->Add(FamilyLabel(family)).Increment(n);
+}
 
 void Metrics::SetPassThroughServices(double n) { pass_through_services_->Set(n); }
 void Metrics::IncPassThroughConflicts(double n) { pass_through_conflicts_->Increment(n); }
@@ -313,6 +344,26 @@ void Metrics::IncObjectsRejected(absl::string_view kind) {
 void Metrics::IncInvalidSourceRanges(double n) { invalid_source_ranges_->Increment(n); }
 
 void Metrics::IncSyncProxyRulesFailures() { sync_proxy_rules_failures_->Increment(); }
+
+void Metrics::ObserveRestClientRequest(absl::string_view method, absl::string_view host, long code,
+                                       absl::Duration duration, bool watch) {
+  rest_client_requests_
+      ->Add({{"code", code > 0 ? absl::StrCat(code) : "<error>"}, {"host", std::string(host)},
+             {"method", std::string(method)}})
+      .Increment();
+  if (watch) return;
+  // client-go's buckets.
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.005, 0.025, 0.1, 0.25, 0.5, 1,
+                                                                    2,     4,     8,   15,   30,  60};
+  rest_client_request_duration_->Add({{"host", std::string(host)}, {"verb", std::string(method)}}, kBuckets)
+      .Observe(absl::ToDoubleSeconds(duration));
+}
+
+void Metrics::IncIptablesNftDirectFallbacks(absl::string_view reason) {
+  if (iptables_nft_direct_fallbacks_ != nullptr) {
+    iptables_nft_direct_fallbacks_->Add({{"reason", std::string(reason)}}).Increment();
+  }
+}
 
 std::string Metrics::SerializeText() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();

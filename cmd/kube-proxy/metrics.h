@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -12,6 +13,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "proxier/ip_address.h"
 
 namespace kproxy::daemon {
 
@@ -28,30 +30,36 @@ class Metrics {
   Metrics& operator=(const Metrics&) = delete;
 
   // --- upstream pkg/proxy/metrics ---
-  // One sync of the proxy rules (full or partial); `full` also feeds the iptables-mode
-  // full/partial histograms.
-  void ObserveSyncProxyRules(absl::Duration duration, bool full);
-  void SetSyncProxyRulesLastTimestamp(absl::Time t);
-  void SetSyncProxyRulesLastQueuedTimestamp(absl::Time t);
-  void ObserveNetworkProgramming(absl::Duration duration);
+  // Metrics taking a `family` carry upstream's ip_family label ("IPv4", "IPv6"; since 1.33).
+  // Creates the family's counters at 0 (the restore failures), so they are scraped before the
+  // first failure.
+  void AddFamily(proxier::IpFamily family);
+  // One sync of the proxy rules (full or partial) that programmed `family`; `full` also feeds the
+  // iptables-mode full/partial histograms.
+  void ObserveSyncProxyRules(proxier::IpFamily family, absl::Duration duration, bool full);
+  void SetSyncProxyRulesLastTimestamp(proxier::IpFamily family, absl::Time t);
+  void SetSyncProxyRulesLastQueuedTimestamp(proxier::IpFamily family, absl::Time t);
+  void ObserveNetworkProgramming(proxier::IpFamily family, absl::Duration duration);
   void SetEndpointChangesPending(double n);
   void AddEndpointChanges(double n = 1);
   void SetServiceChangesPending(double n);
   void AddServiceChanges(double n = 1);
-  void IncIptablesRestoreFailures();
-  void IncIptablesPartialRestoreFailures();
+  void IncIptablesRestoreFailures(proxier::IpFamily family);
+  void IncIptablesPartialRestoreFailures(proxier::IpFamily family);
   // table: "filter", "nat", "mangle"...
-  void SetIptablesRulesTotal(absl::string_view table, double n);
-  void SetIptablesRulesLast(absl::string_view table, double n);
+  void SetIptablesRulesTotal(proxier::IpFamily family, absl::string_view table, double n);
+  void SetIptablesRulesLast(proxier::IpFamily family, absl::string_view table, double n);
   // traffic_policy: "internal" or "external".
-  void SetNoLocalEndpoints(absl::string_view traffic_policy, double n);
+  void SetNoLocalEndpoints(proxier::IpFamily family, absl::string_view traffic_policy, double n);
   void IncProxyHealthz(int code);
   void IncProxyLivez(int code);
-  void ObserveConntrackReconcilerSync(absl::Duration duration);
-  void AddConntrackReconcilerDeletedEntries(double n);
+  // One stale-flow cleanup after a sync, labelled ip_family as upstream's.
+  void ObserveConntrackReconcilerSync(proxier::IpFamily family, absl::Duration duration);
+  void AddConntrackReconcilerDeletedEntries(proxier::IpFamily family, double n);
 
   // --- kproxy ---
-  // LoadBalancer Services whose ingress IPs currently get no local rule (annotation or ipMode).
+  // LoadBalancer Services whose ingress IPs got no local rule in the last sync (annotation or
+  // ipMode; IPVS mode: after each ELB's shared setting was enforced).
   void SetPassThroughServices(double n);
   // A Service whose pass-through setting disagrees with another on the same ELB (IPVS mode).
   void IncPassThroughConflicts(double n = 1);
@@ -62,6 +70,14 @@ class Metrics {
   void IncInvalidSourceRanges(double n = 1);
   // A sync that failed to program the kernel (rules left as they were, retried with backoff).
   void IncSyncProxyRulesFailures();
+  // One request to the API server, as client-go's rest_client_requests_total{code,host,method}
+  // (code "<error>" without a response) and rest_client_request_duration_seconds{host,verb} (not
+  // for watches, as client-go) count it.
+  void ObserveRestClientRequest(absl::string_view method, absl::string_view host, long code,
+                                absl::Duration duration, bool watch);
+  // A restore that went to iptables-nft-restore instead of the direct nf_tables writer; reason:
+  // "unsupported_version", "unsupported_input", "missing_table", "writer_unavailable".
+  void IncIptablesNftDirectFallbacks(absl::string_view reason);
 
   // Prometheus text exposition format 0.0.4 of every metric, plus the process_* metrics Go's
   // client exports (CPU, memory, open/max fds, start time) read from /proc at scrape time.
@@ -71,30 +87,35 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
 
-  prometheus::Histogram* sync_proxy_rules_duration_ = nullptr;
-  prometheus::Histogram* sync_full_proxy_rules_duration_ = nullptr;
-  prometheus::Histogram* sync_partial_proxy_rules_duration_ = nullptr;
-  prometheus::Gauge* sync_proxy_rules_last_timestamp_ = nullptr;
-  prometheus::Gauge* sync_proxy_rules_last_queued_timestamp_ = nullptr;
-  prometheus::Histogram* network_programming_duration_ = nullptr;
+  std::vector<double> sync_buckets_;
+  std::vector<double> network_programming_buckets_;
+  prometheus::Family<prometheus::Histogram>* sync_proxy_rules_duration_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* sync_full_proxy_rules_duration_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* sync_partial_proxy_rules_duration_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* sync_proxy_rules_last_timestamp_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* sync_proxy_rules_last_queued_timestamp_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* network_programming_duration_ = nullptr;
   prometheus::Gauge* endpoint_changes_pending_ = nullptr;
   prometheus::Counter* endpoint_changes_total_ = nullptr;
   prometheus::Gauge* service_changes_pending_ = nullptr;
   prometheus::Counter* service_changes_total_ = nullptr;
-  prometheus::Counter* iptables_restore_failures_ = nullptr;
-  prometheus::Counter* iptables_partial_restore_failures_ = nullptr;
+  prometheus::Family<prometheus::Counter>* iptables_restore_failures_ = nullptr;
+  prometheus::Family<prometheus::Counter>* iptables_partial_restore_failures_ = nullptr;
   prometheus::Family<prometheus::Gauge>* iptables_rules_total_ = nullptr;
   prometheus::Family<prometheus::Gauge>* iptables_rules_last_ = nullptr;
   prometheus::Family<prometheus::Gauge>* no_local_endpoints_ = nullptr;
   prometheus::Family<prometheus::Counter>* proxy_healthz_total_ = nullptr;
   prometheus::Family<prometheus::Counter>* proxy_livez_total_ = nullptr;
-  prometheus::Histogram* conntrack_reconciler_sync_duration_ = nullptr;
-  prometheus::Counter* conntrack_reconciler_deleted_entries_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* conntrack_reconciler_sync_duration_ = nullptr;
+  prometheus::Family<prometheus::Counter>* conntrack_reconciler_deleted_entries_ = nullptr;
   prometheus::Gauge* pass_through_services_ = nullptr;
   prometheus::Counter* pass_through_conflicts_ = nullptr;
   prometheus::Family<prometheus::Counter>* objects_rejected_ = nullptr;
   prometheus::Counter* invalid_source_ranges_ = nullptr;
   prometheus::Counter* sync_proxy_rules_failures_ = nullptr;
+  prometheus::Family<prometheus::Counter>* iptables_nft_direct_fallbacks_ = nullptr;
+  prometheus::Family<prometheus::Counter>* rest_client_requests_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* rest_client_request_duration_ = nullptr;
 };
 
 }  // namespace kproxy::daemon

@@ -31,11 +31,6 @@ PassThroughReporter::Report PassThroughReporter::Observe(const proxier::Service&
   }
   if (!d.warning.empty() && it->second.second != d.warning) report.warning = d.warning;
   it->second = {summary, d.warning};
-  if (d.enabled || !proxy_mode_ips.empty()) {
-    pass_through_.insert(name);
-  } else {
-    pass_through_.erase(name);
-  }
   return report;
 }
 
@@ -43,12 +38,6 @@ void PassThroughReporter::Forget(const proxier::Service& s) {
   const proxier::ServiceName name{s.metadata.namespace_name, s.metadata.name};
   absl::MutexLock lock(&mu_);
   last_.erase(name);
-  pass_through_.erase(name);
-}
-
-size_t PassThroughReporter::PassThroughServices() const {
-  absl::MutexLock lock(&mu_);
-  return pass_through_.size();
 }
 
 }  // namespace kproxy::daemon

@@ -1,6 +1,6 @@
 // PassThroughReporter: decides what to log about each Service's pass-through decision — one info
-// line (-v=2) when the decision changes and one warning when a bad annotation value first appears —
-// and counts the Services whose load-balancer IPs are left to the load balancer (for the gauge).
+// line (-v=2) when the decision changes and one warning when a bad annotation value first appears.
+// (kubeproxy_pass_through_services counts what the proxier programmed, not these requests.)
 #pragma once
 
 #include <optional>
@@ -8,7 +8,6 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "proxier/api_types.h"
 #include "proxier/service_port.h"
@@ -24,13 +23,12 @@ class PassThroughReporter {
   // Records the Service's current decision; returns what to log now (usually nothing).
   Report Observe(const proxier::Service& service);
   void Forget(const proxier::Service& service);
-  size_t PassThroughServices() const;
 
  private:
   mutable absl::Mutex mu_;
   // Last decision summary and warning per Service.
-  absl::flat_hash_map<proxier::ServiceName, std::pair<std::string, std::string>> last_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<proxier::ServiceName> pass_through_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<proxier::ServiceName, std::pair<std::string, std::string>> last_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kproxy::daemon

@@ -161,9 +161,6 @@ class Fanout final : public proxier::ServiceHandler, public proxier::EndpointSli
     for (auto* st : states_) st->OnEndpointSlicesSynced();
   }
 
-  // Services whose load-balancer IPs are (partly) left to the load balancer.
-  size_t PassThroughServices() const { return reporter_.PassThroughServices(); }
-
   // Sets the _pending gauges from the families' trackers (also after each sync, which takes them).
   void UpdatePending() {
     Metrics* m = metrics_->load();
@@ -375,7 +372,8 @@ class ProxyServer {
   absl::flat_hash_map<IpFamily, std::unique_ptr<backends::iptables::IptablesRestoreRunner>> runners_;
   backends::ipvs::IpvsProxier* ipvs_ = nullptr;  // proxier_ when in IPVS mode
   backends::iptables::IptablesProxier* iptables_ = nullptr;  // proxier_ when in iptables mode
-  backends::iptables::IptablesProxier::RestoreFailures restore_failures_seen_;  // sync thread
+  // Per family; sync thread.
+  absl::flat_hash_map<IpFamily, backends::iptables::IptablesProxier::RestoreFailures> restore_failures_seen_;
   std::vector<std::unique_ptr<backends::iptables::IptablesRunner>> dry_run_runners_;
   std::vector<std::unique_ptr<backends::conntrack::ConntrackClient>> conntrack_;
   std::unique_ptr<proxier::Proxier> proxier_;
@@ -403,7 +401,7 @@ class ProxyServer {
 
 void ProxyServer::OnStateChange(IpFamily family) {
   if (health_ready_.load() && health_ != nullptr) health_->QueuedUpdate(family);
-  if (Metrics* m = metrics_ptr_.load()) m->SetSyncProxyRulesLastQueuedTimestamp(absl::Now());
+  if (Metrics* m = metrics_ptr_.load()) m->SetSyncProxyRulesLastQueuedTimestamp(family, absl::Now());
   if (proxier::SyncRunner* r = runner_ptr_.load()) r->Kick();
 }
 
@@ -441,7 +439,11 @@ absl::Status ProxyServer::StartSource() {
   auto cc = apiclient::BuildClientConfig(flags);
   if (!cc.ok()) return cc.status();
   KLOG_INFO << "Connecting to the API server: " << cc->DebugString();
-  auto rest = apiclient::RestClient::Create(*cc);
+  apiclient::RestClientOptions rest_options;
+  rest_options.on_request = [this](const apiclient::RequestOutcome& o) {
+    if (Metrics* m = metrics_ptr_.load()) m->ObserveRestClientRequest(o.method, o.host, o.status, o.duration, o.stream);
+  };
+  auto rest = apiclient::RestClient::Create(*cc, rest_options);
   if (!rest.ok()) return rest.status();
   rest_ = *std::move(rest);
   apiclient::ApiSourceOptions ao;
@@ -513,6 +515,9 @@ void ProxyServer::DecideFamilies() {
         KLOG_WARNING << "No " << IpFamilyName(f) << " iptables support: " << probe.status().message();
         continue;
       }
+      (*runner)->set_fallback_observer([this](absl::string_view reason) {
+        if (Metrics* m = metrics_ptr_.load()) m->IncIptablesNftDirectFallbacks(reason);
+      });
       runners_[f] = *std::move(runner);
       if (f == secondary) families_.push_back(secondary);
     }
@@ -755,6 +760,7 @@ void ProxyServer::StartServers() {
   if (auto node = node_watcher_.Get(); node.has_value()) health_->SyncNode(*node);
   for (IpFamily f : families_) health_->Updated(f);  // the sync loop starts now, as upstream
   health_ready_ = true;
+  for (IpFamily f : families_) metrics_->AddFamily(f);
   if (http_ == nullptr) return;
   // Health-check node ports listen on the addresses nodePortAddresses selects at startup (on none
   // when it selects none), and on every address when it restricts no family (upstream).
@@ -851,21 +857,39 @@ void ProxyServer::OnNodeChange(const proxier::Node& node) {
 
 void ProxyServer::RecordSync(const absl::StatusOr<proxier::SyncReport>& r, absl::Duration took) {
   if (r.ok()) {
-    metrics_->ObserveSyncProxyRules(took, r->full);
-    metrics_->SetSyncProxyRulesLastTimestamp(absl::Now());
-    metrics_->SetPassThroughServices(static_cast<double>(fanout_.PassThroughServices()));
-    for (const auto& [table, n] : r->iptables_rules_total) metrics_->SetIptablesRulesTotal(table, static_cast<double>(n));
-    for (const auto& [table, n] : r->iptables_rules_written) metrics_->SetIptablesRulesLast(table, static_cast<double>(n));
-    for (const auto& [policy, n] : r->no_local_endpoints) metrics_->SetNoLocalEndpoints(policy, static_cast<double>(n));
+    // One sync programs every family; each family's series gets it, as each of upstream's
+    // per-family proxiers observes its own.
+    for (IpFamily family : r->families) {
+      metrics_->ObserveSyncProxyRules(family, took, r->full);
+      metrics_->SetSyncProxyRulesLastTimestamp(family, absl::Now());
+    }
+    // What was programmed (IPVS: after each ELB's setting was enforced), not what was asked for.
+    if (r->pass_through_services.has_value()) {
+      metrics_->SetPassThroughServices(static_cast<double>(r->pass_through_services->size()));
+    }
+    for (const proxier::ConntrackCleanupReport& cleanup : r->conntrack_cleanups) {
+      metrics_->ObserveConntrackReconcilerSync(cleanup.family, cleanup.duration);
+      metrics_->AddConntrackReconcilerDeletedEntries(cleanup.family, static_cast<double>(cleanup.deleted));
+    }
+    for (const auto& [family, tables] : r->iptables_rules_total) {
+      for (const auto& [table, n] : tables) metrics_->SetIptablesRulesTotal(family, table, static_cast<double>(n));
+    }
+    for (const auto& [family, tables] : r->iptables_rules_written) {
+      for (const auto& [table, n] : tables) metrics_->SetIptablesRulesLast(family, table, static_cast<double>(n));
+    }
+    for (const auto& [family, policies] : r->no_local_endpoints) {
+      for (const auto& [policy, n] : policies) metrics_->SetNoLocalEndpoints(family, policy, static_cast<double>(n));
+    }
   } else {
     metrics_->IncSyncProxyRulesFailures();
   }
   fanout_.UpdatePending();  // the sync took the pending changes
-  if (iptables_ != nullptr) {
-    const auto now = iptables_->restore_failures();
-    for (uint64_t i = restore_failures_seen_.total; i < now.total; ++i) metrics_->IncIptablesRestoreFailures();
-    for (uint64_t i = restore_failures_seen_.partial; i < now.partial; ++i) metrics_->IncIptablesPartialRestoreFailures();
-    restore_failures_seen_ = now;
+  for (IpFamily family : iptables_ != nullptr ? families_ : std::vector<IpFamily>{}) {
+    const auto now = iptables_->restore_failures(family);
+    auto& seen = restore_failures_seen_[family];
+    for (uint64_t i = seen.total; i < now.total; ++i) metrics_->IncIptablesRestoreFailures(family);
+    for (uint64_t i = seen.partial; i < now.partial; ++i) metrics_->IncIptablesPartialRestoreFailures(family);
+    seen = now;
   }
 }
 
@@ -888,7 +912,8 @@ int ProxyServer::Serve() {
     }
     RecordSync(r, took);
   });
-  runner_->set_latency_observer([this](absl::Duration d) { metrics_->ObserveNetworkProgramming(d); });
+  runner_->set_latency_observer(
+      [this](IpFamily family, absl::Duration d) { metrics_->ObserveNetworkProgramming(family, d); });
   runner_ptr_ = runner_.get();
   node_watcher_.set_on_change([this](const proxier::Node& n) { OnNodeChange(n); });
   if (file_source_ != nullptr) {

@@ -90,6 +90,7 @@ class Builder {
     for (const auto& [name, port] : enforced.services) {
       if (port == nullptr || port->family != snapshot_.family) continue;
       PlanServicePort(*port);
+      if (!port->pass_through_vips.empty()) state_.pass_through_services.insert(name.service);
       if (port->protocol == Protocol::kUDP) state_.udp_service_ports.emplace_hint(state_.udp_service_ports.end(), name, port);
     }
     SortServices();

@@ -218,6 +218,8 @@ struct DesiredIpvsState {
   // The UDP ServicePorts as planned (each ELB's pass-through setting enforced), for the stale UDP
   // conntrack cleanup: it must see the VIPs that are really bound, not each Service's own wish.
   ServicePortMap udp_service_ports;
+  // Services with a load-balancer IP left to the load balancer, as planned (setting enforced).
+  absl::btree_set<ServiceName> pass_through_services;
 };
 
 // What the kernel holds now, read back before each diff.

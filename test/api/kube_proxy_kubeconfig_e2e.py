@@ -217,6 +217,16 @@ def main():
         if not refused or not any(r['status'] == 200 for r in requests[refused[0]:]):
             print('FAIL: the rotation was not exercised (no 401 followed by a success): %s' % requests[-10:])
             return 1
+        # The API client's requests (here: the refused and the renewed watches), as client-go's
+        # rest_client_requests_total on the daemon's /metrics.
+        scraped = sh('ip', 'netns', 'exec', ns, 'curl', '-sf', 'http://127.0.0.1:10249/metrics', check=False).stdout
+        host = '127.0.0.1:%d' % port
+        for code in ('200', '401'):
+            sample = 'rest_client_requests_total{code="%s",host="%s",method="GET"} ' % (code, host)
+            if sample not in scraped:
+                print('FAIL: /metrics has no %r:\n%s' % (sample, '\n'.join(
+                    l for l in scraped.splitlines() if l.startswith('rest_client'))))
+                return 1
 
         # ---- 2. EndpointSlice change and delete through the API ----
         web_svc_chain = svc_chain(save(), 'web')

@@ -1,9 +1,14 @@
 // The API client against fake_apiserver.py over HTTPS: paging, ordered delivery, every injected
 // fault survived with the handler converging to the server, 410 relists without churn,
 // Retry-After, token rotation, client certificates, tls-server-name, Events.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -16,10 +21,13 @@
 #include "absl/strings/str_cat.h"
 #include "apiclient/api_source.h"
 #include "apiclient/event_recorder.h"
+#include "apiclient/kubeconfig.h"
 #include "apiclient/reflector.h"
 #include "apiclient/rest_client.h"
 #include "apiclient/testing/recording_sink.h"
 #include "test/api/fake_apiserver_process.h"
+
+extern char** environ;
 
 namespace kproxy::apiclient {
 namespace {
@@ -136,6 +144,29 @@ TEST_F(ApiTest, WrongTokenGets401) {
   absl::StatusOr<HttpResponse> r = (*client)->Get("/api/v1/services", nullptr, absl::Seconds(10));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 401);
+}
+
+// What the daemon's rest_client_requests_total and rest_client_request_duration_seconds count.
+TEST_F(ApiTest, EveryRequestIsReportedWithMethodHostAndStatus) {
+  std::vector<std::string> seen;
+  RestClientOptions options;
+  options.on_request = [&seen](const RequestOutcome& o) {
+    seen.push_back(absl::StrCat(o.method, " ", o.host, " ", o.status, o.stream ? " watch" : ""));
+  };
+  absl::StatusOr<std::unique_ptr<RestClient>> client =
+      RestClient::Create(server_->Config(kToken), options);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(10)).ok());
+  ASSERT_TRUE((*client)->Get("/api/v1/nosuchthing", nullptr, absl::Seconds(10)).ok());
+  const std::string host = absl::StrCat("127.0.0.1:", server_->port());
+  EXPECT_THAT(seen, ::testing::ElementsAre("GET " + host + " 200", "GET " + host + " 404"));
+  // No server: no status.
+  ClientConfig gone = server_->Config(kToken);
+  gone.server = "https://127.0.0.1:1";
+  client = RestClient::Create(gone, options);
+  ASSERT_TRUE(client.ok());
+  EXPECT_FALSE((*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(5)).ok());
+  EXPECT_EQ(seen.back(), "GET 127.0.0.1:1 0");
 }
 
 TEST_F(ApiTest, AddModifyDeleteAreDeliveredInOrder) {
@@ -345,6 +376,172 @@ TEST_F(ApiTest, RotatedTokenFileIsPickedUpAfterA401WithoutRestart) {
   for (const auto& r : *requests) refused += r.status == 401;
   EXPECT_GE(refused, 1);  // the old token really was refused once
   std::system(absl::StrCat("rm -rf ", dir).c_str());
+}
+
+// A kubeconfig exec plugin (client.authentication.k8s.io/v1) whose token lives 3 s and is read from
+// a file the test rotates; every run is logged.
+class ExecPluginApiTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    char dir[] = "/tmp/kproxy-exec-api-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    SetPluginToken(kToken);
+    const std::string plugin = dir_ + "/plugin.sh";
+    std::ofstream(plugin)
+        << "#!/bin/sh\n"
+        << "echo run >> '" << dir_ << "/runs'\n"
+        << "EXPIRY=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)\n"
+        << "printf "
+           "'{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+        << "\"status\":{\"token\":\"%s\",\"expirationTimestamp\":\"%s\"}}' "
+        << "\"$(cat '" << dir_ << "/token')\" \"$EXPIRY\"\n";
+    chmod(plugin.c_str(), 0755);
+    const std::string kubeconfig =
+        absl::StrCat(R"(apiVersion: v1
+kind: Config
+current-context: c
+clusters: [{name: k, cluster: {server: ")",
+                     server_->url(), R"(", certificate-authority: ")", server_->dir(),
+                     R"(/ca.crt"}}]
+contexts: [{name: c, context: {cluster: k, user: u}}]
+users:
+- name: u
+  user:
+    exec: {apiVersion: client.authentication.k8s.io/v1, command: ./plugin.sh, interactiveMode: Never}
+)");
+    std::ofstream(dir_ + "/kubeconfig") << kubeconfig;
+  }
+  void TearDown() override { std::system(absl::StrCat("rm -rf ", dir_).c_str()); }
+  void SetPluginToken(const std::string& token) {
+    std::ofstream(dir_ + "/token.new") << token;
+    ASSERT_EQ(rename((dir_ + "/token.new").c_str(), (dir_ + "/token").c_str()), 0);
+  }
+  int PluginRuns() {
+    std::ifstream in(dir_ + "/runs");
+    int lines = 0;
+    for (std::string line; std::getline(in, line);) ++lines;
+    return lines;
+  }
+  int Refused() {
+    absl::StatusOr<std::vector<testing::RecordedRequest>> requests = server_->Requests();
+    EXPECT_TRUE(requests.ok());
+    int refused = 0;
+    for (const auto& r : requests.value_or(std::vector<testing::RecordedRequest>{}))
+      refused += r.status == 401;
+    return refused;
+  }
+  std::string dir_;
+};
+
+TEST_F(ExecPluginApiTest, ReflectorAuthenticatesWithThePluginAndRenewsTheTokenBeforeItExpires) {
+  absl::StatusOr<ClientConfig> config = LoadKubeconfigFile(dir_ + "/kubeconfig");
+  ASSERT_TRUE(config.ok()) << config.status();
+  config->qps = 0;
+  RestClientOptions options;
+  options.exec_refresh_before_expiry = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<RestClient>> client = RestClient::Create(*config, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(server_->Apply(Svc("before", "10.96.0.8")).ok());
+  RecordingSink sink;
+  Reflector reflector(client->get(), services_, &sink, FastOptions());
+  reflector.Start();
+  ASSERT_TRUE(reflector.WaitForSync(absl::Seconds(20)));
+  ASSERT_TRUE(WaitForWatch());
+  EXPECT_EQ(PluginRuns(), 1);
+
+  // The server now takes only token-2, which the plugin hands out from now on; once the first
+  // token has expired the reconnecting watch must carry the new one without being refused first.
+  SetPluginToken("token-2");
+  ASSERT_TRUE(server_->SetTokens({"token-2"}).ok());
+  absl::SleepFor(absl::Seconds(3));
+  ASSERT_TRUE(server_->Fault(R"json({"type":"close_midstream","resource":"Service"})json").ok());
+  ASSERT_TRUE(server_->Apply(Svc("after-expiry", "10.96.0.9")).ok());
+  EXPECT_TRUE(sink.log.WaitFor(
+      [](const auto& state, const auto&) { return state.contains("default/after-expiry"); },
+      absl::Seconds(30)));
+  reflector.Stop();
+  EXPECT_GE(PluginRuns(), 2);
+  EXPECT_EQ(Refused(), 0);
+}
+
+TEST_F(ExecPluginApiTest, PluginClientCertificateAuthenticatesOverTls) {
+  // The plugin hands out the client certificate the fake server's CA signed, and no token.
+  const std::string plugin = dir_ + "/cert-plugin.py";
+  std::ofstream(plugin)
+      << "#!" << KPROXY_PYTHON3 << "\nimport json\n"
+      << "read = lambda n: open('" << server_->dir() << "/' + n).read()\n"
+      << "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1', "
+      << "'kind': 'ExecCredential', 'status': {'clientCertificateData': read('client.crt'), "
+      << "'clientKeyData': read('client.key')}}))\n";
+  chmod(plugin.c_str(), 0755);
+  ClientConfig config = server_->Config();
+  config.exec = ExecConfig{.api_version = "client.authentication.k8s.io/v1beta1",
+                           .command = plugin,
+                           .interactive_mode = "IfAvailable"};
+  absl::StatusOr<std::unique_ptr<RestClient>> client = RestClient::Create(config);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<HttpResponse> r = (*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Refused(), 0);
+}
+
+TEST_F(ExecPluginApiTest, RefusedTokenRunsThePluginAgainAndRetries) {
+  absl::StatusOr<ClientConfig> config = LoadKubeconfigFile(dir_ + "/kubeconfig");
+  ASSERT_TRUE(config.ok()) << config.status();
+  RestClientOptions options;
+  options.exec_refresh_before_expiry = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<RestClient>> client = RestClient::Create(*config, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<HttpResponse> r = (*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  // Revoked before it expires: the 401 makes the client ask the plugin again.
+  SetPluginToken("token-3");
+  ASSERT_TRUE(server_->SetTokens({"token-3"}).ok());
+  r = (*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(PluginRuns(), 2);
+  EXPECT_EQ(Refused(), 1);
+}
+
+// kubeconfig proxy-url: every request goes through an HTTP CONNECT proxy (connect_proxy.py).
+TEST_F(ApiTest, ProxyUrlTunnelsRequestsThroughTheProxy) {
+  const std::string log = server_->dir() + "/proxy.log";
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  std::vector<std::string> args = {KPROXY_PYTHON3, KPROXY_CONNECT_PROXY, "--log", log};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  std::string line;
+  char c;
+  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  close(out[0]);
+  ASSERT_TRUE(absl::StartsWith(line, "PORT ")) << line;
+
+  ClientConfig config = server_->Config(kToken);
+  config.proxy_url = absl::StrCat("http://127.0.0.1:", line.substr(5));
+  absl::StatusOr<std::unique_ptr<RestClient>> client = RestClient::Create(config);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<HttpResponse> r = (*client)->Get("/api/v1/nodes", nullptr, absl::Seconds(10));
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  std::ifstream in(log);
+  std::string tunnelled((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(tunnelled, absl::StrCat("CONNECT 127.0.0.1:", server_->port(), "\n"));
 }
 
 TEST_F(ApiTest, ConsecutiveRequestsReuseOneTlsConnection) {

@@ -139,15 +139,100 @@ users: [{name: u, user: {client-certificate-data: ")", absl::Base64Escape("C"), 
   EXPECT_THAT(config.status().message(), HasSubstr("client-key"));
 }
 
-TEST_F(KubeconfigTest, ExecPluginIsReportedAsUnsupported) {
+TEST_F(KubeconfigTest, ExecPluginIsReadWithArgsEnvAndClusterInfo) {
   const std::string yaml = R"(current-context: c
 clusters: [{name: k, cluster: {server: "https://x"}}]
 contexts: [{name: c, context: {cluster: k, user: u}}]
-users: [{name: u, user: {exec: {command: aws}}}]
+users:
+- name: u
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: bin/get-token
+      args: [--cluster, prod]
+      env: [{name: REGION, value: eu-1}]
+      interactiveMode: Never
+      provideClusterInfo: true
+      installHint: install get-token
 )";
-  absl::StatusOr<ClientConfig> config = ParseKubeconfig(yaml, "/k", "/");
+  absl::StatusOr<ClientConfig> config = ParseKubeconfig(yaml, "/etc/k/config", "/etc/k");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->exec.has_value());
+  EXPECT_EQ(config->exec->api_version, "client.authentication.k8s.io/v1");
+  EXPECT_EQ(config->exec->command, "/etc/k/bin/get-token");  // relative with a folder: resolved
+  EXPECT_EQ(config->exec->args, (std::vector<std::string>{"--cluster", "prod"}));
+  ASSERT_EQ(config->exec->env.size(), 1u);
+  EXPECT_EQ(config->exec->env[0], (std::pair<std::string, std::string>{"REGION", "eu-1"}));
+  EXPECT_TRUE(config->exec->provide_cluster_info);
+  EXPECT_EQ(config->exec->interactive_mode, "Never");
+  EXPECT_EQ(config->exec->install_hint, "install get-token");
+  EXPECT_THAT(config->DebugString(), HasSubstr("exec: /etc/k/bin/get-token"));
+}
+
+TEST_F(KubeconfigTest, ExecPluginOnPathKeepsItsBareName) {
+  const std::string yaml = R"(current-context: c
+clusters: [{name: k, cluster: {server: "https://x"}}]
+contexts: [{name: c, context: {cluster: k, user: u}}]
+users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: aws}}}]
+)";
+  absl::StatusOr<ClientConfig> config = ParseKubeconfig(yaml, "/k", "/etc");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->exec->command, "aws");
+  EXPECT_EQ(config->exec->interactive_mode, "IfAvailable");  // v1beta1's default
+}
+
+TEST_F(KubeconfigTest, ExecPluginErrorsNameTheField) {
+  auto parse = [](const std::string& exec) {
+    return ParseKubeconfig(absl::StrCat(R"(current-context: c
+clusters: [{name: k, cluster: {server: "https://x"}}]
+contexts: [{name: c, context: {cluster: k, user: u}}]
+users: [{name: u, user: {exec: )",
+                                        exec, "}}]\n"),
+                           "/k", "/");
+  };
+  absl::StatusOr<ClientConfig> config = parse("{command: aws}");
   ASSERT_FALSE(config.ok());
-  EXPECT_THAT(config.status().message(), HasSubstr("users[\"u\"].user.exec"));
+  EXPECT_THAT(config.status().message(), HasSubstr("users[\"u\"].user.exec.apiVersion"));
+  config = parse("{apiVersion: client.authentication.k8s.io/v1, command: aws}");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("exec.interactiveMode: must be set"));
+  config =
+      parse("{apiVersion: client.authentication.k8s.io/v1, command: aws, interactiveMode: Always}");
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(config.status().message(), HasSubstr("interactiveMode: Always is not supported"));
+}
+
+TEST_F(KubeconfigTest, AuthProviderAndImpersonationAreRefusedByName) {
+  for (const std::string user : {"{auth-provider: {name: gcp}}", "{token: t, as: admin}"}) {
+    absl::StatusOr<ClientConfig> config = ParseKubeconfig(absl::StrCat(R"(current-context: c
+clusters: [{name: k, cluster: {server: "https://x"}}]
+contexts: [{name: c, context: {cluster: k, user: u}}]
+users: [{name: u, user: )",
+                                                                       user, "}]\n"),
+                                                          "/k", "/");
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kUnimplemented) << user;
+    EXPECT_THAT(config.status().message(),
+                HasSubstr(user[1] == 'a' ? "user.auth-provider: not supported" : "user.as:"));
+  }
+}
+
+TEST_F(KubeconfigTest, ProxyUrlIsReadAndItsSchemeChecked) {
+  auto parse = [](const std::string& proxy) {
+    return ParseKubeconfig(absl::StrCat(R"(current-context: c
+clusters: [{name: k, cluster: {server: "https://x", proxy-url: ")",
+                                        proxy, R"("}}]
+contexts: [{name: c, context: {cluster: k}}]
+)"),
+                           "/k", "/");
+  };
+  for (const char* ok : {"http://10.0.0.1:3128", "https://proxy:443", "socks5://127.0.0.1:1080"}) {
+    absl::StatusOr<ClientConfig> config = parse(ok);
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->proxy_url, ok);
+  }
+  absl::StatusOr<ClientConfig> config = parse("ftp://proxy");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("clusters[\"k\"].cluster.proxy-url"));
 }
 
 TEST_F(KubeconfigTest, TokenFileIsResolvedAndMustExist) {

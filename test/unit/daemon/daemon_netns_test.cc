@@ -178,21 +178,46 @@ TEST_F(DaemonNetnsTest, MetricsMoveAndConfigzServesTheConfiguration) {
   std::string metrics;
   for (int i = 0; i < 50; ++i) {  // the sync's metrics are recorded right after the restore
     metrics = Get("http://127.0.0.1:10249/metrics");
-    if (Metric(metrics, "kubeproxy_sync_full_proxy_rules_duration_seconds_count") >= 1) break;
+    if (Metric(metrics,
+               "kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"}") >= 1)
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_GE(Metric(metrics, "kubeproxy_sync_proxy_rules_service_changes_total"), 1) << metrics;
   EXPECT_GE(Metric(metrics, "kubeproxy_sync_proxy_rules_endpoint_changes_total"), 1) << metrics;
   EXPECT_EQ(Metric(metrics, "kubeproxy_sync_proxy_rules_service_changes_pending"), 0) << metrics;
-  EXPECT_GE(Metric(metrics, "kubeproxy_sync_full_proxy_rules_duration_seconds_count"), 1) << metrics;
-  EXPECT_GT(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_total{table=\"nat\"}"), 0) << metrics;
-  EXPECT_GT(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_last{table=\"nat\"}"), 0) << metrics;
-  EXPECT_GT(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_total{table=\"filter\"}"), 0) << metrics;
-  EXPECT_EQ(Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total"), 0) << metrics;
-  // The example Service's endpoints are on this node: present, and zero.
-  EXPECT_EQ(Metric(metrics, "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"external\"}"), 0)
+  EXPECT_GE(
+      Metric(metrics, "kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"}"),
+      1)
       << metrics;
-  EXPECT_EQ(Metric(metrics, "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"internal\"}"), 0)
+  EXPECT_GT(Metric(metrics,
+                   "kubeproxy_sync_proxy_rules_iptables_total{ip_family=\"IPv4\",table=\"nat\"}"),
+            0)
+      << metrics;
+  EXPECT_GT(
+      Metric(metrics, "kubeproxy_sync_proxy_rules_iptables_last{ip_family=\"IPv4\",table=\"nat\"}"),
+      0)
+      << metrics;
+  EXPECT_GT(
+      Metric(metrics,
+             "kubeproxy_sync_proxy_rules_iptables_total{ip_family=\"IPv4\",table=\"filter\"}"),
+      0)
+      << metrics;
+  EXPECT_EQ(
+      Metric(metrics,
+             "kubeproxy_sync_proxy_rules_iptables_restore_failures_total{ip_family=\"IPv4\"}"),
+      0)
+      << metrics;
+  // The example Service's endpoints are on this node: present, and zero.
+  EXPECT_EQ(Metric(metrics,
+                   "kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family=\"IPv4\",traffic_"
+                   "policy=\"external\"}"),
+            0)
+      << metrics;
+  EXPECT_EQ(Metric(metrics,
+                   "kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family=\"IPv4\",traffic_"
+                   "policy=\"internal\"}"),
+            0)
       << metrics;
   std::string configz = Get("http://127.0.0.1:10249/configz");
   EXPECT_THAT(configz, HasSubstr("{\"kubeproxy.config.k8s.io\":{"));

@@ -113,12 +113,15 @@ TEST(SyncRunnerTest, RunIfDueFollowsTheScheduleAndReportsLatencies) {
     ++runs;
     if (fail) return absl::UnavailableError("iptables-restore failed");
     SyncReport r;
-    r.change_times = {start};
+    r.change_times = {{IpFamily::kIPv6, start}};
     return r;
   });
   std::vector<absl::Duration> latencies;
   int failures_seen = 0;
-  runner.set_latency_observer([&](absl::Duration d) { latencies.push_back(d); });
+  runner.set_latency_observer([&](IpFamily family, absl::Duration d) {
+    EXPECT_EQ(family, IpFamily::kIPv6);  // the ip_family label of network_programming_duration
+    latencies.push_back(d);
+  });
   runner.set_result_observer([&](const absl::StatusOr<SyncReport>& r, absl::Duration) {
     if (!r.ok()) ++failures_seen;
   });

@@ -135,26 +135,27 @@ std::vector<std::string> BucketBounds(const std::vector<Sample>& samples, absl::
 
 TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
   Start("iptables");
-  metrics_->ObserveSyncProxyRules(absl::Milliseconds(3), /*full=*/true);
-  metrics_->ObserveSyncProxyRules(absl::Milliseconds(1), /*full=*/false);
-  metrics_->SetSyncProxyRulesLastTimestamp(absl::FromUnixSeconds(1714557600));
-  metrics_->SetSyncProxyRulesLastQueuedTimestamp(absl::FromUnixSeconds(1714557599));
-  metrics_->ObserveNetworkProgramming(absl::Seconds(2));
+  const proxier::IpFamily v4 = proxier::IpFamily::kIPv4;
+  metrics_->ObserveSyncProxyRules(v4, absl::Milliseconds(3), /*full=*/true);
+  metrics_->ObserveSyncProxyRules(v4, absl::Milliseconds(1), /*full=*/false);
+  metrics_->SetSyncProxyRulesLastTimestamp(v4, absl::FromUnixSeconds(1714557600));
+  metrics_->SetSyncProxyRulesLastQueuedTimestamp(v4, absl::FromUnixSeconds(1714557599));
+  metrics_->ObserveNetworkProgramming(v4, absl::Seconds(2));
   metrics_->SetEndpointChangesPending(4);
   metrics_->AddEndpointChanges(7);
   metrics_->SetServiceChangesPending(1);
   metrics_->AddServiceChanges(2);
-  metrics_->IncIptablesRestoreFailures();
-  metrics_->IncIptablesPartialRestoreFailures();
-  metrics_->SetIptablesRulesTotal("nat", 120);
-  metrics_->SetIptablesRulesTotal("filter", 8);
-  metrics_->SetIptablesRulesLast("nat", 12);
-  metrics_->SetNoLocalEndpoints("external", 1);
-  metrics_->SetNoLocalEndpoints("internal", 0);
+  metrics_->IncIptablesRestoreFailures(v4);
+  metrics_->IncIptablesPartialRestoreFailures(v4);
+  metrics_->SetIptablesRulesTotal(v4, "nat", 120);
+  metrics_->SetIptablesRulesTotal(v4, "filter", 8);
+  metrics_->SetIptablesRulesLast(v4, "nat", 12);
+  metrics_->SetNoLocalEndpoints(v4, "external", 1);
+  metrics_->SetNoLocalEndpoints(v4, "internal", 0);
   metrics_->IncProxyHealthz(200);
   metrics_->IncProxyLivez(503);
-  metrics_->ObserveConntrackReconcilerSync(absl::Milliseconds(5));
-  metrics_->AddConntrackReconcilerDeletedEntries(3);
+  metrics_->ObserveConntrackReconcilerSync(proxier::IpFamily::kIPv6, absl::Milliseconds(5));
+  metrics_->AddConntrackReconcilerDeletedEntries(proxier::IpFamily::kIPv6, 3);
   metrics_->SetPassThroughServices(2);
   metrics_->IncPassThroughConflicts();
   metrics_->IncObjectsRejected("Service");
@@ -195,22 +196,47 @@ TEST_F(MetricsServerTest, IptablesModeExposesUpstreamAndKproxyMetrics) {
     EXPECT_TRUE(names.contains(want)) << want;
   }
 
-  const Sample* s = Find(samples, "kubeproxy_sync_proxy_rules_duration_seconds_count");
+  // Upstream's ip_family label (1.33) on the sync, rule-count and restore-failure metrics.
+  const std::map<std::string, std::string> ipv4 = {{"ip_family", "IPv4"}};
+  const Sample* s = Find(samples, "kubeproxy_sync_proxy_rules_duration_seconds_count", ipv4);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 2);
-  s = Find(samples, "kubeproxy_sync_full_proxy_rules_duration_seconds_count");
+  s = Find(samples, "kubeproxy_sync_full_proxy_rules_duration_seconds_count", ipv4);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
-  s = Find(samples, "kubeproxy_sync_proxy_rules_last_timestamp_seconds");
+  s = Find(samples, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", ipv4);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1714557600);
-  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_total", {{"table", "nat"}});
+  s = Find(samples, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", ipv4);
+  ASSERT_NE(s, nullptr);
+  s = Find(samples, "kubeproxy_network_programming_duration_seconds_count", ipv4);
+  ASSERT_NE(s, nullptr);
+  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total", ipv4);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
+  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", ipv4);
+  ASSERT_NE(s, nullptr);
+  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_last",
+           {{"ip_family", "IPv4"}, {"table", "nat"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 12);
+  s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_total",
+           {{"ip_family", "IPv4"}, {"table", "nat"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 120);
-  s = Find(samples, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", {{"traffic_policy", "external"}});
+  s = Find(samples, "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+           {{"ip_family", "IPv4"}, {"traffic_policy", "external"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
   s = Find(samples, "kubeproxy_proxy_livez_total", {{"code", "503"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
+  s = Find(samples, "kubeproxy_conntrack_reconciler_deleted_entries_total",
+           {{"ip_family", "IPv6"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 3);
+  s = Find(samples, "kubeproxy_conntrack_reconciler_sync_duration_seconds_count",
+           {{"ip_family", "IPv6"}});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->value, 1);
   s = Find(samples, "kubeproxy_objects_rejected_total", {{"kind", "Service"}});
@@ -257,15 +283,74 @@ TEST_F(MetricsServerTest, ExposesProcessMetricsLikeGoClient) {
 
 TEST_F(MetricsServerTest, IpvsModeHasRestoreFailuresButNoIptablesSyncMetrics) {
   Start("ipvs");
-  metrics_->ObserveSyncProxyRules(absl::Milliseconds(3), /*full=*/true);
-  metrics_->IncIptablesPartialRestoreFailures();  // not registered in ipvs mode: a no-op
-  metrics_->SetIptablesRulesTotal("nat", 1);
+  metrics_->AddFamily(proxier::IpFamily::kIPv4);
+  metrics_->ObserveSyncProxyRules(proxier::IpFamily::kIPv4, absl::Milliseconds(3), /*full=*/true);
+  metrics_->IncIptablesPartialRestoreFailures(
+      proxier::IpFamily::kIPv4);  // not registered in ipvs mode: a no-op
+  metrics_->SetIptablesRulesTotal(proxier::IpFamily::kIPv4, "nat", 1);
   std::set<std::string> names = Names(Scrape());
   EXPECT_TRUE(names.contains("kubeproxy_sync_proxy_rules_iptables_restore_failures_total"));
   EXPECT_TRUE(names.contains("kubeproxy_sync_proxy_rules_duration_seconds_count"));
   EXPECT_FALSE(names.contains("kubeproxy_sync_full_proxy_rules_duration_seconds_count"));
   EXPECT_FALSE(names.contains("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total"));
   EXPECT_FALSE(names.contains("kubeproxy_sync_proxy_rules_iptables_total"));
+}
+
+TEST_F(MetricsServerTest, AddedFamiliesShowZeroRestoreFailuresBeforeTheFirst) {
+  Start("iptables");
+  metrics_->AddFamily(proxier::IpFamily::kIPv4);
+  metrics_->AddFamily(proxier::IpFamily::kIPv6);
+  std::vector<Sample> samples = Scrape();
+  for (const char* family : {"IPv4", "IPv6"}) {
+    const Sample* s = Find(samples, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
+                           {{"ip_family", family}});
+    ASSERT_NE(s, nullptr) << family;
+    EXPECT_EQ(s->value, 0);
+  }
+}
+
+TEST_F(MetricsServerTest, CountsDirectNfTablesFallbacksByReason) {
+  Start("iptables");
+  metrics_->IncIptablesNftDirectFallbacks("unsupported_input");
+  metrics_->IncIptablesNftDirectFallbacks("unsupported_input");
+  metrics_->IncIptablesNftDirectFallbacks("missing_table");
+  std::vector<Sample> samples = Scrape();
+  const Sample* s = Find(samples, "kubeproxy_iptables_nft_direct_fallbacks_total",
+                         {{"reason", "unsupported_input"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 2);
+  s = Find(samples, "kubeproxy_iptables_nft_direct_fallbacks_total", {{"reason", "missing_table"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
+}
+
+TEST_F(MetricsServerTest, RestClientRequestsWithClientGoNamesAndLabels) {
+  Start("ipvs");
+  metrics_->ObserveRestClientRequest("GET", "10.0.0.1:6443", 200, absl::Milliseconds(20), false);
+  metrics_->ObserveRestClientRequest("GET", "10.0.0.1:6443", 200, absl::Minutes(5), true);
+  metrics_->ObserveRestClientRequest("POST", "10.0.0.1:6443", 0, absl::Seconds(1), false);
+  std::vector<Sample> samples = Scrape();
+  const Sample* s = Find(samples, "rest_client_requests_total",
+                         {{"code", "200"}, {"host", "10.0.0.1:6443"}, {"method", "GET"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 2);
+  s = Find(samples, "rest_client_requests_total",
+           {{"code", "<error>"}, {"host", "10.0.0.1:6443"}, {"method", "POST"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
+  // The watch is counted but not timed, as client-go.
+  s = Find(samples, "rest_client_request_duration_seconds_count",
+           {{"host", "10.0.0.1:6443"}, {"verb", "GET"}});
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->value, 1);
+  std::vector<std::string> bounds;
+  for (const Sample& b : samples) {
+    if (b.name == "rest_client_request_duration_seconds_bucket" && b.labels.at("verb") == "GET") {
+      bounds.push_back(b.labels.at("le"));
+    }
+  }
+  EXPECT_EQ(bounds, (std::vector<std::string>{"0.005", "0.025", "0.1", "0.25", "0.5", "1", "2", "4",
+                                              "8", "15", "30", "60", "+Inf"}));
 }
 
 TEST_F(MetricsServerTest, ServesProxyModeConfigzAndGenericHealthz) {

@@ -127,6 +127,20 @@ TEST_F(IpvsProxierTest, OneEndpointChangeIsExactlyOneDestinationOperationPerVirt
   EXPECT_EQ(ipvs_->calls().at("AddDestination"), 1);
 }
 
+// The report carries what the ip_family-labelled metrics need: the family synced, its no-local
+// counts, and when each applied change was queued (network programming latency; IPVS mode reported
+// none before).
+TEST_F(IpvsProxierTest, ReportIsPerFamilyWithTheChangeTimes) {
+  state_->OnServiceAdd(MakeLbService("lb", 10, "203.0.113.10"));
+  absl::StatusOr<proxier::SyncReport> report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_THAT(report->families, ::testing::ElementsAre(IpFamily::kIPv4));
+  ASSERT_FALSE(report->change_times.empty());
+  EXPECT_EQ(report->change_times[0].first, IpFamily::kIPv4);
+  EXPECT_TRUE(report->no_local_endpoints.contains(IpFamily::kIPv4));
+  EXPECT_FALSE(report->no_local_endpoints.contains(IpFamily::kIPv6));
+}
+
 // A netlink write refused (EPERM: e.g. a missing capability, or a security module) fails the sync
 // with the operation named; what was programmed before stays, and once the kernel accepts writes
 // again the next sync is a full one and completes the change.
@@ -232,7 +246,10 @@ TEST_F(IpvsProxierTest, FlipToPassThroughUnbindsLbAddressAfterTheSync) {
   ASSERT_TRUE(links_->ListAddresses("kube-ipvs0", IpFamily::kIPv4)->contains(Ip("203.0.113.10")));
   Service after = MakeLbService("lb", 10, "203.0.113.10", absl::UnixEpoch(), true);
   state_->OnServiceUpdate(before, after);
-  SyncOk();
+  absl::StatusOr<proxier::SyncReport> report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_TRUE(report->pass_through_services.has_value());
+  EXPECT_THAT(*report->pass_through_services, ::testing::ElementsAre("web/lb"));
   EXPECT_FALSE(links_->ListAddresses("kube-ipvs0", IpFamily::kIPv4)->contains(Ip("203.0.113.10")));
   EXPECT_FALSE(ipvs_->table().contains(Key("203.0.113.10", 80)));
   EXPECT_FALSE(ipsets_->Contains("KUBE-LOAD-BALANCER", "203.0.113.10,tcp:80"));
@@ -243,7 +260,11 @@ TEST_F(IpvsProxierTest, FlipToPassThroughUnbindsLbAddressAfterTheSync) {
 TEST_F(IpvsProxierTest, ConflictsAreReportedOncePerChange) {
   state_->OnServiceAdd(MakeLbService("a", 10, "203.0.113.20", absl::FromUnixSeconds(100), false));
   state_->OnServiceAdd(MakeLbService("b", 11, "203.0.113.20", absl::FromUnixSeconds(200), true));
-  SyncOk();
+  absl::StatusOr<proxier::SyncReport> report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  // b asked for pass-through, but its ELB's binding was enforced: nothing is pass-through.
+  ASSERT_TRUE(report->pass_through_services.has_value());
+  EXPECT_THAT(*report->pass_through_services, IsEmpty());
   EXPECT_EQ(conflict_reports_, 1);
   ASSERT_EQ(last_conflicts_.size(), 1u);
   EXPECT_EQ(last_conflicts_[0].service.name, "b");
@@ -438,7 +459,11 @@ TEST_F(IpvsProxierHostTest, StaleUdpFlowsToARemovedEndpointAreDeleted) {
   conntrack_.Add(UdpFlow("192.0.2.77", "10.1.0.4", 30080, "10.0.1.5"));
   EndpointSlice after = Slice("np", {"10.0.2.5"}, Protocol::kUDP);
   state_->OnEndpointSliceUpdate(before, after);
-  SyncOk();
+  absl::StatusOr<proxier::SyncReport> report = proxier_->Sync();
+  ASSERT_TRUE(report.ok()) << report.status();
+  // What the conntrack reconciler metrics are set from.
+  ASSERT_EQ(report->conntrack_cleanups.size(), 1u);
+  EXPECT_EQ(report->conntrack_cleanups[0].deleted, 2u);
   std::vector<conntrack::ConntrackEntry> deleted = conntrack_.Deleted();
   ASSERT_EQ(deleted.size(), 2u);
   EXPECT_EQ(deleted[0].orig_source, Ip("10.0.9.9"));

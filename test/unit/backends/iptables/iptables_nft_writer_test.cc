@@ -132,5 +132,20 @@ TEST(BuildNftBatchTest, SameInputSameBytes) {
             BuildNftBatch(t, NFPROTO_IPV4, 7, true).Joined());
 }
 
+TEST(IptablesNftVersionTest, ReadsTheVersionFromEitherToolsOutput) {
+  EXPECT_EQ(ParseIptablesVersion("iptables v1.8.9 (nf_tables)\n"), "1.8.9");
+  EXPECT_EQ(ParseIptablesVersion("ip6tables v1.8.10 (nf_tables)"), "1.8.10");
+  EXPECT_EQ(ParseIptablesVersion("iptables-nft: unknown option"), "");
+  EXPECT_EQ(ParseIptablesVersion("iptables v1.8.x (nf_tables)"), "");
+  EXPECT_EQ(ParseIptablesVersion(""), "");
+}
+
+TEST(IptablesNftVersionTest, OnlyTheVerifiedVersionsGetDirectWrites) {
+  EXPECT_TRUE(IsVerifiedIptablesNftVersion("1.8.9"));
+  EXPECT_FALSE(IsVerifiedIptablesNftVersion("1.8.10"));
+  EXPECT_FALSE(IsVerifiedIptablesNftVersion("1.8.7"));
+  EXPECT_FALSE(IsVerifiedIptablesNftVersion(""));
+}
+
 }  // namespace
 }  // namespace kproxy::backends::iptables

@@ -9,6 +9,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "backends/iptables/testing/fake_nft_batch_sink.h"
 #include "gmock/gmock.h"
@@ -17,6 +18,7 @@
 namespace kproxy::backends::iptables {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // Puts stand-in iptables tools on PATH that record their argv and stdin, so the runner's command
@@ -51,8 +53,13 @@ class IptablesRestoreRunnerTest : public ::testing::Test {
     f.close();
     chmod(path.c_str(), 0755);
   }
-  void AllTools(const std::string& prefix) {
-    for (const char* suffix : {"", "-restore", "-save"}) Tool(prefix + suffix);
+  // `iptables-nft --version` answers as iptables-nft `nft_version` does.
+  void AllTools(const std::string& prefix, const std::string& nft_version = "1.8.9") {
+    const bool nft = prefix.size() > 4 && prefix.substr(prefix.size() - 4) == "-nft";
+    const std::string version =
+        nft ? prefix.substr(0, prefix.find('-')) + " v" + nft_version + " (nf_tables)" : "";
+    for (const char* suffix : {"", "-restore", "-save"})
+      Tool(prefix + suffix, 0, *suffix ? "" : version);
   }
   std::string Read(const std::string& file) {
     std::ifstream f(dir_ + "/" + file);
@@ -110,6 +117,9 @@ TEST_F(IptablesRestoreRunnerTest, NftRestoreFallsBackToTheToolForUnsupportedInpu
   testing::FakeNftBatchSink* fake = sink.get();
   auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kNft, std::move(sink));
   ASSERT_TRUE(runner.ok());
+  std::vector<std::string> fallbacks;
+  (*runner)->set_fallback_observer(
+      [&](absl::string_view reason) { fallbacks.emplace_back(reason); });
   // No nat table yet: iptables-nft-restore creates it.
   ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
   EXPECT_EQ(Read("iptables-nft-restore.stdin"), kPartialSync);
@@ -119,6 +129,44 @@ TEST_F(IptablesRestoreRunnerTest, NftRestoreFallsBackToTheToolForUnsupportedInpu
   EXPECT_EQ(Read("iptables-nft-restore.stdin"), unsupported);
   EXPECT_EQ(fake->apply_count(), 2);
   EXPECT_EQ(fake->committed_count(), 0);
+  EXPECT_THAT(fallbacks, ElementsAre("missing_table", "unsupported_input"));
+  // A restore the writer takes is no fallback.
+  ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
+  EXPECT_EQ(fake->committed_count(), 1);
+  EXPECT_EQ(fallbacks.size(), 2u);
+}
+
+TEST_F(IptablesRestoreRunnerTest,
+       UnverifiedIptablesNftVersionRestoresWithTheToolAndCountsEachRestore) {
+  AllTools("iptables-nft", "1.8.10");
+  auto sink = std::make_unique<testing::FakeNftBatchSink>();
+  testing::FakeNftBatchSink* fake = sink.get();
+  fake->CreateTable("nat");
+  auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kNft,
+                                              std::move(sink));
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  std::vector<std::string> fallbacks;
+  (*runner)->set_fallback_observer(
+      [&](absl::string_view reason) { fallbacks.emplace_back(reason); });
+  ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
+  ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
+  EXPECT_EQ(Read("iptables-nft.args"), "--version\n");
+  EXPECT_EQ(Read("iptables-nft-restore.stdin"), kPartialSync);
+  EXPECT_THAT(fallbacks, ElementsAre("unsupported_version", "unsupported_version"));
+}
+
+TEST_F(IptablesRestoreRunnerTest, UnreadableIptablesNftVersionAlsoKeepsTheDirectWriterOff) {
+  AllTools("iptables-nft", "");
+  Tool("iptables-nft", 2, "", "iptables-nft: unknown option --version");
+  auto runner = IptablesRestoreRunner::Create(proxier::IpFamily::kIPv4, IptablesVariant::kNft,
+                                              std::make_unique<testing::FakeNftBatchSink>());
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  std::vector<std::string> fallbacks;
+  (*runner)->set_fallback_observer(
+      [&](absl::string_view reason) { fallbacks.emplace_back(reason); });
+  ASSERT_TRUE((*runner)->Restore(kPartialSync).ok());
+  EXPECT_EQ(Read("iptables-nft-restore.stdin"), kPartialSync);
+  EXPECT_THAT(fallbacks, ElementsAre("unsupported_version"));
 }
 
 TEST_F(IptablesRestoreRunnerTest, NftKernelErrorIsTheRestoreErrorWithoutFallback) {

@@ -241,8 +241,18 @@ TEST_F(IptablesProxierTest, RemovedUdpEndpointFlowsAreCleaned) {
   conntrack_.Add(entry);
   proxier::EndpointSlice updated = Slice("dns", proxier::Protocol::kUDP, 53, {"10.180.0.54"});
   state_.OnEndpointSliceUpdate(dns_slice_, updated);
-  ASSERT_TRUE(proxier_->Sync().ok());
+  absl::StatusOr<proxier::SyncReport> report = proxier_->Sync();
+  ASSERT_TRUE(report.ok());
   EXPECT_THAT(conntrack_.Deleted(), ::testing::ElementsAre(entry));
+  // What the conntrack reconciler metrics are set from.
+  ASSERT_EQ(report->conntrack_cleanups.size(), 1u);
+  EXPECT_EQ(report->conntrack_cleanups[0].family, proxier::IpFamily::kIPv4);
+  EXPECT_EQ(report->conntrack_cleanups[0].deleted, 1u);
+  EXPECT_GE(report->conntrack_cleanups[0].duration, absl::ZeroDuration());
+  // Nothing changed: no cleanup, nothing reported.
+  report = proxier_->Sync();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->conntrack_cleanups.empty());
 }
 
 }  // namespace
@@ -251,23 +261,31 @@ TEST_F(IptablesProxierTest, RemovedUdpEndpointFlowsAreCleaned) {
 namespace kproxy::backends::iptables {
 namespace {
 
+constexpr proxier::IpFamily kV4 = proxier::IpFamily::kIPv4;
+
 TEST_F(IptablesProxierTest, ReportCountsRulesPerTableInTheTablesAndWritten) {
   auto full = proxier_->Sync();
   ASSERT_TRUE(full.ok()) << full.status();
   const std::string input = runner_.last_restore_input();
+  // Per family: the ip_family label of the rule-count metrics.
+  EXPECT_THAT(full->families, ::testing::ElementsAre(kV4));
   // A full sync writes every rule of both tables.
-  EXPECT_GT(full->iptables_rules_total.at("nat"), 0u);
-  EXPECT_GT(full->iptables_rules_total.at("filter"), 0u);
-  EXPECT_EQ(full->iptables_rules_written.at("nat"), full->iptables_rules_total.at("nat"));
-  EXPECT_EQ(full->iptables_rules_written.at("filter"), full->iptables_rules_total.at("filter"));
+  EXPECT_GT(full->iptables_rules_total.at(kV4).at("nat"), 0u);
+  EXPECT_GT(full->iptables_rules_total.at(kV4).at("filter"), 0u);
+  EXPECT_EQ(full->iptables_rules_written.at(kV4).at("nat"),
+            full->iptables_rules_total.at(kV4).at("nat"));
+  EXPECT_EQ(full->iptables_rules_written.at(kV4).at("filter"),
+            full->iptables_rules_total.at(kV4).at("filter"));
   SetEndpoints({"10.180.0.1", "10.180.0.2"});
   auto partial = proxier_->Sync();
   ASSERT_TRUE(partial.ok()) << partial.status();
   ASSERT_FALSE(partial->full);
   // One more endpoint: two more nat rules (the SEP chain's DNAT and masquerade) and its SVC jump.
-  EXPECT_EQ(partial->iptables_rules_total.at("nat"), full->iptables_rules_total.at("nat") + 3);
-  EXPECT_GT(partial->iptables_rules_written.at("nat"), 0u);
-  EXPECT_LT(partial->iptables_rules_written.at("nat"), partial->iptables_rules_total.at("nat"));
+  EXPECT_EQ(partial->iptables_rules_total.at(kV4).at("nat"),
+            full->iptables_rules_total.at(kV4).at("nat") + 3);
+  EXPECT_GT(partial->iptables_rules_written.at(kV4).at("nat"), 0u);
+  EXPECT_LT(partial->iptables_rules_written.at(kV4).at("nat"),
+            partial->iptables_rules_total.at(kV4).at("nat"));
   // Partial syncs keep the total O(changed); it must agree with a full recount, also after a
   // Service is deleted.
   state_.OnServiceDelete(Service("dns", "172.30.0.10", proxier::Protocol::kUDP, 53));
@@ -275,7 +293,8 @@ TEST_F(IptablesProxierTest, ReportCountsRulesPerTableInTheTablesAndWritten) {
   auto deleted = proxier_->Sync();
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   ASSERT_FALSE(deleted->full);
-  EXPECT_LT(deleted->iptables_rules_total.at("nat"), partial->iptables_rules_total.at("nat"));
+  EXPECT_LT(deleted->iptables_rules_total.at(kV4).at("nat"),
+            partial->iptables_rules_total.at(kV4).at("nat"));
   proxier_->ForceFullSync();
   auto recount = proxier_->Sync();
   ASSERT_TRUE(recount.ok()) << recount.status();
@@ -286,14 +305,15 @@ TEST_F(IptablesProxierTest, ReportCountsRulesPerTableInTheTablesAndWritten) {
 TEST_F(IptablesProxierTest, CountsRestoreFailuresAndPartialOnes) {
   runner_.FailNextRestore();
   ASSERT_FALSE(proxier_->Sync().ok());  // full
-  EXPECT_EQ(proxier_->restore_failures().total, 1u);
-  EXPECT_EQ(proxier_->restore_failures().partial, 0u);
+  EXPECT_EQ(proxier_->restore_failures(kV4).total, 1u);
+  EXPECT_EQ(proxier_->restore_failures(kV4).partial, 0u);
   ASSERT_TRUE(proxier_->Sync().ok());
   SetEndpoints({"10.180.0.9"});
   runner_.FailNextRestore();
   ASSERT_FALSE(proxier_->Sync().ok());  // partial
-  EXPECT_EQ(proxier_->restore_failures().total, 2u);
-  EXPECT_EQ(proxier_->restore_failures().partial, 1u);
+  EXPECT_EQ(proxier_->restore_failures(kV4).total, 2u);
+  EXPECT_EQ(proxier_->restore_failures(kV4).partial, 1u);
+  EXPECT_EQ(proxier_->restore_failures(proxier::IpFamily::kIPv6).total, 0u);
 }
 
 // --nodeport-addresses is resolved against the interfaces' addresses at every sync: none matching
