@@ -31,6 +31,7 @@
 #include "backends/iptables/iptables_restore_runner.h"
 #include "backends/iptables/iptables_variant.h"
 #include "backends/ipvs/ipvs_cleanup.h"
+#include "backends/nftables/nftables_cleanup.h"
 #include "backends/ipvs/ipvs_proxier.h"
 #include "cmd/kube-proxy/cleanup.h"
 #include "cmd/kube-proxy/dry_run_summary.h"
@@ -618,6 +619,26 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
 }
 
 namespace {
+// IPVS state that cannot be removed (no IPVS in this kernel, no ipset tool) is not a cleanup
+// failure: nothing of it can be acting on traffic.
+absl::Status CleanupIpvsTolerantly() {
+  if (absl::Status ipvs = backends::ipvs::CleanupIpvs(nullptr); !ipvs.ok()) {
+    KLOG_WARNING << "Cleanup of IPVS state: " << ipvs.message();
+  }
+  return absl::OkStatus();
+}
+
+// Removes what the other proxy modes left before the first sync, as upstream's platformCleanup.
+void CleanupOtherModesAtStart(
+    const std::string& mode,
+    const absl::flat_hash_map<IpFamily, std::unique_ptr<backends::iptables::IptablesRestoreRunner>>&
+        runners) {
+  std::vector<backends::iptables::IptablesRunner*> families;
+  for (const auto& [family, runner] : runners) families.push_back(runner.get());
+  // Failures were logged; the proxy still starts, as upstream.
+  (void)CleanupOtherModes(mode, families, CleanupIpvsTolerantly, backends::nftables::CleanupNftables);
+}
+
 // This process's own peak (iptables-restore's is its own: `time -v` would report the larger).
 std::string PeakRssText() {
   rusage usage{};
@@ -660,6 +681,7 @@ int ProxyServer::DryRun() {
 }
 
 int ProxyServer::Once() {
+  CleanupOtherModesAtStart(o_.config.mode, runners_);
   if (absl::Status s = CreateProxier(/*dry_run=*/false); !s.ok()) {
     KLOG_ERROR << "--once: " << s.message();
     std::cerr << "kube-proxy --once: not applied: " << s.message() << "\n";
@@ -827,6 +849,7 @@ void ProxyServer::RecordSync(const absl::StatusOr<proxier::SyncReport>& r, absl:
 }
 
 int ProxyServer::Serve() {
+  CleanupOtherModesAtStart(o_.config.mode, runners_);
   if (absl::Status s = CreateProxier(/*dry_run=*/false); !s.ok()) {
     KLOG_ERROR << "Cannot start the proxy: " << s.message();
     return 1;
@@ -962,14 +985,9 @@ int RunCleanup(const Options& options) {
     runners.push_back(*std::move(runner));
     families.push_back(runners.back().get());
   }
-  absl::Status s = CleanupProxyRules(families, [] {
-    // Both families' rules are gone, so no ipset is in use any more. IPVS state that cannot be
-    // removed (no IPVS in this kernel, no ipset tool) is not a cleanup failure.
-    if (absl::Status ipvs = backends::ipvs::CleanupIpvs(nullptr); !ipvs.ok()) {
-      KLOG_WARNING << "Cleanup of IPVS state: " << ipvs.message();
-    }
-    return absl::OkStatus();
-  });
+  // IPVS state goes once both families' rules are gone, so no ipset is in use any more.
+  absl::Status s = CleanupProxyRules(families, CleanupIpvsTolerantly);
+  if (absl::Status nft = backends::nftables::CleanupNftables(); !nft.ok() && s.ok()) s = nft;
   if (!s.ok()) {
     std::cerr << "kube-proxy --cleanup: some rules could not be removed (see the log)\n";
     return 1;
