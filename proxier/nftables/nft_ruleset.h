@@ -7,7 +7,8 @@
 // written exactly so (single spaces, no trailing space); `nft -f` accepts each as is and `nft list`
 // prints it back the same way. <ipx> is "ip" (family kIp) or "ip6" (kIp6); <proto> is tcp|udp|sctp;
 // <chain>/<set> are names of this table; <mark> is "0x%08x" (e.g. 0x00004000); <addr> an address,
-// <cidr> an address or prefix, <port> a decimal port; <loopback> is 127.0.0.0/8 or ::1;
+// <cidr> an address or prefix, <port> a decimal port; <cidrs> one <cidr>, or several as
+// "{ <cidr>, <cidr>, ... }" (sorted by address, none inside another, as `nft list` prints them); <loopback> is 127.0.0.0/8 or ::1;
 // <local> is a local-traffic match, one of "<ipx> saddr <cidr>", "iifname \"<name>\"",
 // "iifname \"<prefix>*\"", and <not-local> its negation with "!=" after the field.
 //
@@ -28,13 +29,13 @@
 //   S15 <ipx> daddr @<set> meta l4proto . th dport @<set> reject        (also with drop)
 //   S16 <ipx> daddr != <loopback> meta l4proto . th dport @<set> reject  (also with drop)
 //   S17 <ipx> daddr @<set> reject
-//   S18 <ipx> daddr { <cidr>, <cidr>, ... } drop
+//   S18 <ipx> daddr <cidrs> drop
 //   S19 <ipx> daddr <addr> <proto> dport <port> jump <chain>
 //   S20 <ipx> daddr <addr> <proto> dport <port> <not-local> jump <chain>
 //   S21 <local> goto <chain>
 //   S22 fib saddr type local jump <chain>
 //   S23 fib saddr type local goto <chain>
-//   S24 <ipx> saddr != { <cidr>, <cidr>, ... } drop
+//   S24 <ipx> saddr != <cidrs> drop
 //   S25 drop
 //   S26 meta l4proto <proto> dnat <ipx> to <ipx> saddr map @<map>
 //   S27 meta l4proto <proto> dnat <ipx> to numgen random mod 720720 map @<map>
@@ -142,20 +143,27 @@ struct NftRuleset {
 
 // What one sync sends to move the table from a previous ruleset to a desired one, computed purely
 // by DiffNftRulesets. Apply in one transaction, in this order:
-//   1. add the table (create_table)            2. add sets_to_add, then chains_to_add (empty)
-//   3. delete elements_to_delete, flush sets_to_flush, then add elements_to_add
-//   4. flush each of chains_to_refill and add its rules; add the rules of chains_to_add
-//   5. flush chains_to_flush                   6. delete sets_to_delete, then chains_to_delete
-// An element whose value or comment changed appears in elements_to_delete and elements_to_add.
+//   1. add the table (create_table)
+//   2. flush chains_to_refill and chains_to_flush (their rules release the sets and chains they
+//      refer to)
+//   3. delete sets_to_delete
+//   4. add sets_to_add, then chains_to_add (empty, so rules may refer to any of them)
+//   5. delete elements_to_delete, flush sets_to_flush, then add elements_to_add
+//   6. add the rules of chains_to_refill and chains_to_add
+//   7. delete chains_to_delete
+// An element whose value or comment changed appears in elements_to_delete and elements_to_add. A
+// set whose declaration changed appears in sets_to_delete and sets_to_add (with all its elements
+// in elements_to_add), and every chain with a rule referring to it is in chains_to_refill.
 struct NftChange {
   NftFamily family = NftFamily::kIp;
   bool create_table = false;  // the previous ruleset was empty (first sync)
   std::vector<NftSet> sets_to_add;
   std::vector<NftChain> chains_to_add;      // with their rules (added after all chains exist)
-  std::vector<NftChain> chains_to_refill;   // existing chains whose rules or hook differ
+  std::vector<NftChain> chains_to_refill;   // existing chains whose rules differ (or that refer
+                                            // to a recreated set): flushed, then refilled
   std::vector<std::string> chains_to_flush; // no longer wanted: flushed now, deleted next sync
   std::vector<std::string> chains_to_delete;  // flushed by an earlier sync and still unwanted
-  std::vector<std::string> sets_to_delete;
+  std::vector<std::string> sets_to_delete;  // no longer wanted, or recreated
   std::vector<std::string> sets_to_flush;   // dynamic sets whose endpoints left
   std::map<std::string, std::vector<NftElement>> elements_to_delete;  // by set name
   std::map<std::string, std::vector<NftElement>> elements_to_add;     // by set name
