@@ -185,7 +185,7 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
                                                .Register(r)
                                                .Add({});
 
-  if (proxy_mode == "iptables") {
+  if (proxy_mode == "iptables" || proxy_mode == "nftables") {
     sync_full_proxy_rules_duration_ = &BuildHistogram()
                                            .Name("kubeproxy_sync_full_proxy_rules_duration_seconds")
                                            .Help("SyncProxyRules latency in seconds for full resyncs")
@@ -196,6 +196,20 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
                                               .Help("SyncProxyRules latency in seconds for partial resyncs")
                                               .Register(r)
                                               .Add({}, sync_buckets);
+  }
+  if (proxy_mode == "nftables") {
+    nftables_sync_failures_ = &BuildCounter()
+                                   .Name("kubeproxy_sync_proxy_rules_nftables_sync_failures_total")
+                                   .Help("Cumulative proxy nftables sync failures")
+                                   .Register(r)
+                                   .Add({});
+    nftables_cleanup_failures_ = &BuildCounter()
+                                      .Name("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total")
+                                      .Help("Cumulative proxy nftables cleanup failures")
+                                      .Register(r)
+                                      .Add({});
+  }
+  if (proxy_mode == "iptables") {
     iptables_partial_restore_failures_ = &BuildCounter()
                                               .Name("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total")
                                               .Help("Cumulative proxy iptables partial restore failures")
@@ -267,6 +281,14 @@ void Metrics::AddServiceChanges(double n) { service_changes_total_->Increment(n)
 
 void Metrics::IncIptablesRestoreFailures() {
   if (iptables_restore_failures_ != nullptr) iptables_restore_failures_->Increment();
+}
+
+void Metrics::IncNftablesSyncFailures() {
+  if (nftables_sync_failures_ != nullptr) nftables_sync_failures_->Increment();
+}
+
+void Metrics::IncNftablesCleanupFailures() {
+  if (nftables_cleanup_failures_ != nullptr) nftables_cleanup_failures_->Increment();
 }
 
 void Metrics::IncIptablesPartialRestoreFailures() {

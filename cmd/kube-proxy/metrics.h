@@ -40,6 +40,9 @@ class Metrics {
   void AddServiceChanges(double n = 1);
   void IncIptablesRestoreFailures();
   void IncIptablesPartialRestoreFailures();
+  // nftables mode: failed sync transactions and failed deletions of stale chains.
+  void IncNftablesSyncFailures();
+  void IncNftablesCleanupFailures();
   // table: "filter", "nat", "mangle"...
   void SetIptablesRulesTotal(absl::string_view table, double n);
   void SetIptablesRulesLast(absl::string_view table, double n);
@@ -80,6 +83,8 @@ class Metrics {
   prometheus::Counter* service_changes_total_ = nullptr;
   prometheus::Counter* iptables_restore_failures_ = nullptr;
   prometheus::Counter* iptables_partial_restore_failures_ = nullptr;
+  prometheus::Counter* nftables_sync_failures_ = nullptr;
+  prometheus::Counter* nftables_cleanup_failures_ = nullptr;
   prometheus::Family<prometheus::Gauge>* iptables_rules_total_ = nullptr;
   prometheus::Family<prometheus::Gauge>* iptables_rules_last_ = nullptr;
   prometheus::Family<prometheus::Gauge>* no_local_endpoints_ = nullptr;

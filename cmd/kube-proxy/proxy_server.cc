@@ -31,7 +31,9 @@
 #include "backends/iptables/iptables_restore_runner.h"
 #include "backends/iptables/iptables_variant.h"
 #include "backends/ipvs/ipvs_cleanup.h"
+#include "backends/nftables/netlink_nftables_writer.h"
 #include "backends/nftables/nftables_cleanup.h"
+#include "backends/nftables/nftables_proxier.h"
 #include "backends/ipvs/ipvs_proxier.h"
 #include "cmd/kube-proxy/cleanup.h"
 #include "cmd/kube-proxy/dry_run_summary.h"
@@ -343,6 +345,10 @@ class ProxyServer {
   absl::flat_hash_map<IpFamily, std::unique_ptr<backends::iptables::IptablesRestoreRunner>> runners_;
   backends::ipvs::IpvsProxier* ipvs_ = nullptr;  // proxier_ when in IPVS mode
   backends::iptables::IptablesProxier* iptables_ = nullptr;  // proxier_ when in iptables mode
+  backends::nftables::NftablesProxier* nftables_ = nullptr;  // proxier_ when in nftables mode
+  std::unique_ptr<backends::nftables::NftablesWriter> nft_writer_;
+  backends::nftables::NftablesProxier::Failures nftables_failures_seen_;  // sync thread
+  absl::Status CreateNftablesProxier(bool dry_run);
   backends::iptables::IptablesProxier::RestoreFailures restore_failures_seen_;  // sync thread
   std::vector<std::unique_ptr<backends::iptables::IptablesRunner>> dry_run_runners_;
   std::vector<std::unique_ptr<backends::conntrack::ConntrackClient>> conntrack_;
@@ -479,6 +485,13 @@ void ProxyServer::DecideFamilies() {
       runners_[f] = *std::move(runner);
       if (f == secondary) families_.push_back(secondary);
     }
+    // nftables mode needs no iptables tools (they only serve the leftover cleanup): dual-stack
+    // when the kernel has IPv6.
+    const bool has_secondary = std::find(families_.begin(), families_.end(), secondary) != families_.end();
+    if (o_.config.mode == "nftables" && !has_secondary &&
+        (secondary == IpFamily::kIPv4 || access("/proc/net/if_inet6", F_OK) == 0)) {
+      families_.push_back(secondary);
+    }
   }
   {
     absl::MutexLock lock(&node_mu_);
@@ -490,8 +503,65 @@ void ProxyServer::DecideFamilies() {
             << absl::StrJoin(names, ", ") << " (primary " << IpFamilyName(primary) << "), node " << NodeName(o_);
 }
 
+absl::Status ProxyServer::CreateNftablesProxier(bool dry_run) {
+  std::vector<backends::nftables::NftablesFamilyConfig> fams;
+  const std::vector<proxier::IpAddress> local_addresses = LocalInterfaceAddresses();
+  std::vector<proxier::NodeContext> contexts = StartupContexts();
+  if (!dry_run) {
+    auto writer = backends::nftables::NetlinkNftablesWriter::Create();
+    if (!writer.ok()) {
+      return absl::Status(writer.status().code(), absl::StrCat("nftables mode: ", writer.status().message()));
+    }
+    nft_writer_ = *std::move(writer);
+  }
+  // Upstream's nftables mode defaults nodePortAddresses to the node's primary IPs.
+  const std::vector<std::string> node_port_addresses =
+      o_.config.node_port_addresses.empty() ? std::vector<std::string>{"primary"} : o_.config.node_port_addresses;
+  for (size_t i = 0; i < families_.size(); ++i) {
+    const IpFamily family = families_[i];
+    backends::nftables::NftablesFamilyConfig f;
+    f.family = family;
+    f.state = State(family);
+    f.node_context = [this, i] {
+      absl::MutexLock lock(&node_mu_);
+      return node_contexts_[i];
+    };
+    proxier::nftables::NftablesPlannerOptions& pc = f.planner;
+    pc.masquerade_bit = o_.config.nftables.masquerade_bit;
+    pc.masquerade_all = o_.config.nftables.masquerade_all;
+    auto npa = ResolveNodePortAddresses(node_port_addresses, contexts[i], local_addresses);
+    if (!npa.ok()) return npa.status();
+    for (const proxier::IpAddress& ip : *npa) {
+      if (!ip.IsLoopback()) pc.node_port_addresses.push_back(ip);  // no localhost NodePorts
+    }
+    for (const proxier::Cidr& cidr : ClusterCidrs(o_.config.cluster_cidr)) {
+      if (cidr.family() == family) pc.cluster_cidrs.push_back(cidr);
+    }
+    pc.local_detect_mode = LocalDetectModeFrom(o_.config.detect_local_mode);
+    pc.bridge_interface = o_.config.detect_local.bridge_interface;
+    pc.interface_name_prefix = o_.config.detect_local.interface_name_prefix;
+    if (!dry_run) {
+      f.writer = nft_writer_.get();
+      auto ct = backends::conntrack::NetlinkConntrackClient::Create(family);
+      if (ct.ok()) {
+        conntrack_.push_back(*std::move(ct));
+        f.conntrack = conntrack_.back().get();
+      } else {
+        KLOG_WARNING << "No " << IpFamilyName(family) << " conntrack access (stale UDP flows will not be cleared): "
+                     << ct.status().message();
+      }
+    }
+    fams.push_back(std::move(f));
+  }
+  auto p = std::make_unique<backends::nftables::NftablesProxier>(std::move(fams));
+  nftables_ = p.get();
+  proxier_ = std::move(p);
+  return absl::OkStatus();
+}
+
 absl::Status ProxyServer::CreateProxier(bool dry_run) {
   const std::string& mode = o_.config.mode;
+  if (mode == "nftables") return CreateNftablesProxier(dry_run);
   if (mode == "ipvs") {
     backends::ipvs::IpvsProxierOptions opts = IpvsProxierOptionsFrom(o_.config);
     opts.dry_run = dry_run;
@@ -845,6 +915,12 @@ void ProxyServer::RecordSync(const absl::StatusOr<proxier::SyncReport>& r, absl:
     for (uint64_t i = restore_failures_seen_.total; i < now.total; ++i) metrics_->IncIptablesRestoreFailures();
     for (uint64_t i = restore_failures_seen_.partial; i < now.partial; ++i) metrics_->IncIptablesPartialRestoreFailures();
     restore_failures_seen_ = now;
+  }
+  if (nftables_ != nullptr) {
+    const auto now = nftables_->failures();
+    for (uint64_t i = nftables_failures_seen_.sync; i < now.sync; ++i) metrics_->IncNftablesSyncFailures();
+    for (uint64_t i = nftables_failures_seen_.cleanup; i < now.cleanup; ++i) metrics_->IncNftablesCleanupFailures();
+    nftables_failures_seen_ = now;
   }
 }
 

@@ -1,0 +1,100 @@
+// NftablesProxier: nftables mode. For each IP family it plans the desired `kube-proxy` table
+// (proxier/nftables), diffs it against the ruleset applied last and applies the difference as one
+// nf_tables transaction through the family's NftablesWriter; a full sync (first, after a failure,
+// hourly) diffs against what the kernel holds instead. Cleans stale UDP flows after syncs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "backends/conntrack/conntrack_client.h"
+#include "backends/nftables/nftables_writer.h"
+#include "proxier/nftables/nft_ruleset.h"
+#include "proxier/nftables/nftables_planner.h"
+#include "proxier/node_context.h"
+#include "proxier/proxier.h"
+#include "proxier/proxy_state.h"
+
+namespace kproxy::backends::nftables {
+
+// What one IP family of the proxier works with. Pointers are not owned and must outlive it.
+struct NftablesFamilyConfig {
+  proxier::IpFamily family = proxier::IpFamily::kIPv4;
+  proxier::ProxyState* state = nullptr;
+  std::function<proxier::NodeContext()> node_context;
+  proxier::nftables::NftablesPlannerOptions planner;
+  NftablesWriter* writer = nullptr;                 // null: dry run only
+  conntrack::ConntrackClient* conntrack = nullptr;  // optional: no stale-flow cleanup without it
+};
+
+struct NftablesProxierOptions {
+  // A partial sync only sends what the diff against the last applied ruleset says; changes made
+  // behind our back are repaired by a full sync, forced this often (upstream's FullSyncPeriod).
+  absl::Duration full_sync_period = absl::Hours(1);
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
+class NftablesProxier final : public proxier::Proxier {
+ public:
+  explicit NftablesProxier(std::vector<NftablesFamilyConfig> families,
+                           NftablesProxierOptions options = NftablesProxierOptions());
+
+  // Syncs every family; the first family's error is returned (naming the family) after the others
+  // were still attempted. A failed family keeps its previous rules and syncs in full next time.
+  absl::StatusOr<proxier::SyncReport> Sync() override;
+  // The whole table of every family as `nft -f` input, touching nothing.
+  absl::StatusOr<std::string> DryRun() override;
+  void ForceFullSync() override;
+
+  // Failed transactions since creation (kubeproxy_sync_proxy_rules_nftables_sync_failures_total)
+  // and failed deletions of stale chains (…_nftables_cleanup_failures_total).
+  struct Failures {
+    uint64_t sync = 0;
+    uint64_t cleanup = 0;
+  };
+  Failures failures() const { return {sync_failures_.load(), cleanup_failures_.load()}; }
+
+ private:
+  struct Family {
+    NftablesFamilyConfig config;
+    // What the kernel holds after the last successful transaction; nullopt: the next sync is full.
+    std::optional<proxier::nftables::NftRuleset> applied;
+    absl::Time last_full_sync = absl::InfinitePast();
+    std::vector<absl::Time> pending_change_times;
+    bool pending_changes = false;
+  };
+  struct FamilyResult {
+    bool full = false;
+    bool skipped = false;
+    size_t changed_services = 0;
+    size_t operations = 0;
+    bool only_elements = false;
+  };
+  absl::StatusOr<FamilyResult> SyncFamily(Family& family, bool force_full,
+                                          std::vector<absl::Time>& change_times)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const NftablesProxierOptions options_;
+  std::atomic<bool> force_full_{false};
+  std::atomic<uint64_t> sync_failures_{0};
+  std::atomic<uint64_t> cleanup_failures_{0};
+  absl::Mutex mu_;
+  std::vector<Family> families_ ABSL_GUARDED_BY(mu_);
+};
+
+// The ruleset a full sync diffs against: the chains and sets the kernel's table holds, each
+// marked as differing from anything desired, so the diff refills every chain, recreates every
+// set, and flushes (then later deletes) what is no longer wanted.
+proxier::nftables::NftRuleset KernelRuleset(proxier::nftables::NftFamily family,
+                                            const NftTableContents& contents);
+
+}  // namespace kproxy::backends::nftables
