@@ -137,6 +137,7 @@ def flow(name, src, dst, port, want, proto="tcp", own=None):
 class FlowTestBase(unittest.TestCase):
     """One lab per class; run(objects, flows) replays one upstream table."""
     variant = "nft"
+    mode = "iptables"
     ipv6 = True
 
     @classmethod
@@ -196,7 +197,7 @@ class FlowTestBase(unittest.TestCase):
         for i, obj in enumerate([node_a()] + list(objs)):
             with open(os.path.join(self.objects, f"{i:02d}-{obj['kind'].lower()}.json"), "w") as f:
                 json.dump(obj, f, indent=1)
-        argv = [KPROXY, "--proxy-mode=iptables", f"--objects={self.objects}", "--hostname-override=node-a",
+        argv = [KPROXY, f"--proxy-mode={self.mode}", f"--objects={self.objects}", "--hostname-override=node-a",
                 "--once", "--conntrack-max-per-core=0", f"--iptables-variant={self.variant}"] + list(extra)
         if cluster_cidr:
             argv.append(f"--cluster-cidr={cluster_cidr}")
