@@ -79,7 +79,9 @@ absl::StatusOr<NftablesProxier::FamilyResult> NftablesProxier::SyncFamily(
   const pn::NftFamily nft_family = PlannerFamily(config.family);
   const proxier::NodeContext node =
       config.node_context ? config.node_context() : proxier::NodeContext{};
+  const absl::Time plan_start = absl::Now();
   pn::NftRuleset desired = pn::PlanNftables(*taken.snapshot, node, config.planner);
+  result.plan = absl::Now() - plan_start;
 
   auto fail = [&](absl::string_view what, const absl::Status& status) {
     family.applied.reset();  // only a full sync is sure to be right now
@@ -96,7 +98,9 @@ absl::StatusOr<NftablesProxier::FamilyResult> NftablesProxier::SyncFamily(
   } else {
     previous = *family.applied;
   }
+  const absl::Time diff_start = absl::Now();
   pn::NftChange change = pn::DiffNftRulesets(previous, desired);
+  result.diff = absl::Now() - diff_start;
   // Chains no longer wanted are flushed by the sync's transaction and deleted by a later one of
   // their own (right after it, and retried on later syncs), as upstream: a chain that cannot be
   // deleted yet must not fail the sync.
@@ -111,7 +115,10 @@ absl::StatusOr<NftablesProxier::FamilyResult> NftablesProxier::SyncFamily(
       return fail("nftables transaction", transaction.status());
     }
     result.operations = transaction->operations.size();
-    if (absl::Status s = config.writer->Apply(*transaction); !s.ok()) {
+    const absl::Time apply_start = absl::Now();
+    absl::Status applied_status = config.writer->Apply(*transaction);
+    result.apply = absl::Now() - apply_start;
+    if (absl::Status s = applied_status; !s.ok()) {
       sync_failures_.fetch_add(1);
       return fail("nftables transaction", s);
     }
@@ -138,7 +145,9 @@ absl::StatusOr<NftablesProxier::FamilyResult> NftablesProxier::SyncFamily(
   // Conntrack keeps UDP flows pinned to endpoints that are gone, and to VIPs that just became
   // pass-through; only changed Services (or a full sync) can have such flows.
   if (config.conntrack != nullptr && (full || family.pending_changes)) {
+    const absl::Time conntrack_start = absl::Now();
     conntrack::CleanStaleUdpFlowsAfterSync(*config.conntrack, *taken.snapshot, node);
+    result.conntrack = absl::Now() - conntrack_start;
   }
   family.pending_changes = false;
   return result;
@@ -165,11 +174,12 @@ absl::StatusOr<proxier::SyncReport> NftablesProxier::Sync() {
     }
     report.full = report.full || result->full;
     report.changed_services += result->changed_services;
-    details.push_back(absl::StrFormat("%s: %s, %d nftables operations%s", name,
-                                      result->full ? "full" : "partial", result->operations,
-                                      result->operations > 0 && result->only_elements
-                                          ? " (elements only)"
-                                          : ""));
+    details.push_back(absl::StrFormat(
+        "%s: %s, %d nftables operations%s (plan %s, diff %s, commit %s, conntrack %s)", name,
+        result->full ? "full" : "partial", result->operations,
+        result->operations > 0 && result->only_elements ? " (elements only)" : "",
+        absl::FormatDuration(result->plan), absl::FormatDuration(result->diff),
+        absl::FormatDuration(result->apply), absl::FormatDuration(result->conntrack)));
   }
   if (!first_error.ok()) return first_error;
   report.detail = absl::StrJoin(details, "; ");

@@ -78,6 +78,7 @@ class NftablesProxier final : public proxier::Proxier {
     size_t changed_services = 0;
     size_t operations = 0;
     bool only_elements = false;
+    absl::Duration plan, diff, apply, conntrack;  // where the sync's time went (the log line)
   };
   absl::StatusOr<FamilyResult> SyncFamily(Family& family, bool force_full,
                                           std::vector<absl::Time>& change_times)
