@@ -124,6 +124,7 @@ class BatchEncoder {
         translator_(transaction.family, transaction.sets),
         sequence_(first_sequence) {
     batch_.begin_sequence = sequence_;
+    batch_.acknowledge = transaction.operations.size() <= kMaxAcknowledgedOperations;
     std::string& block = Block();
     const size_t at = block.size();
     block.resize(at + 64);
@@ -158,6 +159,7 @@ class BatchEncoder {
   template <typename Build>
   void Message(uint16_t type, uint16_t flags, Build build) {
     batch_.operation_of_message.push_back(operation_);
+    if (!batch_.acknowledge) flags &= ~NLM_F_ACK;
     nfnetlink::AppendMessage(Block(), type, nf_family_, flags, sequence_++, build,
                              kMaxMessageBytes);
   }
@@ -480,7 +482,7 @@ absl::Status NetlinkNftablesWriter::Apply(const NftTransaction& transaction) {
     if (!error.detail.empty()) absl::StrAppend(&text, ": ", error.detail);
     return absl::InternalError(absl::StrCat(text, "; nothing was changed"));
   }
-  if (answer->acknowledged != batch->operation_of_message.size()) {
+  if (batch->acknowledge && answer->acknowledged != batch->operation_of_message.size()) {
     return absl::InternalError(absl::StrCat("nf_tables: ", answer->acknowledged, " of ",
                                             batch->operation_of_message.size(),
                                             " messages acknowledged; outcome unknown"));

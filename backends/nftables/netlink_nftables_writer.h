@@ -22,12 +22,17 @@ struct EncodedNftBatch {
   std::vector<uint32_t> operation_of_message;  // index into the transaction's operations
   uint32_t begin_sequence = 0;
   uint32_t end_sequence = 0;
+  bool acknowledge = true;  // NLM_F_ACK on every message
 };
 
 // Encodes `transaction` (pure: the same transaction gives the same bytes). Element lists are split
 // into messages of at most kElementsPerMessage elements: a message's element list is one netlink
 // attribute, whose length field has 16 bits.
+// Above kMaxAcknowledgedOperations operations no message asks for an ACK: the kernel still reports
+// every failing one, and the fence tells when all answers are in, while queuing an ACK per message
+// of a 10k-Service full sync costs more than the commit.
 inline constexpr size_t kElementsPerMessage = 128;
+inline constexpr size_t kMaxAcknowledgedOperations = 8192;
 absl::StatusOr<EncodedNftBatch> EncodeNftTransaction(const NftTransaction& transaction,
                                                      uint32_t first_sequence);
 

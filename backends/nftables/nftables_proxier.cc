@@ -76,6 +76,14 @@ absl::StatusOr<NftablesProxier::FamilyResult> NftablesProxier::SyncFamily(
     full = true;
   }
   result.full = full;
+  if (!full && !family.pending_changes) {
+    // Nothing changed since the ruleset applied last (node changes force a full sync): the plan
+    // would be the same, and planning a large cluster is the costly part of a sync.
+    change_times.insert(change_times.end(), family.pending_change_times.begin(),
+                        family.pending_change_times.end());
+    family.pending_change_times.clear();
+    return result;
+  }
   const pn::NftFamily nft_family = PlannerFamily(config.family);
   const proxier::NodeContext node =
       config.node_context ? config.node_context() : proxier::NodeContext{};

@@ -9,9 +9,15 @@ namespace; and switches iptables -> nftables -> iptables with the ClusterIP answ
 Where upstream's nftables mode differs from iptables mode the flows say so: a ClusterIP on a port
 no Service defines is rejected, and there are no localhost NodePorts.
 """
+import json
+import os
+import subprocess
+import threading
+import time
 import unittest
 
 import kernel_test_util as util
+import netns_lab
 import test_e2e_flows
 from netns_lab import NODE_IP
 from test_e2e_flows import DROP, REJECT, P, flow, slice_, svc, to
@@ -160,6 +166,53 @@ class NftablesFlowTablesTest(test_e2e_flows.FlowTestBase):
             self.assertNotIn(gone, ruleset, f"after starting in {mode} mode")
             self.assertIn(kept, ruleset, f"after starting in {mode} mode")
             self.run_flows(answers)
+
+    def test_endpoint_roll_under_continuous_connections_fails_none(self):
+        """The daemon (partial syncs: only map elements change) while a client connects without pause:
+        pod1 -> pod1+pod2 -> pod1 terminating + pod2 -> pod2 only; no connection may fail."""
+        service = svc("roll", "10.96.0.70", [P("http", "TCP", 80, 80)])
+        self.apply([service, slice_("roll", [("http", "TCP", 80)], [("pod1", "ready")])])
+        slice_path = os.path.join(self.objects, "02-endpointslice.json")
+        self.assertTrue(os.path.exists(slice_path))
+        daemon, log = self.lab.start("node", [test_e2e_flows.KPROXY, "--proxy-mode=nftables",
+                                              f"--objects={self.objects}", "--hostname-override=node-a",
+                                              "--conntrack-max-per-core=0", "--metrics-bind-address=127.0.0.1:0",
+                                              "--healthz-bind-address=127.0.0.1:0", "--v=2"], "roll.log")
+        try:
+            time.sleep(2)
+            lines, done = [], threading.Event()
+
+            def connect_until_done():
+                while not done.is_set():
+                    r = subprocess.run(["ip", "netns", "exec", self.lab.ns("client"), netns_lab.PYTHON,
+                                        netns_lab.AGENT, "tcp", "10.96.0.70", "80", "--timeout", "2",
+                                        "--count", "25"], capture_output=True, text=True, timeout=120)
+                    lines.extend(r.stdout.strip().splitlines())
+            client = threading.Thread(target=connect_until_done)
+            client.start()
+            for endpoints in ([("pod1", "ready"), ("pod2", "ready")],
+                              [("pod1", "serving-terminating"), ("pod2", "ready")],
+                              [("pod2", "ready")]):
+                time.sleep(2.5)
+                with open(slice_path + ".tmp", "w") as f:
+                    json.dump(slice_("roll", [("http", "TCP", 80)], endpoints), f)
+                os.rename(slice_path + ".tmp", slice_path)
+            time.sleep(2.5)
+            done.set()
+            client.join(timeout=300)
+        finally:
+            os.killpg(daemon.pid, 15)
+            daemon.wait(timeout=30)
+        failed = [line for line in lines if line.startswith("ERR")]
+        answered_by = [line.split()[0] for line in lines if not line.startswith("ERR")]
+        self.assertEqual(failed, [], f"{len(failed)} of {len(lines)} connections failed")
+        self.assertGreater(len(lines), 100)
+        self.assertEqual(set(answered_by), {"pod1", "pod2"})
+        self.assertEqual(answered_by[-1], "pod2")  # the roll finished before the client did
+        with open(log) as f:
+            synced = f.read()
+        self.assertIn("partial", synced)
+        self.assertIn("elements only", synced)
 
     def run_kube_proxy_keeping_tables(self):
         """kube-proxy --once over the objects of the last apply(), without flushing the node."""
