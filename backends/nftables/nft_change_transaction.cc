@@ -95,10 +95,15 @@ absl::StatusOr<NftTransaction> TransactionForChange(const pn::NftChange& change,
   for (const auto& [set, list] : change.elements_to_add) {
     if (!list.empty()) ops.push_back(NftAddElements{set, elements(list)});
   }
-  for (const std::vector<pn::NftChain>* chains : {&change.chains_to_refill, &change.chains_to_add}) {
-    for (const pn::NftChain& chain : *chains) {
-      for (const pn::NftRule& rule : chain.rules) {
-        ops.push_back(NftAddRule{chain.name, rule.statement, rule.comment});
+  // Base chains' rules last: while a rule with a jump is added, the kernel may re-validate all that
+  // is reachable from the base chains, so the bulk goes in while little or nothing is reachable.
+  for (const bool base : {false, true}) {
+    for (const std::vector<pn::NftChain>* chains : {&change.chains_to_refill, &change.chains_to_add}) {
+      for (const pn::NftChain& chain : *chains) {
+        if (chain.base.has_value() != base) continue;
+        for (const pn::NftRule& rule : chain.rules) {
+          ops.push_back(NftAddRule{chain.name, rule.statement, rule.comment});
+        }
       }
     }
   }

@@ -503,6 +503,17 @@ void ProxyServer::DecideFamilies() {
             << absl::StrJoin(names, ", ") << " (primary " << IpFamilyName(primary) << "), node " << NodeName(o_);
 }
 
+backends::conntrack::ConntrackClient* ProxyServer::OpenConntrack(IpFamily family) {
+  auto ct = backends::conntrack::NetlinkConntrackClient::Create(family);
+  if (!ct.ok()) {
+    KLOG_WARNING << "No " << IpFamilyName(family)
+                 << " conntrack access (stale UDP flows will not be cleared): " << ct.status().message();
+    return nullptr;
+  }
+  conntrack_.push_back(*std::move(ct));
+  return conntrack_.back().get();
+}
+
 absl::Status ProxyServer::CreateNftablesProxier(bool dry_run) {
   std::vector<backends::nftables::NftablesFamilyConfig> fams;
   const std::vector<proxier::IpAddress> local_addresses = LocalInterfaceAddresses();
@@ -542,14 +553,7 @@ absl::Status ProxyServer::CreateNftablesProxier(bool dry_run) {
     pc.interface_name_prefix = o_.config.detect_local.interface_name_prefix;
     if (!dry_run) {
       f.writer = nft_writer_.get();
-      auto ct = backends::conntrack::NetlinkConntrackClient::Create(family);
-      if (ct.ok()) {
-        conntrack_.push_back(*std::move(ct));
-        f.conntrack = conntrack_.back().get();
-      } else {
-        KLOG_WARNING << "No " << IpFamilyName(family) << " conntrack access (stale UDP flows will not be cleared): "
-                     << ct.status().message();
-      }
+      f.conntrack = OpenConntrack(family);
     }
     fams.push_back(std::move(f));
   }
@@ -592,14 +596,7 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
                      << "Consider using --nodeport-addresses primary";
       }
       if (!dry_run) {
-        auto ct = backends::conntrack::NetlinkConntrackClient::Create(families_[i]);
-        if (ct.ok()) {
-          conntrack_.push_back(*std::move(ct));
-          f.conntrack = conntrack_.back().get();
-        } else {
-          KLOG_WARNING << "No " << IpFamilyName(families_[i])
-                       << " conntrack access (stale UDP flows will not be cleared): " << ct.status().message();
-        }
+        f.conntrack = OpenConntrack(families_[i]);
       }
       fams.push_back(std::move(f));
     }
@@ -667,14 +664,7 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
           return absl::FailedPreconditionError(absl::StrCat("iptables mode: no working ", IpFamilyName(family), " iptables"));
         }
         f.runner = it->second.get();
-        auto ct = backends::conntrack::NetlinkConntrackClient::Create(family);
-        if (ct.ok()) {
-          conntrack_.push_back(*std::move(ct));
-          f.conntrack = conntrack_.back().get();
-        } else {
-          KLOG_WARNING << "No " << IpFamilyName(family) << " conntrack access (stale UDP flows will not be cleared): "
-                       << ct.status().message();
-        }
+        f.conntrack = OpenConntrack(family);
       }
       fams.push_back(std::move(f));
     }

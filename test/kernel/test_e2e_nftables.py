@@ -31,30 +31,9 @@ class NftablesFlowTablesTest(test_e2e_flows.FlowTestBase):
     mode = "nftables"
 
     def test_cluster_ip_general(self):  # TestClusterIPGeneral
-        self.apply([
-            svc("svc1", "10.96.0.41", [P("http", "TCP", 80, 8080), P("dns-udp", "UDP", 53, 5353),
-                                       P("dns-tcp", "TCP", 53, 80)]),
-            slice_("svc1", [("http", "TCP", 8080), ("dns-udp", "UDP", 5353), ("dns-tcp", "TCP", 80)],
-                   [("pod1", "ready"), ("remote", "ready")], suffix="h"),
-            svc("single", "10.96.0.40", [P("http", "TCP", 80, 80)]),
-            slice_("single", [("http", "TCP", 80)], [("pod2", "ready")]),
-            svc("empty", "10.96.0.42", [P("http", "TCP", 80, 80)]),
-        ])
-        self.run_flows([
-            flow("pod to cluster IP", "client", "10.96.0.41", 80, to("pod1", "remote")),
-            flow("pod on another node to cluster IP", "remote", "10.96.0.41", 80,
-                 to("pod1", "remote", masq={"pod1": False, "remote": True})),
-            flow("hairpin: an endpoint to its own service", "pod1", "10.96.0.41", 80,
-                 to("pod1", "remote", masq={"pod1": True, "remote": False})),
-            flow("off-cluster source to cluster IP", "ext", "10.96.0.41", 80, to("pod1", "remote", masq=True)),
-            flow("node to cluster IP", "node", "10.96.0.41", 80, to("pod1", "remote", masq={"pod1": True,
-                                                                                              "remote": None})),
-            flow("single endpoint", "client", "10.96.0.40", 80, to("pod2")),
-            flow("TCP and UDP on the same port (UDP)", "client", "10.96.0.41", 53, to("pod1", "remote"), proto="udp"),
-            flow("TCP and UDP on the same port (TCP)", "client", "10.96.0.41", 53, to("pod1", "remote")),
+        self.apply(test_e2e_flows.cluster_ip_general_objects())
+        self.run_flows(test_e2e_flows.cluster_ip_general_common_flows() + [
             flow("cluster IP, undefined port: REJECT (nftables mode)", "client", "10.96.0.41", 81, REJECT),
-            flow("no endpoints: REJECT", "client", "10.96.0.42", 80, REJECT),
-            flow("no endpoints from the node: REJECT", "node", "10.96.0.42", 80, REJECT),
         ])
 
     def test_node_ports_load_balancer_and_external_ips(self):  # TestNodePorts, TestLoadBalancer
