@@ -145,8 +145,20 @@ def run_size(kube_proxy, n, changes):
                 "service_remove_ms": [x * 1000 for x in svc_remove], "table_lines": len(table.splitlines())}
     finally:
         if proc is not None:
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=60)
+            # Stop kube-proxy itself first, so /usr/bin/time reports its peak RSS, then the rest.
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == "kube-proxy":
+                            os.kill(int(pid), 15)
+                except OSError:
+                    pass
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait(timeout=60)
         log.close()
         subprocess.run(["ip", "netns", "del", ns], check=False)
         with open(log.name) as f:
