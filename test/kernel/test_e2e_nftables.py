@@ -74,18 +74,8 @@ class NftablesFlowTablesTest(test_e2e_flows.FlowTestBase):
                  "192.0.2.54", 80, to("remote")),
         ])
 
-    def test_session_affinity(self):  # TestSessionAffinity / ClientIP affinity
-        self.apply([
-            svc("svc1", "10.96.0.59", [P("http", "TCP", 80, 80, 30003)], "NodePort", affinity=True),
-            slice_("svc1", [("http", "TCP", 80)], [("pod1", "ready"), ("pod2", "ready"), ("remote", "ready")]),
-        ])
-        three = ("pod1", "pod2", "remote")
-        self.run_flows([
-            flow("a pod sticks to one endpoint", "client", "10.96.0.59", 80, to(*three, one=True)),
-            flow("another pod sticks to one endpoint", "pod2", "10.96.0.59", 80,
-                 to(*three, one=True, masq={"pod1": False, "pod2": True, "remote": False})),
-            flow("node port from outside sticks", "ext", NODE_IP, 30003, to(*three, one=True, masq=True)),
-        ])
+    # TestSessionAffinity: the same flows as in iptables mode.
+    test_session_affinity = test_e2e_flows.UpstreamFlowTablesTest.test_session_affinity
 
     def test_pass_through_ingress(self):  # TestLoadBalancerIngressRouteTypeProxy + the ELB annotation
         self.apply([
