@@ -539,7 +539,8 @@ absl::Status ProxyServer::CreateNftablesProxier(bool dry_run) {
     };
     proxier::nftables::NftablesPlannerOptions& pc = f.planner;
     pc.masquerade_bit = o_.config.nftables.masquerade_bit;
-    pc.masquerade_all = o_.config.nftables.masquerade_all;
+    // --masquerade-all sets iptables.masqueradeAll; upstream applies it to every mode.
+    pc.masquerade_all = o_.config.nftables.masquerade_all || o_.config.iptables.masquerade_all;
     auto npa = ResolveNodePortAddresses(node_port_addresses, contexts[i], local_addresses);
     if (!npa.ok()) return npa.status();
     for (const proxier::IpAddress& ip : *npa) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """nftables mode with real traffic: upstream's nftables packet-flow tables
 (pkg/proxy/nftables/proxier_test.go: TestClusterIPGeneral, TestNodePorts, TestLoadBalancer,
-TestExternalTrafficPolicy*, TestNoEndpointsReject, session affinity, pass-through and
-ipMode: Proxy) replayed as test_e2e_flows.py does for iptables mode, with `kube-proxy
+TestInternalExternalMasquerade, TestExternalTrafficPolicy*, TestInternalTrafficPolicy,
+TestTerminatingEndpoints*, TestNoEndpointsReject, session affinity, pass-through and
+ipMode: Proxy, IPv6) replayed as test_e2e_flows.py does for iptables mode, with `kube-proxy
 --proxy-mode=nftables --once` (the writer talks netlink; no nft process) in the lab's node
 namespace; and switches iptables -> nftables -> iptables with the ClusterIP answering after each.
 
@@ -29,6 +30,7 @@ def setUpModule():
 
 class NftablesFlowTablesTest(test_e2e_flows.FlowTestBase):
     mode = "nftables"
+    localhost_node_ports = False
 
     def test_cluster_ip_general(self):  # TestClusterIPGeneral
         self.apply(test_e2e_flows.cluster_ip_general_objects())
@@ -74,8 +76,17 @@ class NftablesFlowTablesTest(test_e2e_flows.FlowTestBase):
                  "192.0.2.54", 80, to("remote")),
         ])
 
-    # TestSessionAffinity: the same flows as in iptables mode.
-    test_session_affinity = test_e2e_flows.UpstreamFlowTablesTest.test_session_affinity
+    # The tables whose flows are the same in both modes.
+    _iptables = test_e2e_flows.UpstreamFlowTablesTest
+    test_session_affinity = _iptables.test_session_affinity  # TestSessionAffinity
+    test_internal_external_masquerade = _iptables.test_internal_external_masquerade
+    test_load_balancer_source_ranges = _iptables.test_load_balancer_source_ranges
+    test_external_traffic_policy_cluster = _iptables.test_external_traffic_policy_cluster
+    test_internal_traffic_policy = _iptables.test_internal_traffic_policy
+    test_terminating_endpoints = _iptables.test_terminating_endpoints
+    _terminating_table = _iptables._terminating_table
+    test_terminating_endpoints_traffic_policy_local = _iptables.test_terminating_endpoints_traffic_policy_local
+    test_terminating_endpoints_traffic_policy_cluster = _iptables.test_terminating_endpoints_traffic_policy_cluster
 
     def test_pass_through_ingress(self):  # TestLoadBalancerIngressRouteTypeProxy + the ELB annotation
         self.apply([
