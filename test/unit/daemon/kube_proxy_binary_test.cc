@@ -15,6 +15,7 @@ namespace kproxy::daemon {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct Result {
   int exit_code = -1;
@@ -87,6 +88,18 @@ TEST(KubeProxyBinaryTest, DryRunOnTheExamplesExplainsPassThrough) {
   EXPECT_THAT(r.output, HasSubstr("pass-through"));
   EXPECT_THAT(r.output, HasSubstr("YES (annotation kubernetes.io/elb.pass-through"));
   EXPECT_THAT(r.output, HasSubstr("Node node-a"));
+}
+
+TEST(KubeProxyBinaryTest, NftablesDryRunExplainsPassThroughAndPrintsAScriptWithoutTheLbIp) {
+  Result r = RunBinary("--proxy-mode=nftables --objects=manifests/examples/ --dry-run --hostname-override=node-a");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("(nftables mode)"));
+  EXPECT_THAT(r.output, HasSubstr("YES (annotation kubernetes.io/elb.pass-through"));
+  const size_t script = r.output.find("=== what a full sync would write (nftables mode");
+  ASSERT_NE(script, std::string::npos) << r.output;
+  EXPECT_THAT(r.output.substr(script), HasSubstr("table ip kube-proxy {"));
+  EXPECT_THAT(r.output.substr(script), HasSubstr("10.96.128.10 . tcp . 80"));
+  EXPECT_THAT(r.output.substr(script), Not(HasSubstr("203.0.113.10")));  // pass-through: no entry
 }
 
 TEST(KubeProxyBinaryTest, MissingObjectsPathFailsClearly) {
