@@ -47,8 +47,8 @@
 //
 // Set/map declarations use the key/value type names ipv4_addr, ipv6_addr, inet_proto,
 // inet_service, verdict; the endpoint maps are declared with `typeof` (NftSet::use_typeof):
-// key "numgen random mod 720720" (a 32-bit integer in the kernel), value "<ipx> daddr . th dport"
-// (ipv4_addr/ipv6_addr . inet_service). Element texts: addresses, "tcp"/"udp"/"sctp", decimal
+// key "numgen random mod 720720" (a 32-bit integer in the kernel), value "<ipx> daddr . <proto>
+// dport" (ipv4_addr/ipv6_addr . inet_service in the kernel; "th dport" would break nft 1.0.6). Element texts: addresses, "tcp"/"udp"/"sctp", decimal
 // ports, an interval "A-B" of numgen slots, verdicts "goto <chain>" (only in maps whose value type
 // is verdict, which change only when a Service does).
 #pragma once
@@ -86,7 +86,7 @@ struct NftSet {
   std::string comment;
   // Without use_typeof: nft type names, concatenated with " . " ({"ipv4_addr", "inet_proto",
   // "inet_service"}). With use_typeof: nft expressions ({"numgen random mod 720720"} key,
-  // {"ip daddr", "th dport"} value), declared as `typeof <key> : <value>`.
+  // {"ip daddr", "tcp dport"} value), declared as `typeof <key> : <value>`.
   std::vector<std::string> key_types;
   std::vector<std::string> value_types;  // empty: a set; {"verdict"}: a vmap; else a data map
   bool use_typeof = false;
@@ -164,7 +164,7 @@ struct NftChange {
   std::vector<std::string> chains_to_flush; // no longer wanted: flushed now, deleted next sync
   std::vector<std::string> chains_to_delete;  // flushed by an earlier sync and still unwanted
   std::vector<std::string> sets_to_delete;  // no longer wanted, or recreated
-  std::vector<std::string> sets_to_flush;   // dynamic sets whose endpoints left
+  std::vector<std::string> sets_to_flush;   // dynamic maps whose endpoints left
   std::map<std::string, std::vector<NftElement>> elements_to_delete;  // by set name
   std::map<std::string, std::vector<NftElement>> elements_to_add;     // by set name
 

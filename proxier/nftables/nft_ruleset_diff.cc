@@ -190,7 +190,8 @@ std::string RenderNftChange(const NftChange& change) {
                     " }\n");
   }
   for (const std::string& set : change.sets_to_flush) {
-    absl::StrAppend(&out, "flush set ", table, " ", set, "\n");
+    // The planner's dynamic sets are all maps (client -> endpoint).
+    absl::StrAppend(&out, "flush map ", table, " ", set, "\n");
   }
   for (const auto& [set, elements] : change.elements_to_add) {
     std::vector<std::string> rendered;

@@ -406,7 +406,7 @@ class Planner {
     return absl::StrCat(text_.ipx, " daddr @", kNodePortIpsSet);
   }
 
-  void AddEndpointMap(const std::string& name, const std::string& comment,
+  void AddEndpointMap(const std::string& name, const std::string& comment, Protocol protocol,
                       const EndpointList& endpoints) {
     NftSet map;
     map.name = name;
@@ -414,7 +414,10 @@ class Planner {
     map.use_typeof = true;
     map.interval = true;
     map.key_types = {absl::StrCat("numgen random mod ", kNumgenModulus)};
-    map.value_types = {absl::StrCat(text_.ipx, " daddr"), "th dport"};
+    // "tcp dport", not "th dport": nft 1.0.6 cannot add a DNAT rule reading an existing map
+    // whose typeof says "th dport" ("conflicting protocols specified: tcp vs. th").
+    map.value_types = {absl::StrCat(text_.ipx, " daddr"),
+                       absl::StrCat(ProtocolLowerName(protocol), " dport")};
     builder_.Set(std::move(map));
     const std::vector<std::string> ranges = SlotRanges(endpoints.size());
     for (size_t i = 0; i < ranges.size(); ++i) {
@@ -492,7 +495,8 @@ class Planner {
 
     // Endpoint selection chains and their maps (the data).
     if (uses_cluster) {
-      AddEndpointMap(cluster_map, "endpoints of " + display, categorized.cluster_endpoints);
+      AddEndpointMap(cluster_map, "endpoints of " + display, svc.protocol,
+                     categorized.cluster_endpoints);
       if (affinity) {
         AddAffinityMap(cluster_affinity, "session affinity of " + display, cluster_map,
                        svc.sticky_max_age_seconds);
@@ -501,7 +505,8 @@ class Planner {
                      cluster_map);
     }
     if (uses_local) {
-      AddEndpointMap(local_map, "local endpoints of " + display, categorized.local_endpoints);
+      AddEndpointMap(local_map, "local endpoints of " + display, svc.protocol,
+                     categorized.local_endpoints);
       if (affinity) {
         AddAffinityMap(local_affinity, "session affinity to local endpoints of " + display,
                        local_map, svc.sticky_max_age_seconds);

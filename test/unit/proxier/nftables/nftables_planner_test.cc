@@ -1,6 +1,7 @@
 #include "proxier/nftables/nftables_planner.h"
 
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -23,9 +24,22 @@ TEST(NftablesPlannerTest, ServicePortNameBaseMatchesUpstreamChainNames) {
   EXPECT_EQ(ServicePortNameBase(MakeServicePortName("ns5", "svc5", "p80")), "HVFWP5L3-ns5/svc5/tcp/p80");
 }
 
-TEST(NftablesPlannerTest, DumpRich) {
-  NftRuleset ruleset = PlanNftables(RichCluster().Snapshot(), TestNode(), UpstreamTestOptions());
-  std::ofstream("/tmp/nftplan_t/rich.nft") << RenderNftScript(ruleset);
+std::string ReadTestdata(const std::string& name) {
+  std::ifstream in(std::string(KPROXY_NFT_TESTDATA_DIR) + "/" + name);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The whole rendered table for upstream's TestOverallNFTablesRules Services plus pass-through,
+// ipMode: Proxy, a UDP internalTrafficPolicy Local Service and terminating endpoints, read line by
+// line against upstream's nftables mode (testdata/rich_ipv4.nft also loads with `nft -f`).
+TEST(NftablesPlannerTest, RendersTheRichMixAsGolden) {
+  const std::string rendered =
+      RenderNftScript(PlanNftables(RichCluster().Snapshot(), TestNode(), UpstreamTestOptions()));
+  const std::string golden = ReadTestdata("rich_ipv4.nft");
+  ASSERT_FALSE(golden.empty());
+  EXPECT_EQ(rendered, golden) << "rendered:\n" << rendered;
 }
 
 }  // namespace
