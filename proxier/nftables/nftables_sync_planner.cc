@@ -66,16 +66,17 @@ class NftablesSyncPlanner::ChangeBuilder {
   NftChange& change() { return change_; }
   absl::flat_hash_set<std::string>& stale() { return stale_; }
   std::vector<std::string>& flushed() { return flushed_; }
-  // Remembers the kernel's element for `owner_key` before this Sync touched it.
+  // Remembers the kernel's element for `owner_key` before this Sync touched it (null: none). The
+  // element stays alive until the end of the Sync (replaced fragments are retired, not freed).
   void Touch(const std::string& owner_key, const std::string& set, const NftElement* current) {
-    if (touched_.contains(owner_key)) return;
-    touched_.emplace(owner_key, std::make_pair(set, current == nullptr
-                                                        ? std::optional<NftElement>()
-                                                        : std::optional<NftElement>(*current)));
+    touched_.try_emplace(owner_key, set, current);
   }
-  const absl::flat_hash_map<std::string, std::pair<std::string, std::optional<NftElement>>>&
-  touched() const {
+  const absl::flat_hash_map<std::string, std::pair<std::string, const NftElement*>>& touched()
+      const {
     return touched_;
+  }
+  void Retire(std::unique_ptr<Owned> fragment) {
+    if (fragment) retired_.push_back(std::move(fragment));
   }
   void Recreated(const std::string& set) { recreated_shared_.insert(set); }
   const absl::flat_hash_set<std::string>& recreated_shared() const { return recreated_shared_; }
@@ -84,7 +85,8 @@ class NftablesSyncPlanner::ChangeBuilder {
   NftChange& change_;
   absl::flat_hash_set<std::string> stale_;  // chains stale before this Sync, not re-added so far
   std::vector<std::string> flushed_;        // chains this Sync flushes
-  absl::flat_hash_map<std::string, std::pair<std::string, std::optional<NftElement>>> touched_;
+  absl::flat_hash_map<std::string, std::pair<std::string, const NftElement*>> touched_;
+  std::vector<std::unique_ptr<Owned>> retired_;  // replaced fragments, alive until the end
   absl::flat_hash_set<std::string> recreated_shared_;  // table-wide sets recreated
 };
 
@@ -223,7 +225,7 @@ void NftablesSyncPlanner::Replace(std::unique_ptr<Owned>& slot, std::unique_ptr<
                               [&](const auto& entry) { return entry.first == old_owner; }),
                list.end());
   }
-  std::unique_ptr<Owned> old = std::move(slot);
+  builder.Retire(std::move(slot));
   slot = std::move(next);
   if (slot) {
     const Owned* owner = slot.get();
@@ -240,7 +242,6 @@ void NftablesSyncPlanner::Replace(std::unique_ptr<Owned>& slot, std::unique_ptr<
       list.insert(at, {owner, &element});
     }
   }
-  // `old` is destroyed here; nothing points into it any more. Touched copies were taken above.
 }
 
 NftChange NftablesSyncPlanner::Sync(const ProxySnapshot& snapshot, const NodeContext& node,
@@ -325,11 +326,11 @@ NftChange NftablesSyncPlanner::Sync(const ProxySnapshot& snapshot, const NodeCon
     const NftElement* after =
         it == owners_.end() || it->second.empty() ? nullptr : it->second.front().second;
     if (builder.recreated_shared().contains(set)) continue;  // re-added below
-    if (!before && after != nullptr) {
+    if (before == nullptr && after != nullptr) {
       change.elements_to_add[set].push_back(*after);
-    } else if (before && after == nullptr) {
+    } else if (before != nullptr && after == nullptr) {
       change.elements_to_delete[set].push_back(*before);
-    } else if (before && after != nullptr && !(*before == *after)) {
+    } else if (before != nullptr && after != nullptr && !(*before == *after)) {
       change.elements_to_delete[set].push_back(*before);
       change.elements_to_add[set].push_back(*after);
     }
