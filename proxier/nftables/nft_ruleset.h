@@ -44,6 +44,13 @@
 //   S30 meta l4proto { tcp, udp, sctp } ct original <ipx> daddr != <loopback> meta l4proto . ct original proto-dst vmap @<map>
 //   S31 update @<map> { <ipx> saddr : <ipx> daddr . th dport }
 //   S32 <ipx> daddr . meta l4proto . th dport @<set> update @<map> { <ipx> saddr : <ipx> daddr . th dport }
+//   IPv6 session affinity keeps the endpoint's address and port in two maps (nft 1.0.6 aborts on
+//   S31 with ip6), so in family ip6 S26, S31 and S32 are replaced by:
+//   S33 meta l4proto <proto> dnat to ip6 saddr map @<map>:ip6 saddr map @<map>
+//   S34 update @<map> { ip6 saddr : ip6 daddr }
+//   S35 update @<map> { ip6 saddr : th dport }
+//   S36 ip6 daddr . meta l4proto . th dport @<set> update @<map> { ip6 saddr : ip6 daddr }
+//   S37 ip6 daddr . meta l4proto . th dport @<set> update @<map> { ip6 saddr : th dport }
 //
 // Set/map declarations use the key/value type names ipv4_addr, ipv6_addr, inet_proto,
 // inet_service, verdict; the endpoint maps are declared with `typeof` (NftSet::use_typeof):

@@ -39,6 +39,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "proxier/endpoint_selector.h"
 
 namespace kproxy::proxier::nftables {
@@ -431,20 +432,52 @@ class NftFragmentPlanner::Impl {
     }
   }
 
-  void AddAffinityMap(const std::string& name, const std::string& comment,
-                      const std::string& endpoint_map, int32_t timeout_seconds) const {
-    NftSet map = MakeSet(name, {text_.addr_type}, {text_.addr_type, "inet_service"}, comment);
-    map.timeout = true;
-    map.default_timeout = absl::Seconds(timeout_seconds);
-    map.flush_when_values_leave = endpoint_map;
-    out_->Set(std::move(map));
+  // The port map of an affinity map, for IPv6 (see AddAffinityMaps).
+  static std::string PortMapOf(const std::string& affinity_map, bool local) {
+    const absl::string_view base = absl::StripPrefix(
+        affinity_map, local ? absl::string_view("affinity-local-") : absl::string_view("affinity-"));
+    return absl::StrCat(local ? "affinity-lport-" : "affinity-port-", base);
+  }
+
+  // Client address -> endpoint address . port, filled after DNAT. IPv6 splits it into an address
+  // map and a port map: nft 1.0.6 aborts on `update @m { ip6 saddr : ip6 daddr . th dport }`
+  // (netlink_gen_expr: "dreg < ctx->reg_low"), so the renderer's output would not load.
+  void AddAffinityMaps(const std::string& name, bool local, const std::string& comment,
+                       const std::string& endpoint_map, int32_t timeout_seconds) const {
+    auto add = [&](const std::string& map_name, std::vector<std::string> value_types) {
+      NftSet map = MakeSet(map_name, {text_.addr_type}, std::move(value_types), comment);
+      map.timeout = true;
+      map.default_timeout = absl::Seconds(timeout_seconds);
+      map.flush_when_values_leave = endpoint_map;
+      out_->Set(std::move(map));
+    };
+    if (family_ == IpFamily::kIPv4) {
+      add(name, {text_.addr_type, "inet_service"});
+    } else {
+      add(name, {text_.addr_type});
+      add(PortMapOf(name, local), {"inet_service"});
+    }
+  }
+
+  // The rules that record a client's endpoint in the affinity map(s), after `guard` if any.
+  void AddAffinityUpdates(const std::string& chain, const std::string& guard,
+                          const std::string& name, bool local) const {
+    const std::string& ipx = text_.ipx;
+    if (family_ == IpFamily::kIPv4) {
+      out_->Rule(chain, absl::StrCat(guard, "update @", name, " { ", ipx, " saddr : ", ipx,
+                                     " daddr . th dport }"));
+      return;
+    }
+    out_->Rule(chain, absl::StrCat(guard, "update @", name, " { ", ipx, " saddr : ", ipx, " daddr }"));
+    out_->Rule(chain, absl::StrCat(guard, "update @", PortMapOf(name, local), " { ", ipx,
+                                   " saddr : th dport }"));
   }
 
   // The chain that picks an endpoint: optional masquerade rule for ClusterIP traffic, the
   // affinity lookup, then the random choice. Both DNAT rules fall through when their map has no
   // element for the packet.
   void AddPolicyChain(const std::string& chain, bool masquerade_cluster_ip,
-                      const ServicePort& svc, const std::string& affinity_map,
+                      const ServicePort& svc, const std::string& affinity_map, bool local,
                       const std::string& endpoint_map) const {
     const std::string& ipx = text_.ipx;
     const std::string proto(ProtocolLowerName(svc.protocol));
@@ -461,9 +494,14 @@ class NftFragmentPlanner::Impl {
                                           kMarkMasqChain));
       }
     }
-    if (!affinity_map.empty()) {
+    if (!affinity_map.empty() && family_ == IpFamily::kIPv4) {
       out_->Rule(chain, absl::StrCat("meta l4proto ", proto, " dnat ", ipx, " to ", ipx,
-                                        " saddr map @", affinity_map));
+                                     " saddr map @", affinity_map));
+    } else if (!affinity_map.empty()) {
+      // Written as `nft list` prints it back.
+      out_->Rule(chain, absl::StrCat("meta l4proto ", proto, " dnat to ", ipx, " saddr map @",
+                                     affinity_map, ":", ipx, " saddr map @",
+                                     PortMapOf(affinity_map, local)));
     }
     out_->Rule(chain, absl::StrCat("meta l4proto ", proto, " dnat ", ipx, " to numgen random mod ",
                                       kNumgenModulus, " map @", endpoint_map));
@@ -503,20 +541,22 @@ class NftFragmentPlanner::Impl {
       AddEndpointMap(cluster_map, "endpoints of " + display, svc.protocol,
                      categorized.cluster_endpoints);
       if (affinity) {
-        AddAffinityMap(cluster_affinity, "session affinity of " + display, cluster_map,
-                       svc.sticky_max_age_seconds);
+        AddAffinityMaps(cluster_affinity, /*local=*/false, "session affinity of " + display,
+                        cluster_map, svc.sticky_max_age_seconds);
       }
       AddPolicyChain(cluster_chain, !internal_local, svc, affinity ? cluster_affinity : "",
-                     cluster_map);
+                     /*local=*/false, cluster_map);
     }
     if (uses_local) {
       AddEndpointMap(local_map, "local endpoints of " + display, svc.protocol,
                      categorized.local_endpoints);
       if (affinity) {
-        AddAffinityMap(local_affinity, "session affinity to local endpoints of " + display,
-                       local_map, svc.sticky_max_age_seconds);
+        AddAffinityMaps(local_affinity, /*local=*/true,
+                        "session affinity to local endpoints of " + display, local_map,
+                        svc.sticky_max_age_seconds);
       }
-      AddPolicyChain(local_chain, internal_local, svc, affinity ? local_affinity : "", local_map);
+      AddPolicyChain(local_chain, internal_local, svc, affinity ? local_affinity : "",
+                     /*local=*/true, local_map);
     }
 
     // Traffic to external destinations (NodePort, externalIPs, LB IPs).
@@ -628,15 +668,12 @@ class NftFragmentPlanner::Impl {
     // Session affinity: recorded after DNAT for every address the Service is reached on.
     if (affinity && (uses_cluster || uses_local)) {
       out_->Chain(affinity_update_chain);
-      const std::string update =
-          absl::StrCat(" { ", ipx, " saddr : ", ipx, " daddr . th dport }");
-      if (uses_cluster) {
-        out_->Rule(affinity_update_chain, absl::StrCat("update @", cluster_affinity, update));
-      }
+      if (uses_cluster) AddAffinityUpdates(affinity_update_chain, "", cluster_affinity, false);
       if (uses_local) {
-        out_->Rule(affinity_update_chain,
-                      absl::StrCat(ipx, " daddr . meta l4proto . th dport @", kLocalEndpointsSet,
-                                   " update @", local_affinity, update));
+        AddAffinityUpdates(affinity_update_chain,
+                           absl::StrCat(ipx, " daddr . meta l4proto . th dport @",
+                                        kLocalEndpointsSet, " "),
+                           local_affinity, true);
         for (const auto& endpoint : categorized.local_endpoints) {
           out_->Element(kLocalEndpointsSet,
                            {endpoint->ip.ToString(), proto, absl::StrCat(endpoint->port)});

@@ -198,9 +198,9 @@ class RuleRunner {
   }
 
   Verdict Dnat() {
-    // dnat <ipx> to (<ipx> saddr | numgen random mod N) map @m
-    Next();  // family
-    if (Next() != "to") throw GrammarError("dnat: " + statement_);
+    // dnat <ipx> to (<ipx> saddr | numgen random mod N) map @m, or (IPv6 affinity)
+    // dnat to ip6 saddr map @a:ip6 saddr map @p
+    if (Next() != "to" && Next() != "to") throw GrammarError("dnat: " + statement_);
     std::string map;
     std::vector<const NftElement*> candidates;
     const bool random = tokens_.at(pos_) == "numgen";
@@ -213,6 +213,18 @@ class RuleRunner {
       const Value key{Primary()};
       if (Next() != "map") throw GrammarError("dnat: " + statement_);
       map = Next().substr(1);
+      if (const size_t colon = map.find(':'); colon != std::string::npos) {
+        // address and port in two maps: an entry counts when both have it.
+        const std::string port_map = tokens_.at(pos_ + 2).substr(1);
+        pos_ += 3;
+        const NftElement* address = Lookup(map.substr(0, colon), key);
+        const NftElement* port = Lookup(port_map, key);
+        if (address == nullptr || port == nullptr) return Verdict::kContinue;
+        packet_.daddr = address->value.at(0);
+        if (!absl::SimpleAtoi(port->value.at(0), &packet_.dport)) throw GrammarError(port_map);
+        packet_.dnat_done = true;
+        return Verdict::kAccept;
+      }
       if (const NftElement* element = Lookup(map, key)) candidates.push_back(element);
     }
     if (candidates.empty()) return Verdict::kContinue;  // the lookup breaks the rule
