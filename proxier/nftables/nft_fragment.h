@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+
 #include "proxier/nftables/nft_ruleset.h"
 #include "proxier/node_context.h"
 #include "proxier/nftables/nftables_planner.h"
@@ -36,6 +38,12 @@ class NftFragmentPlanner {
   class Impl;
   Impl* impl_;
 };
+
+// An element's key as nft text ("10.96.0.10 . tcp . 80"): its identity in its set.
+std::string ElementKeyText(const NftElement& element);
+
+// Whether a rule statement refers to set or map `name` ("@name" followed by a space or the end).
+bool StatementRefersToSet(absl::string_view statement, absl::string_view name);
 
 // The table assembled from fragments (table-wide first, then ServicePorts in order): chains and
 // sets sorted by name, each element key kept once (the first).

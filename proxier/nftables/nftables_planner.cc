@@ -713,6 +713,18 @@ NftFragment NftFragmentPlanner::ForServicePort(const ServicePort& service,
   return impl_->ForServicePort(service, endpoints);
 }
 
+std::string ElementKeyText(const NftElement& element) { return absl::StrJoin(element.key, " . "); }
+
+bool StatementRefersToSet(absl::string_view statement, absl::string_view name) {
+  const std::string needle = absl::StrCat("@", name);
+  for (size_t at = statement.find(needle); at != absl::string_view::npos;
+       at = statement.find(needle, at + 1)) {
+    const size_t end = at + needle.size();
+    if (end == statement.size() || statement[end] == ' ') return true;
+  }
+  return false;
+}
+
 NftRuleset AssembleRuleset(IpFamily family, const std::vector<const NftFragment*>& fragments) {
   NftRuleset ruleset;
   ruleset.family = family == IpFamily::kIPv4 ? NftFamily::kIp : NftFamily::kIp6;
@@ -721,7 +733,7 @@ NftRuleset AssembleRuleset(IpFamily family, const std::vector<const NftFragment*
     ruleset.chains.insert(ruleset.chains.end(), fragment->chains.begin(), fragment->chains.end());
     ruleset.sets.insert(ruleset.sets.end(), fragment->sets.begin(), fragment->sets.end());
     for (const auto& [set, element] : fragment->elements) {
-      if (!keys[set].insert(absl::StrJoin(element.key, " . ")).second) continue;
+      if (!keys[set].insert(ElementKeyText(element)).second) continue;
       ruleset.elements[set].push_back(element);
     }
   }

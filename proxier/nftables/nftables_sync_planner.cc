@@ -18,10 +18,8 @@ namespace {
 
 const NftFragment kEmptyFragment;
 
-std::string KeyText(const NftElement& element) { return absl::StrJoin(element.key, " . "); }
-
 std::string OwnerKey(const std::string& set, const NftElement& element) {
-  return absl::StrCat(set, "\x1f", KeyText(element));
+  return absl::StrCat(set, "\x1f", ElementKeyText(element));
 }
 
 bool NodeEquals(const NodeContext& a, const NodeContext& b) {
@@ -29,22 +27,12 @@ bool NodeEquals(const NodeContext& a, const NodeContext& b) {
          a.zone == b.zone && a.labels == b.labels && a.pod_cidrs == b.pod_cidrs;
 }
 
-bool RefersToSet(absl::string_view statement, absl::string_view name) {
-  const std::string needle = absl::StrCat("@", name);
-  for (size_t at = statement.find(needle); at != absl::string_view::npos;
-       at = statement.find(needle, at + 1)) {
-    const size_t end = at + needle.size();
-    if (end == statement.size() || statement[end] == ' ') return true;
-  }
-  return false;
-}
-
 // The first element per key of `set` in `fragment`, in order.
 std::vector<const NftElement*> OwnElements(const NftFragment& fragment, const std::string& set) {
   std::vector<const NftElement*> out;
   absl::flat_hash_set<std::string> seen;
   for (const auto& [name, element] : fragment.elements) {
-    if (name == set && seen.insert(KeyText(element)).second) out.push_back(&element);
+    if (name == set && seen.insert(ElementKeyText(element)).second) out.push_back(&element);
   }
   return out;
 }
@@ -137,13 +125,13 @@ void NftablesSyncPlanner::Replace(std::unique_ptr<Owned>& slot, std::unique_ptr<
   auto refers_to_recreated = [&](const NftChain& chain) {
     for (const NftRule& rule : chain.rules) {
       for (const std::string& set : recreated) {
-        if (RefersToSet(rule.statement, set)) return true;
+        if (StatementRefersToSet(rule.statement, set)) return true;
       }
     }
     // A table-wide set recreated by this Sync's table-wide fragment.
     for (const NftRule& rule : chain.rules) {
       for (const std::string& set : builder.recreated_shared()) {
-        if (RefersToSet(rule.statement, set)) return true;
+        if (StatementRefersToSet(rule.statement, set)) return true;
       }
     }
     return false;
@@ -176,9 +164,9 @@ void NftablesSyncPlanner::Replace(std::unique_ptr<Owned>& slot, std::unique_ptr<
     }
     const std::vector<const NftElement*> was = OwnElements(before, set.name);
     absl::flat_hash_map<std::string, const NftElement*> was_by_key;
-    for (const NftElement* element : was) was_by_key.emplace(KeyText(*element), element);
+    for (const NftElement* element : was) was_by_key.emplace(ElementKeyText(*element), element);
     for (const NftElement* element : now) {
-      auto it = was_by_key.find(KeyText(*element));
+      auto it = was_by_key.find(ElementKeyText(*element));
       if (it == was_by_key.end()) {
         change.elements_to_add[set.name].push_back(*element);
         continue;
@@ -190,7 +178,7 @@ void NftablesSyncPlanner::Replace(std::unique_ptr<Owned>& slot, std::unique_ptr<
       was_by_key.erase(it);
     }
     for (const NftElement* element : was) {
-      if (was_by_key.contains(KeyText(*element))) {
+      if (was_by_key.contains(ElementKeyText(*element))) {
         change.elements_to_delete[set.name].push_back(*element);
       }
     }
