@@ -8,10 +8,9 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-
 #include "proxier/nftables/nft_ruleset.h"
-#include "proxier/node_context.h"
 #include "proxier/nftables/nftables_planner.h"
+#include "proxier/node_context.h"
 #include "proxier/proxy_snapshot.h"
 
 namespace kproxy::proxier::nftables {
@@ -28,7 +27,8 @@ struct NftFragment {
 // Plans fragments for one family, node and options. Pure.
 class NftFragmentPlanner {
  public:
-  NftFragmentPlanner(IpFamily family, const NodeContext& node, const NftablesPlannerOptions& options);
+  NftFragmentPlanner(IpFamily family, const NodeContext& node,
+                     const NftablesPlannerOptions& options);
   ~NftFragmentPlanner();
 
   NftFragment TableWide() const;

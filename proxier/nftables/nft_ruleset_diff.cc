@@ -25,7 +25,8 @@ void DiffElements(const std::string& set, const std::vector<NftElement>& previou
   if (previous.empty() && desired.empty()) return;
   absl::flat_hash_map<std::string, const NftElement*> previous_by_key;
   previous_by_key.reserve(previous.size());
-  for (const NftElement& element : previous) previous_by_key.emplace(ElementKeyText(element), &element);
+  for (const NftElement& element : previous)
+    previous_by_key.emplace(ElementKeyText(element), &element);
   std::vector<NftElement> to_add;
   std::vector<NftElement> to_delete;
   for (const NftElement& element : desired) {

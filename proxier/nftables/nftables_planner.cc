@@ -290,9 +290,9 @@ class NftFragmentPlanner::Impl {
     out_->Rule(kNatPrerouting, absl::StrCat("jump ", kServicesChain));
     out_->Rule(kNatOutput, absl::StrCat("jump ", kServicesChain));
     out_->Rule(kFilterPreroutingPostDnat,
-                  absl::StrCat("ct state new ct status dnat jump ", kAffinityCheckChain));
+               absl::StrCat("ct state new ct status dnat jump ", kAffinityCheckChain));
     out_->Rule(kFilterOutputPostDnat,
-                  absl::StrCat("ct state new ct status dnat jump ", kAffinityCheckChain));
+               absl::StrCat("ct state new ct status dnat jump ", kAffinityCheckChain));
     jump_new(kFilterInput, kNodePortEndpointsCheckChain);
     jump_new(kFilterInput, kServiceEndpointsCheckChain);
     jump_new(kFilterForward, kServiceEndpointsCheckChain);
@@ -305,103 +305,97 @@ class NftFragmentPlanner::Impl {
     out_->Chain(kMarkMasqChain);
     out_->Rule(kMarkMasqChain, absl::StrCat("meta mark set meta mark | ", mark_));
     out_->Chain(kMasqueradingChain);
-    out_->Rule(kMasqueradingChain,
-                  absl::StrCat("ct status dnat ", ipx, " saddr . ", ipx,
-                               " daddr . meta l4proto . th dport @", kHairpinSet, " jump ",
-                               kMarkMasqChain),
-                  "hairpin");
-    out_->Rule(kMasqueradingChain,
-                  absl::StrCat("meta mark & ", mark_, " == 0x00000000 return"));
+    out_->Rule(
+        kMasqueradingChain,
+        absl::StrCat("ct status dnat ", ipx, " saddr . ", ipx, " daddr . meta l4proto . th dport @",
+                     kHairpinSet, " jump ", kMarkMasqChain),
+        "hairpin");
+    out_->Rule(kMasqueradingChain, absl::StrCat("meta mark & ", mark_, " == 0x00000000 return"));
     out_->Rule(kMasqueradingChain, absl::StrCat("meta mark set meta mark ^ ", mark_));
     out_->Rule(kMasqueradingChain, "masquerade fully-random");
-    out_->Set(MakeSet(kHairpinSet,
-                         {text_.addr_type, text_.addr_type, "inet_proto", "inet_service"}, {},
-                         "endpoint . endpoint . protocol . port of connections to masquerade"));
+    out_->Set(MakeSet(kHairpinSet, {text_.addr_type, text_.addr_type, "inet_proto", "inet_service"},
+                      {}, "endpoint . endpoint . protocol . port of connections to masquerade"));
 
     // Service dispatch.
     out_->Set(MakeSet(kServiceIpsMap, {service_key_type}, {"verdict"},
-                         "ClusterIP, ExternalIP and LoadBalancer IP traffic"));
+                      "ClusterIP, ExternalIP and LoadBalancer IP traffic"));
     out_->Set(MakeSet(kServiceNodePortsMap, {"inet_proto . inet_service"}, {"verdict"},
-                         "NodePort traffic"));
+                      "NodePort traffic"));
     out_->Set(MakeSet(kNodePortIpsSet, {text_.addr_type}, {}, "IPs that accept NodePort traffic"));
     for (const IpAddress& ip : node_port_ips_) out_->Element(kNodePortIpsSet, {ip.ToString()});
     out_->Chain(kServicesChain);
-    out_->Rule(kServicesChain, absl::StrCat(ipx, " daddr . meta l4proto . th dport vmap @",
-                                               kServiceIpsMap));
     out_->Rule(kServicesChain,
-                  absl::StrCat(NodePortDestination(), " meta l4proto . th dport vmap @",
-                               kServiceNodePortsMap));
+               absl::StrCat(ipx, " daddr . meta l4proto . th dport vmap @", kServiceIpsMap));
+    out_->Rule(kServicesChain,
+               absl::StrCat(NodePortDestination(), " meta l4proto . th dport vmap @",
+                            kServiceNodePortsMap));
 
     // No (local) endpoints: reject or drop new connections, from data sets.
     out_->Set(MakeSet(kNoEndpointServicesRejectSet, {service_key_type}, {},
-                         "Service addresses and ports without endpoints: reject"));
+                      "Service addresses and ports without endpoints: reject"));
     out_->Set(MakeSet(kNoEndpointServicesDropSet, {service_key_type}, {},
-                         "Service addresses and ports without usable local endpoints: drop"));
+                      "Service addresses and ports without usable local endpoints: drop"));
     out_->Set(MakeSet(kNoEndpointNodePortsRejectSet, {"inet_proto . inet_service"}, {},
-                         "NodePorts without endpoints: reject"));
+                      "NodePorts without endpoints: reject"));
     out_->Set(MakeSet(kNoEndpointNodePortsDropSet, {"inet_proto . inet_service"}, {},
-                         "NodePorts without usable local endpoints: drop"));
+                      "NodePorts without usable local endpoints: drop"));
     out_->Chain(kServiceEndpointsCheckChain);
-    out_->Rule(kServiceEndpointsCheckChain,
-                  absl::StrCat(ipx, " daddr . meta l4proto . th dport @",
-                               kNoEndpointServicesRejectSet, " reject"));
-    out_->Rule(kServiceEndpointsCheckChain,
-                  absl::StrCat(ipx, " daddr . meta l4proto . th dport @", kNoEndpointServicesDropSet,
-                               " drop"));
+    out_->Rule(kServiceEndpointsCheckChain, absl::StrCat(ipx, " daddr . meta l4proto . th dport @",
+                                                         kNoEndpointServicesRejectSet, " reject"));
+    out_->Rule(kServiceEndpointsCheckChain, absl::StrCat(ipx, " daddr . meta l4proto . th dport @",
+                                                         kNoEndpointServicesDropSet, " drop"));
     // Reached from filter-input only, so the destination is local already.
-    const std::string node_port_input =
-        node_ports_on_all_addresses_ ? absl::StrCat(ipx, " daddr != ", text_.loopback)
-                                     : absl::StrCat(ipx, " daddr @", kNodePortIpsSet);
+    const std::string node_port_input = node_ports_on_all_addresses_
+                                            ? absl::StrCat(ipx, " daddr != ", text_.loopback)
+                                            : absl::StrCat(ipx, " daddr @", kNodePortIpsSet);
     out_->Chain(kNodePortEndpointsCheckChain);
     out_->Rule(kNodePortEndpointsCheckChain,
-                  absl::StrCat(node_port_input, " meta l4proto . th dport @",
-                               kNoEndpointNodePortsRejectSet, " reject"));
+               absl::StrCat(node_port_input, " meta l4proto . th dport @",
+                            kNoEndpointNodePortsRejectSet, " reject"));
     out_->Rule(kNodePortEndpointsCheckChain,
-                  absl::StrCat(node_port_input, " meta l4proto . th dport @",
-                               kNoEndpointNodePortsDropSet, " drop"));
+               absl::StrCat(node_port_input, " meta l4proto . th dport @",
+                            kNoEndpointNodePortsDropSet, " drop"));
 
     // ClusterIPs: an undefined port is rejected, an unallocated address of a ServiceCIDR dropped.
     out_->Set(MakeSet(kClusterIpsSet, {text_.addr_type}, {}, "Active ClusterIPs"));
     out_->Chain(kClusterIpsCheckChain);
     out_->Rule(kClusterIpsCheckChain, absl::StrCat(ipx, " daddr @", kClusterIpsSet, " reject"),
-                  "Reject traffic to invalid ports of ClusterIPs");
+               "Reject traffic to invalid ports of ClusterIPs");
     std::vector<Cidr> service_cidrs;
     for (const Cidr& cidr : options_.service_cidrs) {
       if (cidr.family() == family_) service_cidrs.push_back(cidr);
     }
     if (!service_cidrs.empty()) {
       out_->Rule(kClusterIpsCheckChain,
-                    absl::StrCat(ipx, " daddr ", PrefixMatch(std::move(service_cidrs)), " drop"),
-                    "Drop traffic to unallocated ClusterIPs");
+                 absl::StrCat(ipx, " daddr ", PrefixMatch(std::move(service_cidrs)), " drop"),
+                 "Drop traffic to unallocated ClusterIPs");
     }
 
     // loadBalancerSourceRanges.
     out_->Set(MakeSet(kFirewallIpsMap, {service_key_type}, {"verdict"},
-                         "destinations that are subject to LoadBalancerSourceRanges"));
+                      "destinations that are subject to LoadBalancerSourceRanges"));
     out_->Chain(kFirewallCheckChain);
-    out_->Rule(kFirewallCheckChain, absl::StrCat(ipx, " daddr . meta l4proto . th dport vmap @",
-                                                    kFirewallIpsMap));
+    out_->Rule(kFirewallCheckChain,
+               absl::StrCat(ipx, " daddr . meta l4proto . th dport vmap @", kFirewallIpsMap));
 
     // Session affinity, recorded after DNAT by the original destination's Service.
     out_->Set(MakeSet(kAffinityServicesMap, {service_key_type}, {"verdict"},
-                         "Service addresses and ports with ClientIP session affinity"));
+                      "Service addresses and ports with ClientIP session affinity"));
     out_->Set(MakeSet(kAffinityNodePortsMap, {"inet_proto . inet_service"}, {"verdict"},
-                         "NodePorts with ClientIP session affinity"));
+                      "NodePorts with ClientIP session affinity"));
     out_->Set(MakeSet(kLocalEndpointsSet, {service_key_type}, {},
-                         "local endpoints of Services with session affinity and a Local policy"));
+                      "local endpoints of Services with session affinity and a Local policy"));
     out_->Chain(kAffinityCheckChain);
     const std::string original = "meta l4proto { tcp, udp, sctp } ct original ";
     out_->Rule(kAffinityCheckChain,
-                  absl::StrCat(original, ipx,
-                               " daddr . meta l4proto . ct original proto-dst vmap @",
-                               kAffinityServicesMap));
-    out_->Rule(kAffinityCheckChain,
-                  absl::StrCat(original, ipx,
-                               node_ports_on_all_addresses_
-                                   ? absl::StrCat(" daddr != ", text_.loopback)
-                                   : absl::StrCat(" daddr @", kNodePortIpsSet),
-                               " meta l4proto . ct original proto-dst vmap @",
-                               kAffinityNodePortsMap));
+               absl::StrCat(original, ipx, " daddr . meta l4proto . ct original proto-dst vmap @",
+                            kAffinityServicesMap));
+    out_->Rule(
+        kAffinityCheckChain,
+        absl::StrCat(original, ipx,
+                     node_ports_on_all_addresses_ ? absl::StrCat(" daddr != ", text_.loopback)
+                                                  : absl::StrCat(" daddr @", kNodePortIpsSet),
+                     " meta l4proto . ct original proto-dst vmap @", kAffinityNodePortsMap));
   }
 
   // The match for "addressed to a NodePort address" in the nat chains.
@@ -428,14 +422,15 @@ class NftFragmentPlanner::Impl {
     const std::vector<std::string> ranges = SlotRanges(endpoints.size());
     for (size_t i = 0; i < ranges.size(); ++i) {
       out_->Element(name, {ranges[i]},
-                       {endpoints[i]->ip.ToString(), absl::StrCat(endpoints[i]->port)});
+                    {endpoints[i]->ip.ToString(), absl::StrCat(endpoints[i]->port)});
     }
   }
 
   // The port map of an affinity map, for IPv6 (see AddAffinityMaps).
   static std::string PortMapOf(const std::string& affinity_map, bool local) {
-    const absl::string_view base = absl::StripPrefix(
-        affinity_map, local ? absl::string_view("affinity-local-") : absl::string_view("affinity-"));
+    const absl::string_view base =
+        absl::StripPrefix(affinity_map, local ? absl::string_view("affinity-local-")
+                                              : absl::string_view("affinity-"));
     return absl::StrCat(local ? "affinity-lport-" : "affinity-port-", base);
   }
 
@@ -468,7 +463,8 @@ class NftFragmentPlanner::Impl {
                                      " daddr . th dport }"));
       return;
     }
-    out_->Rule(chain, absl::StrCat(guard, "update @", name, " { ", ipx, " saddr : ", ipx, " daddr }"));
+    out_->Rule(chain,
+               absl::StrCat(guard, "update @", name, " { ", ipx, " saddr : ", ipx, " daddr }"));
     out_->Rule(chain, absl::StrCat(guard, "update @", PortMapOf(name, local), " { ", ipx,
                                    " saddr : th dport }"));
   }
@@ -476,8 +472,8 @@ class NftFragmentPlanner::Impl {
   // The chain that picks an endpoint: optional masquerade rule for ClusterIP traffic, the
   // affinity lookup, then the random choice. Both DNAT rules fall through when their map has no
   // element for the packet.
-  void AddPolicyChain(const std::string& chain, bool masquerade_cluster_ip,
-                      const ServicePort& svc, const std::string& affinity_map, bool local,
+  void AddPolicyChain(const std::string& chain, bool masquerade_cluster_ip, const ServicePort& svc,
+                      const std::string& affinity_map, bool local,
                       const std::string& endpoint_map) const {
     const std::string& ipx = text_.ipx;
     const std::string proto(ProtocolLowerName(svc.protocol));
@@ -491,7 +487,7 @@ class NftFragmentPlanner::Impl {
         // Off-cluster traffic to a ClusterIP (a route to the Service range via this node) may
         // leave the node again: masquerade it.
         out_->Rule(chain, absl::StrCat(destination, " ", local_match_.if_not_local, " jump ",
-                                          kMarkMasqChain));
+                                       kMarkMasqChain));
       }
     }
     if (!affinity_map.empty() && family_ == IpFamily::kIPv4) {
@@ -504,7 +500,7 @@ class NftFragmentPlanner::Impl {
                                      PortMapOf(affinity_map, local)));
     }
     out_->Rule(chain, absl::StrCat("meta l4proto ", proto, " dnat ", ipx, " to numgen random mod ",
-                                      kNumgenModulus, " map @", endpoint_map));
+                                   kNumgenModulus, " map @", endpoint_map));
   }
 
   void PlanServicePort(const ServicePort& svc, const EndpointList& all_endpoints) const {
@@ -531,8 +527,10 @@ class NftFragmentPlanner::Impl {
     const bool has_endpoints = categorized.has_any_endpoints;
     const bool internal_local = svc.internal_policy_local;
     const bool external_local = svc.external_policy_local;
-    const bool has_internal = has_endpoints && (!internal_local || !categorized.local_endpoints.empty());
-    const bool has_external = has_endpoints && (!external_local || !categorized.local_endpoints.empty());
+    const bool has_internal =
+        has_endpoints && (!internal_local || !categorized.local_endpoints.empty());
+    const bool has_external =
+        has_endpoints && (!external_local || !categorized.local_endpoints.empty());
     const std::string& internal_chain = internal_local ? local_chain : cluster_chain;
     const bool external = svc.ExternallyAccessible();
 
@@ -571,13 +569,13 @@ class NftFragmentPlanner::Impl {
           // Pods reaching an external address behave as if they went out to the load balancer
           // and came back: neither traffic policy applies.
           out_->Rule(external_chain, absl::StrCat(local_match_.if_local, " goto ", cluster_chain),
-                        "short-circuit pod traffic");
+                     "short-circuit pod traffic");
         }
         // The node itself: its source would be the external address; masquerade it.
         out_->Rule(external_chain, absl::StrCat("fib saddr type local jump ", kMarkMasqChain),
-                      "masquerade local traffic");
+                   "masquerade local traffic");
         out_->Rule(external_chain, "fib saddr type local goto " + cluster_chain,
-                      "short-circuit local traffic");
+                   "short-circuit local traffic");
         out_->Rule(external_chain, "goto " + local_chain);
       }
     }
@@ -589,7 +587,8 @@ class NftFragmentPlanner::Impl {
       out_->Element(kClusterIpsSet, {cluster_ip});
       out_->Element(kServiceIpsMap, {cluster_ip, proto, port}, {"goto " + internal_chain});
     }
-    std::vector<std::string> external_addresses;  // externalIPs, then LB IPs (pass-through left out)
+    std::vector<std::string>
+        external_addresses;  // externalIPs, then LB IPs (pass-through left out)
     for (const IpAddress& ip : svc.external_ips) external_addresses.push_back(ip.ToString());
     for (const IpAddress& ip : svc.load_balancer_vips) external_addresses.push_back(ip.ToString());
     for (const std::string& address : external_addresses) {
@@ -597,12 +596,13 @@ class NftFragmentPlanner::Impl {
     }
     if (svc.node_port != 0) {
       out_->Element(kServiceNodePortsMap, {proto, absl::StrCat(svc.node_port)},
-                       {"goto " + external_chain});
+                    {"goto " + external_chain});
     }
 
     // loadBalancerSourceRanges: only LB IPs are firewalled (NodePorts never were).
-    const bool firewalled = !svc.load_balancer_vips.empty() &&
-                            (!svc.load_balancer_source_ranges.empty() || svc.source_ranges_deny_all);
+    const bool firewalled =
+        !svc.load_balancer_vips.empty() &&
+        (!svc.load_balancer_source_ranges.empty() || svc.source_ranges_deny_all);
     if (firewalled) {
       out_->Chain(firewall_chain);
       if (svc.source_ranges_deny_all) {
@@ -613,7 +613,8 @@ class NftFragmentPlanner::Impl {
         bool allow_from_node = false;
         for (const Cidr& cidr : svc.load_balancer_source_ranges) {
           sources.push_back(cidr);
-          if (!node_.node_ips.empty() && cidr.Contains(node_.node_ips.front())) allow_from_node = true;
+          if (!node_.node_ips.empty() && cidr.Contains(node_.node_ips.front()))
+            allow_from_node = true;
         }
         // A VIP-like load balancer's address is often local: the node's own connections to it
         // loop back with the VIP as source.
@@ -621,11 +622,11 @@ class NftFragmentPlanner::Impl {
           for (const IpAddress& ip : svc.load_balancer_vips) sources.push_back(Cidr::Host(ip));
         }
         out_->Rule(firewall_chain,
-                      absl::StrCat(ipx, " saddr != ", PrefixMatch(std::move(sources)), " drop"));
+                   absl::StrCat(ipx, " saddr != ", PrefixMatch(std::move(sources)), " drop"));
       }
       for (const IpAddress& ip : svc.load_balancer_vips) {
         out_->Element(kFirewallIpsMap, {ip.ToString(), proto, port}, {"goto " + firewall_chain},
-                         display);
+                      display);
       }
     }
 
@@ -634,19 +635,19 @@ class NftFragmentPlanner::Impl {
     if (!has_endpoints) {
       if (has_cluster_ip) {
         out_->Element(kNoEndpointServicesRejectSet, {svc.cluster_ip.ToString(), proto, port}, {},
-                         display);
+                      display);
       }
       for (const std::string& address : external_addresses) {
         out_->Element(kNoEndpointServicesRejectSet, {address, proto, port}, {}, display);
       }
       if (svc.node_port != 0) {
         out_->Element(kNoEndpointNodePortsRejectSet, {proto, absl::StrCat(svc.node_port)}, {},
-                         display);
+                      display);
       }
     } else {
       if (!has_internal && has_cluster_ip) {
         out_->Element(kNoEndpointServicesDropSet, {svc.cluster_ip.ToString(), proto, port}, {},
-                         display);
+                      display);
       }
       if (!has_external) {
         for (const std::string& address : external_addresses) {
@@ -654,7 +655,7 @@ class NftFragmentPlanner::Impl {
         }
         if (svc.node_port != 0) {
           out_->Element(kNoEndpointNodePortsDropSet, {proto, absl::StrCat(svc.node_port)}, {},
-                           display);
+                        display);
         }
       }
     }
@@ -670,13 +671,13 @@ class NftFragmentPlanner::Impl {
       out_->Chain(affinity_update_chain);
       if (uses_cluster) AddAffinityUpdates(affinity_update_chain, "", cluster_affinity, false);
       if (uses_local) {
-        AddAffinityUpdates(affinity_update_chain,
-                           absl::StrCat(ipx, " daddr . meta l4proto . th dport @",
-                                        kLocalEndpointsSet, " "),
-                           local_affinity, true);
+        AddAffinityUpdates(
+            affinity_update_chain,
+            absl::StrCat(ipx, " daddr . meta l4proto . th dport @", kLocalEndpointsSet, " "),
+            local_affinity, true);
         for (const auto& endpoint : categorized.local_endpoints) {
           out_->Element(kLocalEndpointsSet,
-                           {endpoint->ip.ToString(), proto, absl::StrCat(endpoint->port)});
+                        {endpoint->ip.ToString(), proto, absl::StrCat(endpoint->port)});
         }
       }
       const std::string verdict = "goto " + affinity_update_chain;
@@ -744,9 +745,8 @@ NftRuleset AssembleRuleset(IpFamily family, const std::vector<const NftFragment*
 }
 
 std::string ServicePortNameBase(const ServicePortName& name) {
-  const std::string text =
-      absl::StrCat(name.service.namespace_name, "/", name.service.name, "/",
-                   ProtocolLowerName(name.protocol), "/", name.port_name);
+  const std::string text = absl::StrCat(name.service.namespace_name, "/", name.service.name, "/",
+                                        ProtocolLowerName(name.protocol), "/", name.port_name);
   uint8_t digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const uint8_t*>(text.data()), text.size(), digest);
   // The first 8 base32 characters are the first 40 bits of the digest.

@@ -74,7 +74,7 @@ class NftablesSyncPlanner::ChangeBuilder {
   absl::flat_hash_set<std::string> stale_;  // chains stale before this Sync, not re-added so far
   std::vector<std::string> flushed_;        // chains this Sync flushes
   absl::flat_hash_map<std::string, std::pair<std::string, const NftElement*>> touched_;
-  std::vector<std::unique_ptr<Owned>> retired_;  // replaced fragments, alive until the end
+  std::vector<std::unique_ptr<Owned>> retired_;        // replaced fragments, alive until the end
   absl::flat_hash_set<std::string> recreated_shared_;  // table-wide sets recreated
 };
 

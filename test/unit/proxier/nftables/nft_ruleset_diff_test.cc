@@ -11,9 +11,8 @@ namespace kproxy::proxier::nftables {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::IsEmpty;
-using ::testing::UnorderedElementsAre;
 using testing::Ip;
+using ::testing::IsEmpty;
 using testing::LocalEndpoint;
 using testing::MakeEndpoint;
 using testing::MakeService;
@@ -22,6 +21,7 @@ using testing::RichCluster;
 using testing::TerminatingEndpoint;
 using testing::TestCluster;
 using testing::TestNode;
+using ::testing::UnorderedElementsAre;
 using testing::UpstreamTestOptions;
 
 NftRuleset Plan(const TestCluster& cluster) {
@@ -110,7 +110,8 @@ TEST(NftRulesetDiffTest, EndpointTurningTerminatingChangesOnlyDataElements) {
   TestCluster cluster = RichCluster();
   const auto name = MakeServicePortName("ns4", "svc4", "p80");
   const NftRuleset before = Plan(cluster);
-  cluster.SetEndpoints(name, {TerminatingEndpoint("10.180.0.4", 80), LocalEndpoint("10.180.0.5", 80)});
+  cluster.SetEndpoints(name,
+                       {TerminatingEndpoint("10.180.0.4", 80), LocalEndpoint("10.180.0.5", 80)});
   const NftRuleset after = Plan(cluster);
   ExpectOnlyDataElements(before, after);
   // The ready endpoint takes every slot; the terminating one is left out.
@@ -159,8 +160,8 @@ TEST(NftRulesetDiffTest, AddingAServiceAddsAConstantNumberOfRules) {
   // Its service and external chains (2 + 2 rules) and its endpoints map; no existing chain
   // changes; two verdict elements (ClusterIP and NodePort), whatever the endpoint count.
   ASSERT_EQ(change.chains_to_add.size(), 2u);
-  EXPECT_EQ(change.chains_to_add[0].name, "external-" + ServicePortNameBase(
-                                                             MakeServicePortName("ns20", "svc20", "p80")));
+  EXPECT_EQ(change.chains_to_add[0].name,
+            "external-" + ServicePortNameBase(MakeServicePortName("ns20", "svc20", "p80")));
   EXPECT_EQ(change.chains_to_add[0].rules.size() + change.chains_to_add[1].rules.size(), 4u);
   EXPECT_THAT(change.chains_to_refill, IsEmpty());
   EXPECT_EQ(change.sets_to_add.size(), 1u);

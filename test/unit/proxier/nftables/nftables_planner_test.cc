@@ -27,9 +27,12 @@ using testing::UpstreamTestOptions;
 
 TEST(NftablesPlannerTest, ServicePortNameBaseMatchesUpstreamChainNames) {
   // The hashes of upstream's TestOverallNFTablesRules chain names.
-  EXPECT_EQ(ServicePortNameBase(MakeServicePortName("ns1", "svc1", "p80")), "ULMVA6XW-ns1/svc1/tcp/p80");
-  EXPECT_EQ(ServicePortNameBase(MakeServicePortName("ns2", "svc2", "p80")), "42NFTM6N-ns2/svc2/tcp/p80");
-  EXPECT_EQ(ServicePortNameBase(MakeServicePortName("ns5", "svc5", "p80")), "HVFWP5L3-ns5/svc5/tcp/p80");
+  EXPECT_EQ(ServicePortNameBase(MakeServicePortName("ns1", "svc1", "p80")),
+            "ULMVA6XW-ns1/svc1/tcp/p80");
+  EXPECT_EQ(ServicePortNameBase(MakeServicePortName("ns2", "svc2", "p80")),
+            "42NFTM6N-ns2/svc2/tcp/p80");
+  EXPECT_EQ(ServicePortNameBase(MakeServicePortName("ns5", "svc5", "p80")),
+            "HVFWP5L3-ns5/svc5/tcp/p80");
 }
 
 std::string ReadTestdata(const std::string& name) {
@@ -73,8 +76,8 @@ TEST(NftablesPlannerTest, RendersIpv6LocalPolicyWithAffinityAsGolden) {
   options.cluster_cidrs = {MakeCidr("fd00:10::/64")};
   options.node_port_addresses = {Ip("2001:db8::1")};
   options.service_cidrs = {MakeCidr("fd00:172:30::/112")};
-  const std::string rendered = RenderNftScript(
-      PlanNftables(cluster.Snapshot(), TestNode(IpFamily::kIPv6), options));
+  const std::string rendered =
+      RenderNftScript(PlanNftables(cluster.Snapshot(), TestNode(IpFamily::kIPv6), options));
   const std::string golden = ReadTestdata("local_affinity_ipv6.nft");
   ASSERT_FALSE(golden.empty());
   EXPECT_EQ(rendered, golden) << "rendered:\n" << rendered;

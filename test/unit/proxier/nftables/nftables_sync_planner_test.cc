@@ -40,7 +40,8 @@ struct SimulatedTable {
   static SimulatedTable Of(const NftRuleset& ruleset) {
     SimulatedTable table;
     for (const NftChain& chain : ruleset.chains) table.chains[chain.name] = chain;
-    for (const std::string& name : ruleset.stale_chains) table.chains[name] = NftChain{name, "", {}, {}};
+    for (const std::string& name : ruleset.stale_chains)
+      table.chains[name] = NftChain{name, "", {}, {}};
     for (const NftSet& set : ruleset.sets) table.sets[set.name] = set;
     for (const auto& [set, list] : ruleset.elements) {
       for (const NftElement& e : list) table.elements[set][Key(e)] = e;
@@ -160,8 +161,8 @@ class SyncHarness {
     NftRuleset previous = before;
     if (first_) previous = NftRuleset{};
     first_ = false;
-    EXPECT_EQ(Normalized(change),
-              Normalized(DiffNftRulesets(previous, PlanNftables(cluster.Snapshot(), node, options_))));
+    EXPECT_EQ(Normalized(change), Normalized(DiffNftRulesets(
+                                      previous, PlanNftables(cluster.Snapshot(), node, options_))));
     const std::string refused = table_.Apply(change);
     EXPECT_EQ(refused, "");
     NftRuleset desired = PlanNftables(cluster.Snapshot(), node, options_);
@@ -311,7 +312,8 @@ TEST(NftablesSyncPlannerTest, RandomChangesKeepTheTableEqualToAFullPlan) {
           s.type = (random() % 2) ? ServiceType::kLoadBalancer : ServiceType::kClusterIP;
           s.cluster_ips = {Ip(absl::StrCat("172.30.1.", i + 1))};
           AddPort(s, "p", Protocol::kTCP, 80, s.type == ServiceType::kLoadBalancer ? 31000 + i : 0);
-          if (s.type == ServiceType::kLoadBalancer) AddIngress(s, absl::StrCat("198.51.100.", i + 1));
+          if (s.type == ServiceType::kLoadBalancer)
+            AddIngress(s, absl::StrCat("198.51.100.", i + 1));
           if (random() % 2) s.external_traffic_policy = TrafficPolicy::kLocal;
           // Two Services claiming one external address and port: the first by name wins.
           if (random() % 3 == 0) s.external_ips = {Ip("192.0.2.50")};
@@ -331,16 +333,23 @@ TEST(NftablesSyncPlannerTest, RandomChangesKeepTheTableEqualToAFullPlan) {
           // Endpoints shared between the random Services on purpose (hairpin keys).
           const std::string ip = absl::StrCat("10.181.0.", random() % 6 + 1);
           switch (random() % 3) {
-            case 0: endpoints.push_back(MakeEndpoint(ip, 80)); break;
-            case 1: endpoints.push_back(LocalEndpoint(ip, 80)); break;
-            default: endpoints.push_back(TerminatingEndpoint(ip, 80, random() % 2)); break;
+            case 0:
+              endpoints.push_back(MakeEndpoint(ip, 80));
+              break;
+            case 1:
+              endpoints.push_back(LocalEndpoint(ip, 80));
+              break;
+            default:
+              endpoints.push_back(TerminatingEndpoint(ip, 80, random() % 2));
+              break;
           }
         }
         std::sort(endpoints.begin(), endpoints.end(),
                   [](const auto& a, const auto& b) { return a->IpPort() < b->IpPort(); });
-        endpoints.erase(std::unique(endpoints.begin(), endpoints.end(),
-                                    [](const auto& a, const auto& b) { return a->IpPort() == b->IpPort(); }),
-                        endpoints.end());
+        endpoints.erase(
+            std::unique(endpoints.begin(), endpoints.end(),
+                        [](const auto& a, const auto& b) { return a->IpPort() == b->IpPort(); }),
+            endpoints.end());
         cluster.SetEndpoints(name, endpoints);
       }
     }

@@ -75,14 +75,17 @@ TEST(NftablesPacketFlowTest, NoEndpointsReject) {
     AddPort(s, "p80", Protocol::kTCP, 80, 3001);
     AddIngress(s, "1.2.3.4");
   }));
-  RunFlows(Plan(cluster), {
-      {"pod to cluster IP with no endpoints", "10.0.0.2", "172.30.0.41", 80, "REJECT"},
-      {"external to external IP with no endpoints", kExternalClient, "192.168.99.11", 80, "REJECT"},
-      {"pod to NodePort with no endpoints", "10.0.0.2", kNodeIp, 3001, "REJECT"},
-      {"external to NodePort with no endpoints", kExternalClient, kNodeIp, 3001, "REJECT"},
-      {"pod to LoadBalancer IP with no endpoints", "10.0.0.2", "1.2.3.4", 80, "REJECT"},
-      {"external to LoadBalancer IP with no endpoints", kExternalClient, "1.2.3.4", 80, "REJECT"},
-  });
+  RunFlows(Plan(cluster),
+           {
+               {"pod to cluster IP with no endpoints", "10.0.0.2", "172.30.0.41", 80, "REJECT"},
+               {"external to external IP with no endpoints", kExternalClient, "192.168.99.11", 80,
+                "REJECT"},
+               {"pod to NodePort with no endpoints", "10.0.0.2", kNodeIp, 3001, "REJECT"},
+               {"external to NodePort with no endpoints", kExternalClient, kNodeIp, 3001, "REJECT"},
+               {"pod to LoadBalancer IP with no endpoints", "10.0.0.2", "1.2.3.4", 80, "REJECT"},
+               {"external to LoadBalancer IP with no endpoints", kExternalClient, "1.2.3.4", 80,
+                "REJECT"},
+           });
 }
 
 TEST(NftablesPacketFlowTest, ClusterIPGeneral) {
@@ -99,7 +102,8 @@ TEST(NftablesPacketFlowTest, ClusterIPGeneral) {
     AddPort(s, "dns-tcp", Protocol::kTCP, 53);
     AddPort(s, "dns-sctp", Protocol::kSCTP, 53);
   }));
-  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"), {LocalEndpoint("10.180.0.1", 80)});
+  cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "http"),
+                       {LocalEndpoint("10.180.0.1", 80)});
   auto two = [](int port) {
     return EndpointList{LocalEndpoint("10.180.0.1", port), MakeEndpoint("10.180.2.1", port)};
   };
@@ -108,26 +112,27 @@ TEST(NftablesPacketFlowTest, ClusterIPGeneral) {
   cluster.SetEndpoints(MakeServicePortName("ns2", "svc2", "dns-udp", Protocol::kUDP), two(53));
   cluster.SetEndpoints(MakeServicePortName("ns2", "svc2", "dns-tcp"), two(5353));
   cluster.SetEndpoints(MakeServicePortName("ns2", "svc2", "dns-sctp", Protocol::kSCTP), two(53));
-  RunFlows(Plan(cluster), {
-      {"simple clusterIP", "10.180.0.2", "172.30.0.41", 80, "10.180.0.1:80", false},
-      {"hairpin to cluster IP", "10.180.0.1", "172.30.0.41", 80, "10.180.0.1:80", true},
-      {"clusterIP with multiple endpoints", "10.180.0.2", "172.30.0.42", 80,
-       "10.180.0.1:80, 10.180.2.1:80", false},
-      {"clusterIP with TargetPort", "10.180.0.2", "172.30.0.42", 443,
-       "10.180.0.1:8443, 10.180.2.1:8443", false},
-      {"clusterIP with TCP, UDP, and SCTP on same port (TCP)", "10.180.0.2", "172.30.0.42", 53,
-       "10.180.0.1:5353, 10.180.2.1:5353", false, "tcp"},
-      {"clusterIP with TCP, UDP, and SCTP on same port (UDP)", "10.180.0.2", "172.30.0.42", 53,
-       "10.180.0.1:53, 10.180.2.1:53", false, "udp"},
-      {"clusterIP with TCP, UDP, and SCTP on same port (SCTP)", "10.180.0.2", "172.30.0.42", 53,
-       "10.180.0.1:53, 10.180.2.1:53", false, "sctp"},
-      {"TCP-only port does not match UDP traffic", "10.180.0.2", "172.30.0.42", 80, "REJECT", false,
-       "udp"},
-      {"svc1 does not accept svc2's ports", "10.180.0.2", "172.30.0.41", 443, "REJECT"},
-      {"packet to unallocated cluster ip", "10.180.0.2", "172.30.0.50", 80, "DROP"},
-      {"off-cluster source to a ClusterIP is masqueraded", kExternalClient, "172.30.0.41", 80,
-       "10.180.0.1:80", true},
-  });
+  RunFlows(Plan(cluster),
+           {
+               {"simple clusterIP", "10.180.0.2", "172.30.0.41", 80, "10.180.0.1:80", false},
+               {"hairpin to cluster IP", "10.180.0.1", "172.30.0.41", 80, "10.180.0.1:80", true},
+               {"clusterIP with multiple endpoints", "10.180.0.2", "172.30.0.42", 80,
+                "10.180.0.1:80, 10.180.2.1:80", false},
+               {"clusterIP with TargetPort", "10.180.0.2", "172.30.0.42", 443,
+                "10.180.0.1:8443, 10.180.2.1:8443", false},
+               {"clusterIP with TCP, UDP, and SCTP on same port (TCP)", "10.180.0.2", "172.30.0.42",
+                53, "10.180.0.1:5353, 10.180.2.1:5353", false, "tcp"},
+               {"clusterIP with TCP, UDP, and SCTP on same port (UDP)", "10.180.0.2", "172.30.0.42",
+                53, "10.180.0.1:53, 10.180.2.1:53", false, "udp"},
+               {"clusterIP with TCP, UDP, and SCTP on same port (SCTP)", "10.180.0.2",
+                "172.30.0.42", 53, "10.180.0.1:53, 10.180.2.1:53", false, "sctp"},
+               {"TCP-only port does not match UDP traffic", "10.180.0.2", "172.30.0.42", 80,
+                "REJECT", false, "udp"},
+               {"svc1 does not accept svc2's ports", "10.180.0.2", "172.30.0.41", 443, "REJECT"},
+               {"packet to unallocated cluster ip", "10.180.0.2", "172.30.0.50", 80, "DROP"},
+               {"off-cluster source to a ClusterIP is masqueraded", kExternalClient, "172.30.0.41",
+                80, "10.180.0.1:80", true},
+           });
 }
 
 TestCluster LoadBalancerCluster(const std::function<void(Service&)>& extra = nullptr) {
@@ -147,21 +152,26 @@ TestCluster LoadBalancerCluster(const std::function<void(Service&)>& extra = nul
 
 TEST(NftablesPacketFlowTest, LoadBalancer) {
   const std::string ep = "10.180.0.1:80";
-  RunFlows(Plan(LoadBalancerCluster()), {
-      {"pod to cluster IP", "10.0.0.2", "172.30.0.41", 80, ep, false},
-      {"external to nodePort", kExternalClient, kNodeIp, 3001, ep, true},
-      {"nodePort bypasses LoadBalancerSourceRanges", kExternalClientBlocked, kNodeIp, 3001, ep, true},
-      {"accepted external to LB1", kExternalClient, "1.2.3.4", 80, ep, true},
-      {"accepted external to LB2", kExternalClient, "5.6.7.8", 80, ep, true},
-      {"blocked external to LB1", kExternalClientBlocked, "1.2.3.4", 80, "DROP"},
-      {"blocked external to LB2", kExternalClientBlocked, "5.6.7.8", 80, "DROP"},
-      {"pod to LB1 (blocked by LoadBalancerSourceRanges)", "10.0.0.2", "1.2.3.4", 80, "DROP"},
-      {"pod to LB2 (blocked by LoadBalancerSourceRanges)", "10.0.0.2", "5.6.7.8", 80, "DROP"},
-      {"node to LB1 (allowed by LoadBalancerSourceRanges)", kNodeIp, "1.2.3.4", 80, ep, true},
-      {"node to LB2 (allowed by LoadBalancerSourceRanges)", kNodeIp, "5.6.7.8", 80, ep, true},
-      {"same node to LB1, SNATted to LB1 (implicitly allowed)", "1.2.3.4", "1.2.3.4", 80, ep, true},
-      {"same node to LB2, SNATted to LB2 (implicitly allowed)", "5.6.7.8", "5.6.7.8", 80, ep, true},
-  });
+  RunFlows(
+      Plan(LoadBalancerCluster()),
+      {
+          {"pod to cluster IP", "10.0.0.2", "172.30.0.41", 80, ep, false},
+          {"external to nodePort", kExternalClient, kNodeIp, 3001, ep, true},
+          {"nodePort bypasses LoadBalancerSourceRanges", kExternalClientBlocked, kNodeIp, 3001, ep,
+           true},
+          {"accepted external to LB1", kExternalClient, "1.2.3.4", 80, ep, true},
+          {"accepted external to LB2", kExternalClient, "5.6.7.8", 80, ep, true},
+          {"blocked external to LB1", kExternalClientBlocked, "1.2.3.4", 80, "DROP"},
+          {"blocked external to LB2", kExternalClientBlocked, "5.6.7.8", 80, "DROP"},
+          {"pod to LB1 (blocked by LoadBalancerSourceRanges)", "10.0.0.2", "1.2.3.4", 80, "DROP"},
+          {"pod to LB2 (blocked by LoadBalancerSourceRanges)", "10.0.0.2", "5.6.7.8", 80, "DROP"},
+          {"node to LB1 (allowed by LoadBalancerSourceRanges)", kNodeIp, "1.2.3.4", 80, ep, true},
+          {"node to LB2 (allowed by LoadBalancerSourceRanges)", kNodeIp, "5.6.7.8", 80, ep, true},
+          {"same node to LB1, SNATted to LB1 (implicitly allowed)", "1.2.3.4", "1.2.3.4", 80, ep,
+           true},
+          {"same node to LB2, SNATted to LB2 (implicitly allowed)", "5.6.7.8", "5.6.7.8", 80, ep,
+           true},
+      });
 }
 
 TEST(NftablesPacketFlowTest, SourceRangesThatAllFailToParseAllowNobody) {
@@ -174,11 +184,12 @@ TEST(NftablesPacketFlowTest, SourceRangesThatAllFailToParseAllowNobody) {
     port = copy;
   }
   const NftRuleset ruleset = PlanNftables(snapshot, TestNode(), UpstreamTestOptions());
-  RunFlows(ruleset, {
-      {"external to LB1", kExternalClient, "1.2.3.4", 80, "DROP"},
-      {"node to LB1", kNodeIp, "1.2.3.4", 80, "DROP"},
-      {"nodePort still open", kExternalClient, kNodeIp, 3001, "10.180.0.1:80", true},
-  });
+  RunFlows(ruleset,
+           {
+               {"external to LB1", kExternalClient, "1.2.3.4", 80, "DROP"},
+               {"node to LB1", kNodeIp, "1.2.3.4", 80, "DROP"},
+               {"nodePort still open", kExternalClient, kNodeIp, 3001, "10.180.0.1:80", true},
+           });
 }
 
 TEST(NftablesPacketFlowTest, NodePorts) {
@@ -193,7 +204,9 @@ TEST(NftablesPacketFlowTest, NodePorts) {
       {"ipv4, multiple nodeport-addresses", IpFamily::kIPv4, {"192.168.0.2", "192.168.1.2"}, true},
       {"ipv4, all addresses", IpFamily::kIPv4, {}, true},
       {"ipv6, primary", IpFamily::kIPv6, {"2001:db8::1"}, false},
-      {"ipv6, multiple nodeport-addresses", IpFamily::kIPv6, {"2001:db8::1", "2001:db8:1::2"},
+      {"ipv6, multiple nodeport-addresses",
+       IpFamily::kIPv6,
+       {"2001:db8::1", "2001:db8:1::2"},
        true},
   };
   for (const Case& c : cases) {
@@ -216,26 +229,32 @@ TEST(NftablesPacketFlowTest, NodePorts) {
     options.cluster_cidrs = {MakeCidr(v4 ? "10.0.0.0/8" : "fd00:10::/64")};
     options.service_cidrs = {MakeCidr(v4 ? "172.30.0.0/16" : "fd00:172:30::/112")};
     options.node_port_addresses.clear();
-    for (const std::string& ip : c.node_port_addresses) options.node_port_addresses.push_back(Ip(ip));
+    for (const std::string& ip : c.node_port_addresses)
+      options.node_port_addresses.push_back(Ip(ip));
     const NftRuleset ruleset = PlanNftables(cluster.Snapshot(), TestNode(c.family), options);
     const std::string output = Ip(ep1).JoinPort(80) + ", " + Ip(ep2).JoinPort(80);
     const std::string pod = v4 ? "10.0.0.2" : "fd00:10::2";
     const std::string external = v4 ? kExternalClient : "2600:5200::1";
     const std::vector<std::string> local = {node_ip, alt_ip};
-    RunFlows(ruleset, {
-        {"pod to cluster IP", pod, svc_ip, 80, output, false},
-        {"external to nodePort", external, node_ip, 3001, output, true},
-        {"node to nodePort", node_ip, node_ip, 3001, output, true},
-    }, local);
+    RunFlows(ruleset,
+             {
+                 {"pod to cluster IP", pod, svc_ip, 80, output, false},
+                 {"external to nodePort", external, node_ip, 3001, output, true},
+                 {"node to nodePort", node_ip, node_ip, 3001, output, true},
+             },
+             local);
     if (c.allow_alt_node_ip) {
-      RunFlows(ruleset, {{"external to nodePort on secondary IP", external, alt_ip, 3001, output, true}},
+      RunFlows(ruleset,
+               {{"external to nodePort on secondary IP", external, alt_ip, 3001, output, true}},
                local);
     } else {
-      RunFlows(ruleset, {{"secondary nodeIP ignores NodePorts", external, alt_ip, 3001, ""}}, local);
+      RunFlows(ruleset, {{"secondary nodeIP ignores NodePorts", external, alt_ip, 3001, ""}},
+               local);
     }
     // nftables mode has no localhost NodePorts.
-    RunFlows(ruleset, {{"localhost NodePort", v4 ? "127.0.0.1" : "::1", v4 ? "127.0.0.1" : "::1",
-                        3001, ""}}, local);
+    RunFlows(ruleset,
+             {{"localhost NodePort", v4 ? "127.0.0.1" : "::1", v4 ? "127.0.0.1" : "::1", 3001, ""}},
+             local);
   }
 }
 
@@ -258,48 +277,57 @@ TestCluster TrafficPolicyCluster(TrafficPolicy policy) {
 TEST(NftablesPacketFlowTest, ExternalTrafficPolicyLocal) {
   const std::string both = "10.180.0.1:80, 10.180.2.1:80";
   const std::string local = "10.180.2.1:80";
-  RunFlows(Plan(TrafficPolicyCluster(TrafficPolicy::kLocal)), {
-      {"pod to cluster IP hits both endpoints, unmasqueraded", "10.0.0.2", "172.30.0.41", 80, both},
-      {"pod to external IP hits both endpoints, unmasqueraded", "10.0.0.2", "192.168.99.11", 80, both},
-      {"external to external IP hits only local endpoint, unmasqueraded", kExternalClient,
-       "192.168.99.11", 80, local},
-      {"pod to LB IP hits only both endpoints, unmasqueraded", "10.0.0.2", "1.2.3.4", 80, both},
-      {"external to LB IP hits only local endpoint, unmasqueraded", kExternalClient, "1.2.3.4", 80,
-       local},
-      {"pod to NodePort hits both endpoints, unmasqueraded", "10.0.0.2", kNodeIp, 3001, both},
-      {"external to NodePort hits only local endpoint, unmasqueraded", kExternalClient, kNodeIp,
-       3001, local},
-      {"node to NodePort hits both endpoints, masqueraded", kNodeIp, kNodeIp, 3001, both, true},
-  });
+  RunFlows(
+      Plan(TrafficPolicyCluster(TrafficPolicy::kLocal)),
+      {
+          {"pod to cluster IP hits both endpoints, unmasqueraded", "10.0.0.2", "172.30.0.41", 80,
+           both},
+          {"pod to external IP hits both endpoints, unmasqueraded", "10.0.0.2", "192.168.99.11", 80,
+           both},
+          {"external to external IP hits only local endpoint, unmasqueraded", kExternalClient,
+           "192.168.99.11", 80, local},
+          {"pod to LB IP hits only both endpoints, unmasqueraded", "10.0.0.2", "1.2.3.4", 80, both},
+          {"external to LB IP hits only local endpoint, unmasqueraded", kExternalClient, "1.2.3.4",
+           80, local},
+          {"pod to NodePort hits both endpoints, unmasqueraded", "10.0.0.2", kNodeIp, 3001, both},
+          {"external to NodePort hits only local endpoint, unmasqueraded", kExternalClient, kNodeIp,
+           3001, local},
+          {"node to NodePort hits both endpoints, masqueraded", kNodeIp, kNodeIp, 3001, both, true},
+      });
 }
 
 TEST(NftablesPacketFlowTest, ExternalTrafficPolicyLocalWithoutLocalEndpointsDropsExternalTraffic) {
   TestCluster cluster = TrafficPolicyCluster(TrafficPolicy::kLocal);
   cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "p80"), {MakeEndpoint("10.180.0.1", 80)});
-  RunFlows(Plan(cluster), {
-      {"pod to cluster IP", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80"},
-      {"pod to LB IP is short-circuited", "10.0.0.2", "1.2.3.4", 80, "10.180.0.1:80"},
-      {"external to LB IP", kExternalClient, "1.2.3.4", 80, "DROP"},
-      {"external to external IP", kExternalClient, "192.168.99.11", 80, "DROP"},
-      {"external to NodePort", kExternalClient, kNodeIp, 3001, "DROP"},
-  });
+  RunFlows(Plan(cluster),
+           {
+               {"pod to cluster IP", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80"},
+               {"pod to LB IP is short-circuited", "10.0.0.2", "1.2.3.4", 80, "10.180.0.1:80"},
+               {"external to LB IP", kExternalClient, "1.2.3.4", 80, "DROP"},
+               {"external to external IP", kExternalClient, "192.168.99.11", 80, "DROP"},
+               {"external to NodePort", kExternalClient, kNodeIp, 3001, "DROP"},
+           });
 }
 
 TEST(NftablesPacketFlowTest, ExternalTrafficPolicyCluster) {
   const std::string both = "10.180.0.1:80, 10.180.2.1:80";
-  RunFlows(Plan(TrafficPolicyCluster(TrafficPolicy::kCluster)), {
-      {"pod to cluster IP hits both endpoints, unmasqueraded", "10.0.0.2", "172.30.0.41", 80, both},
-      {"pod to external IP hits both endpoints, masqueraded", "10.0.0.2", "192.168.99.11", 80, both,
-       true},
-      {"external to external IP hits both endpoints, masqueraded", kExternalClient, "192.168.99.11",
-       80, both, true},
-      {"pod to LB IP hits both endpoints, masqueraded", "10.0.0.2", "1.2.3.4", 80, both, true},
-      {"external to LB IP hits both endpoints, masqueraded", kExternalClient, "1.2.3.4", 80, both,
-       true},
-      {"pod to NodePort hits both endpoints, masqueraded", "10.0.0.2", kNodeIp, 3001, both, true},
-      {"external to NodePort hits both endpoints, masqueraded", kExternalClient, kNodeIp, 3001, both,
-       true},
-  });
+  RunFlows(
+      Plan(TrafficPolicyCluster(TrafficPolicy::kCluster)),
+      {
+          {"pod to cluster IP hits both endpoints, unmasqueraded", "10.0.0.2", "172.30.0.41", 80,
+           both},
+          {"pod to external IP hits both endpoints, masqueraded", "10.0.0.2", "192.168.99.11", 80,
+           both, true},
+          {"external to external IP hits both endpoints, masqueraded", kExternalClient,
+           "192.168.99.11", 80, both, true},
+          {"pod to LB IP hits both endpoints, masqueraded", "10.0.0.2", "1.2.3.4", 80, both, true},
+          {"external to LB IP hits both endpoints, masqueraded", kExternalClient, "1.2.3.4", 80,
+           both, true},
+          {"pod to NodePort hits both endpoints, masqueraded", "10.0.0.2", kNodeIp, 3001, both,
+           true},
+          {"external to NodePort hits both endpoints, masqueraded", kExternalClient, kNodeIp, 3001,
+           both, true},
+      });
 }
 
 TEST(NftablesPacketFlowTest, PassThroughLoadBalancerIpsGetNothing) {
@@ -326,20 +354,24 @@ TEST(NftablesPacketFlowTest, PassThroughLoadBalancerIpsGetNothing) {
     AddIngress(s, "203.0.113.10");
     s.metadata.annotations[kPassThroughAnnotation] = "true";
   }));
-  cluster.SetEndpoints(MakeServicePortName("ns1", "annotated", "p80"), {MakeEndpoint("10.180.0.1", 80)});
-  cluster.SetEndpoints(MakeServicePortName("ns1", "proxy-mode", "p80"), {MakeEndpoint("10.180.0.2", 80)});
-  RunFlows(Plan(cluster), {
-      // No service, firewall or no-endpoint entry: the packet leaves for the load balancer.
-      {"pod to pass-through LB IP", "10.0.0.2", "203.0.113.7", 80, ""},
-      {"node to pass-through LB IP", kNodeIp, "203.0.113.7", 80, ""},
-      {"pod to ipMode Proxy LB IP", "10.0.0.2", "203.0.113.8", 80, ""},
-      {"pod to pass-through LB IP without endpoints", "10.0.0.2", "203.0.113.10", 80, ""},
-      // The load balancer still reaches the Service through its NodePort and ClusterIP.
-      {"ELB to NodePort", kExternalClient, kNodeIp, 3001, "10.180.0.1:80", true},
-      {"pod to cluster IP", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80"},
-      {"pod to the VIP ingress of the same Service", "10.0.0.2", "203.0.113.9", 80,
-       "10.180.0.2:80", true},
-  });
+  cluster.SetEndpoints(MakeServicePortName("ns1", "annotated", "p80"),
+                       {MakeEndpoint("10.180.0.1", 80)});
+  cluster.SetEndpoints(MakeServicePortName("ns1", "proxy-mode", "p80"),
+                       {MakeEndpoint("10.180.0.2", 80)});
+  RunFlows(
+      Plan(cluster),
+      {
+          // No service, firewall or no-endpoint entry: the packet leaves for the load balancer.
+          {"pod to pass-through LB IP", "10.0.0.2", "203.0.113.7", 80, ""},
+          {"node to pass-through LB IP", kNodeIp, "203.0.113.7", 80, ""},
+          {"pod to ipMode Proxy LB IP", "10.0.0.2", "203.0.113.8", 80, ""},
+          {"pod to pass-through LB IP without endpoints", "10.0.0.2", "203.0.113.10", 80, ""},
+          // The load balancer still reaches the Service through its NodePort and ClusterIP.
+          {"ELB to NodePort", kExternalClient, kNodeIp, 3001, "10.180.0.1:80", true},
+          {"pod to cluster IP", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80"},
+          {"pod to the VIP ingress of the same Service", "10.0.0.2", "203.0.113.9", 80,
+           "10.180.0.2:80", true},
+      });
 }
 
 TEST(NftablesPacketFlowTest, TerminatingEndpointsServeOnlyWhenNoneIsReady) {
@@ -353,18 +385,21 @@ TEST(NftablesPacketFlowTest, TerminatingEndpointsServeOnlyWhenNoneIsReady) {
   }));
   const auto name = MakeServicePortName("ns1", "svc1", "p80");
   // A ready remote, a terminating local: external traffic falls back to the local terminating.
-  cluster.SetEndpoints(name, {MakeEndpoint("10.0.1.1", 80), TerminatingEndpoint("10.0.1.2", 80, true)});
+  cluster.SetEndpoints(name,
+                       {MakeEndpoint("10.0.1.1", 80), TerminatingEndpoint("10.0.1.2", 80, true)});
   RunFlows(Plan(cluster), {
-      {"pod to clusterIP uses the ready endpoint", "10.0.0.2", "172.30.0.41", 80, "10.0.1.1:80"},
-      {"external to LB falls back to the local terminating endpoint", kExternalClient, "1.2.3.4",
-       80, "10.0.1.2:80"},
-  });
+                              {"pod to clusterIP uses the ready endpoint", "10.0.0.2",
+                               "172.30.0.41", 80, "10.0.1.1:80"},
+                              {"external to LB falls back to the local terminating endpoint",
+                               kExternalClient, "1.2.3.4", 80, "10.0.1.2:80"},
+                          });
   // Only terminating endpoints anywhere: both serve.
-  cluster.SetEndpoints(name, {TerminatingEndpoint("10.0.1.1", 80), TerminatingEndpoint("10.0.1.2", 80, true)});
+  cluster.SetEndpoints(
+      name, {TerminatingEndpoint("10.0.1.1", 80), TerminatingEndpoint("10.0.1.2", 80, true)});
   RunFlows(Plan(cluster), {
-      {"pod to clusterIP falls back to terminating", "10.0.0.2", "172.30.0.41", 80,
-       "10.0.1.1:80, 10.0.1.2:80"},
-  });
+                              {"pod to clusterIP falls back to terminating", "10.0.0.2",
+                               "172.30.0.41", 80, "10.0.1.1:80, 10.0.1.2:80"},
+                          });
 }
 
 TEST(NftablesPacketFlowTest, InternalTrafficPolicyLocal) {
@@ -376,7 +411,8 @@ TEST(NftablesPacketFlowTest, InternalTrafficPolicyLocal) {
   }));
   const auto name = MakeServicePortName("ns1", "svc1", "p80");
   cluster.SetEndpoints(name, {MakeEndpoint("10.180.0.1", 80), LocalEndpoint("10.180.2.1", 80)});
-  RunFlows(Plan(cluster), {{"only the local endpoint", "10.0.0.2", "172.30.0.41", 80, "10.180.2.1:80"}});
+  RunFlows(Plan(cluster),
+           {{"only the local endpoint", "10.0.0.2", "172.30.0.41", 80, "10.180.2.1:80"}});
   cluster.SetEndpoints(name, {MakeEndpoint("10.180.0.1", 80)});
   RunFlows(Plan(cluster), {{"no local endpoint: dropped", "10.0.0.2", "172.30.0.41", 80, "DROP"}});
 }
@@ -390,8 +426,8 @@ TEST(NftablesPacketFlowTest, MasqueradeAllMasqueradesPodTraffic) {
   cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "p80"), {MakeEndpoint("10.180.0.1", 80)});
   NftablesPlannerOptions options = UpstreamTestOptions();
   options.masquerade_all = true;
-  RunFlows(Plan(cluster, options), {{"pod to cluster IP", "10.0.0.2", "172.30.0.41", 80,
-                                     "10.180.0.1:80", true}});
+  RunFlows(Plan(cluster, options),
+           {{"pod to cluster IP", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80", true}});
   options = UpstreamTestOptions();
   options.local_detect_mode = LocalDetectMode::kNone;
   RunFlows(Plan(cluster, options), {{"no detector: nobody is masqueraded for a ClusterIP",

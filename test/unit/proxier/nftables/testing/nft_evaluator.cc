@@ -340,9 +340,8 @@ std::vector<FlowOutcome> NftEvaluator::Trace(const FlowPacket& packet) const {
     state.iif = packet.input_interface;
     state.original_daddr = packet.destination;
     state.original_dport = packet.port;
-    state.output_path =
-        std::find(local_addresses_.begin(), local_addresses_.end(), packet.source) !=
-        local_addresses_.end();
+    state.output_path = std::find(local_addresses_.begin(), local_addresses_.end(),
+                                  packet.source) != local_addresses_.end();
     int choices_seen = 1;
     FlowOutcome outcome{"ACCEPT", "", false};
     auto run_hook = [&](const std::string& hook) {
@@ -385,9 +384,10 @@ std::vector<FlowOutcome> NftEvaluator::Trace(const FlowPacket& packet) const {
       result = run_hook("input");
     }
     if (!result.empty()) outcome.verdict = result;
-    if (state.dnat_done) outcome.dnat = IpAddress::Parse(state.daddr).ok()
-                                            ? IpAddress::Parse(state.daddr)->JoinPort(state.dport)
-                                            : state.daddr;
+    if (state.dnat_done)
+      outcome.dnat = IpAddress::Parse(state.daddr).ok()
+                         ? IpAddress::Parse(state.daddr)->JoinPort(state.dport)
+                         : state.daddr;
     outcome.masquerade = state.masquerade;
     outcomes.push_back(outcome);
     choices = std::max(choices, choices_seen);

@@ -23,8 +23,8 @@ struct FlowPacket {
 
 // What happened to the packet for one choice of endpoint.
 struct FlowOutcome {
-  std::string verdict;     // "ACCEPT", "DROP" or "REJECT"
-  std::string dnat;        // "10.180.0.1:80", empty when not DNAT'd
+  std::string verdict;  // "ACCEPT", "DROP" or "REJECT"
+  std::string dnat;     // "10.180.0.1:80", empty when not DNAT'd
   bool masquerade = false;
 };
 
