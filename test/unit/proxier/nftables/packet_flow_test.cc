@@ -434,5 +434,52 @@ TEST(NftablesPacketFlowTest, MasqueradeAllMasqueradesPodTraffic) {
                                      kExternalClient, "172.30.0.41", 80, "10.180.0.1:80", false}});
 }
 
+// The affinity maps are written by the packet path after DNAT (filter prerouting/output at -90)
+// and read before the random choice; the evaluator keeps what the first connection wrote.
+TEST(NftablesPacketFlowTest, SessionAffinityKeepsAClientOnItsEndpoint) {
+  for (IpFamily family : {IpFamily::kIPv4, IpFamily::kIPv6}) {
+    SCOPED_TRACE(IpFamilyName(family));
+    const bool v4 = family == IpFamily::kIPv4;
+    const std::string svc_ip = v4 ? "172.30.0.41" : "fd00:172:30::41";
+    const std::string node_ip = v4 ? kNodeIp : "2001:db8::1";
+    const std::string ep1 = Ip(v4 ? "10.180.0.1" : "fd00:10:180::1").JoinPort(80);
+    const std::string ep2 = Ip(v4 ? "10.180.2.1" : "fd00:10:180::2:1").JoinPort(80);
+    TestCluster cluster(family);
+    cluster.AddService(MakeService("ns1", "svc1", [&](Service& s) {
+      s.type = ServiceType::kNodePort;
+      s.cluster_ips = {Ip(svc_ip)};
+      AddPort(s, "p80", Protocol::kTCP, 80, 3001);
+      s.session_affinity = SessionAffinity::kClientIP;
+    }));
+    cluster.SetEndpoints(MakeServicePortName("ns1", "svc1", "p80"),
+                         {MakeEndpoint(v4 ? "10.180.0.1" : "fd00:10:180::1", 80),
+                          MakeEndpoint(v4 ? "10.180.2.1" : "fd00:10:180::2:1", 80)});
+    NftablesPlannerOptions options = UpstreamTestOptions();
+    options.cluster_cidrs = {MakeCidr(v4 ? "10.0.0.0/8" : "fd00:10::/64")};
+    options.node_port_addresses = {Ip(node_ip)};
+    options.service_cidrs = {};
+    const NftRuleset ruleset = PlanNftables(cluster.Snapshot(), TestNode(family), options);
+    NftEvaluator evaluator(ruleset, {node_ip});
+    const std::string client = v4 ? "10.0.0.2" : "fd00:10::2";
+    const std::string other = v4 ? "10.0.0.3" : "fd00:10::3";
+    auto to = [](const std::string& source, const std::string& destination, int port) {
+      FlowPacket packet;
+      packet.source = source;
+      packet.destination = destination;
+      packet.port = port;
+      return packet;
+    };
+    EXPECT_EQ(evaluator.Summarize(to(client, svc_ip, 80)).output, ep1 + ", " + ep2);
+    ASSERT_EQ(evaluator.Connect(to(client, svc_ip, 80), /*choice=*/1), ep2);
+    EXPECT_EQ(evaluator.Summarize(to(client, svc_ip, 80)).output, ep2);
+    // Per ServicePort, whichever address it is reached on (as upstream).
+    EXPECT_EQ(evaluator.Summarize(to(client, node_ip, 3001)).output, ep2);
+    EXPECT_EQ(evaluator.Summarize(to(other, svc_ip, 80)).output, ep1 + ", " + ep2);
+    // The diff flushes the map when an endpoint leaves: the client chooses again.
+    evaluator.FlushDynamicMaps();
+    EXPECT_EQ(evaluator.Summarize(to(client, svc_ip, 80)).output, ep1 + ", " + ep2);
+  }
+}
+
 }  // namespace
 }  // namespace kproxy::proxier::nftables

@@ -1,6 +1,8 @@
 #include "test/unit/proxier/nftables/testing/nft_evaluator.h"
 
 #include <algorithm>
+#include <map>
+#include <memory>
 #include <cstdint>
 #include <set>
 #include <stdexcept>
@@ -36,6 +38,15 @@ struct PacketState {
 // A value of an expression: one string per concatenated component. "" never matches.
 using Value = std::vector<std::string>;
 
+}  // namespace
+
+// What the packet path wrote into dynamic maps (session affinity), by map and key.
+struct DynamicMaps {
+  std::map<std::string, std::map<Value, NftElement>> maps;
+};
+
+namespace {
+
 bool AddressMatches(const std::string& value, const std::string& literal) {
   if (value.empty()) return false;
   if (literal.find('/') != std::string::npos) {
@@ -61,8 +72,9 @@ bool ComponentMatches(const std::string& value, const std::string& literal) {
 class RuleRunner {
  public:
   RuleRunner(const NftRuleset& ruleset, const std::vector<std::string>& local, PacketState& packet,
-             int choice, int& choices_seen)
-      : ruleset_(ruleset),
+             int choice, int& choices_seen, DynamicMaps* dynamic)
+      : dynamic_(dynamic),
+        ruleset_(ruleset),
         local_(local),
         packet_(packet),
         choice_(choice),
@@ -104,7 +116,10 @@ class RuleRunner {
     for (const NftElement& element : Elements(set)) {
       if (element.key == key) return &element;
     }
-    return nullptr;
+    auto map = dynamic_->maps.find(set);
+    if (map == dynamic_->maps.end()) return nullptr;
+    auto entry = map->second.find(key);
+    return entry == map->second.end() ? nullptr : &entry->second;
   }
 
   // One primary expression at tokens_[pos_], advancing pos_.
@@ -265,7 +280,18 @@ class RuleRunner {
         ++pos_;
         return Dnat();
       }
-      if (token == "update") return Verdict::kContinue;  // dynamic sets start empty here
+      if (token == "update") {
+        // update @m { <key> : <value> }: what the kernel adds to a dynamic map.
+        ++pos_;
+        const std::string map = Next().substr(1);
+        if (ruleset_.FindSet(map) == nullptr || Next() != "{") throw GrammarError(statement_);
+        const Value key = Concat();
+        if (Next() != ":") throw GrammarError(statement_);
+        const Value value = Concat();
+        if (Next() != "}") throw GrammarError(statement_);
+        dynamic_->maps[map].try_emplace(key, NftElement{key, value, ""});
+        continue;
+      }
       if (token == "meta" && pos_ + 2 < tokens_.size() && tokens_[pos_ + 2] == "set") {
         // meta mark set meta mark (| or ^) <mark>
         pos_ += 5;
@@ -310,6 +336,7 @@ class RuleRunner {
   }
 
  private:
+  DynamicMaps* dynamic_;
   const NftRuleset& ruleset_;
   const std::vector<std::string>& local_;
   PacketState& packet_;
@@ -323,15 +350,18 @@ class RuleRunner {
 }  // namespace
 
 NftEvaluator::NftEvaluator(const NftRuleset& ruleset, std::vector<std::string> local_addresses)
-    : ruleset_(ruleset), local_addresses_(std::move(local_addresses)) {
+    : ruleset_(ruleset),
+      local_addresses_(std::move(local_addresses)),
+      dynamic_(std::make_unique<DynamicMaps>()) {
   local_addresses_.push_back("127.0.0.1");
   local_addresses_.push_back("::1");
 }
 
-std::vector<FlowOutcome> NftEvaluator::Trace(const FlowPacket& packet) const {
+std::vector<FlowOutcome> NftEvaluator::Trace(const FlowPacket& packet, int record_choice) const {
   std::vector<FlowOutcome> outcomes;
   int choices = 1;
   for (int choice = 0; choice < choices; ++choice) {
+    DynamicMaps scratch = *dynamic_;  // what other choices would write is thrown away
     PacketState state;
     state.saddr = packet.source;
     state.daddr = packet.destination;
@@ -353,7 +383,8 @@ std::vector<FlowOutcome> NftEvaluator::Trace(const FlowPacket& packet) const {
         return a->base->priority < b->base->priority;
       });
       for (const NftChain* chain : chains) {
-        RuleRunner runner(ruleset_, local_addresses_, state, choice, choices_seen);
+        RuleRunner runner(ruleset_, local_addresses_, state, choice, choices_seen,
+                          choice == record_choice ? dynamic_.get() : &scratch);
         const Verdict verdict = runner.RunChain(chain->name);
         if (verdict == Verdict::kDrop) return std::string("DROP");
         if (verdict == Verdict::kReject) return std::string("REJECT");
@@ -394,6 +425,15 @@ std::vector<FlowOutcome> NftEvaluator::Trace(const FlowPacket& packet) const {
   }
   return outcomes;
 }
+
+NftEvaluator::~NftEvaluator() = default;
+
+std::string NftEvaluator::Connect(const FlowPacket& packet, int choice) {
+  const std::vector<FlowOutcome> outcomes = Trace(packet, choice);
+  return outcomes.at(std::min<size_t>(choice, outcomes.size() - 1)).dnat;
+}
+
+void NftEvaluator::FlushDynamicMaps() { dynamic_->maps.clear(); }
 
 NftEvaluator::Summary NftEvaluator::Summarize(const FlowPacket& packet) const {
   Summary summary;

@@ -5,6 +5,7 @@
 // a statement outside the grammar.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,15 +29,26 @@ struct FlowOutcome {
   bool masquerade = false;
 };
 
+struct DynamicMaps;
+
 class NftEvaluator {
  public:
   // `local_addresses`: the node's own addresses (sources of node-originated packets, and
   // destinations delivered to the input hook). 127.0.0.1 and ::1 are always local.
   NftEvaluator(const NftRuleset& ruleset, std::vector<std::string> local_addresses);
+  ~NftEvaluator();
 
   // One outcome per endpoint the random choice can pick (one outcome when no choice is made). A
   // packet whose source is a local address takes the output path, others the prerouting path.
-  std::vector<FlowOutcome> Trace(const FlowPacket& packet) const;
+  // Dynamic maps (session affinity) start empty; Trace reads them and writes nothing, except
+  // for the outcome `record_choice` when it is given (see Connect).
+  std::vector<FlowOutcome> Trace(const FlowPacket& packet, int record_choice = -1) const;
+
+  // Opens one connection whose random choice is `choice` (0-based; the last one when there are
+  // fewer) and keeps what it wrote into dynamic maps. Returns its DNAT target ("" if none).
+  std::string Connect(const FlowPacket& packet, int choice);
+  // Empties the dynamic maps, as the diff's flush of an affinity map does.
+  void FlushDynamicMaps();
 
   // Upstream's flow-table notation: "10.180.0.1:80" / "10.180.0.1:80, 10.180.0.2:80" (sorted),
   // "DROP", "REJECT", or "" (accepted, not DNAT'd); masquerade true only if every outcome is.
@@ -50,6 +62,7 @@ class NftEvaluator {
  private:
   const NftRuleset& ruleset_;
   std::vector<std::string> local_addresses_;
+  std::unique_ptr<DynamicMaps> dynamic_;
 };
 
 }  // namespace kproxy::proxier::nftables::testing
