@@ -23,8 +23,11 @@
 //     at priority -90) by `affinity-update-<base>`, reached through the vmap affinity-services
 //     (keyed by the connection's original destination). An endpoint that leaves the endpoints
 //     map makes the diff flush the affinity map (NftSet::flush_when_values_leave), so no client
-//     stays stuck to a gone endpoint; the other clients of that Service choose again.
+//     stays stuck to a gone endpoint; the other clients of that Service choose again. IPv6 keeps
+//     address and port in two maps (affinity-<base>, affinity-port-<base>): nft 1.0.6 aborts on
+//     an ip6 `update` whose value is `address . port`.
 // Adding or removing a Service changes a constant number of chains, rules and verdict elements.
+// NftablesSyncPlanner (nftables_sync_planner.h) re-plans only the changed Services per sync.
 
 #include <algorithm>
 #include <cstdint>
