@@ -8,7 +8,8 @@
 // prints it back the same way. <ipx> is "ip" (family kIp) or "ip6" (kIp6); <proto> is tcp|udp|sctp;
 // <chain>/<set> are names of this table; <mark> is "0x%08x" (e.g. 0x00004000); <addr> an address,
 // <cidr> an address or prefix, <port> a decimal port; <cidrs> one <cidr>, or several as
-// "{ <cidr>, <cidr>, ... }" (sorted by address, none inside another, as `nft list` prints them); <loopback> is 127.0.0.0/8 or ::1;
+// "{ <cidr>, <cidr>, ... }" (sorted by address, none inside another, as `nft list` prints them);
+// <loopback> is 127.0.0.0/8 or ::1;
 // <local> is a local-traffic match, one of "<ipx> saddr <cidr>", "iifname \"<name>\"",
 // "iifname \"<prefix>*\"", and <not-local> its negation with "!=" after the field.
 //
@@ -39,18 +40,31 @@
 //   S25 drop
 //   S26 meta l4proto <proto> dnat <ipx> to <ipx> saddr map @<map>
 //   S27 meta l4proto <proto> dnat <ipx> to numgen random mod 720720 map @<map>
-//   S28 meta l4proto { tcp, udp, sctp } ct original <ipx> daddr . meta l4proto . ct original proto-dst vmap @<map>
-//   S29 meta l4proto { tcp, udp, sctp } ct original <ipx> daddr @<set> meta l4proto . ct original proto-dst vmap @<map>
-//   S30 meta l4proto { tcp, udp, sctp } ct original <ipx> daddr != <loopback> meta l4proto . ct original proto-dst vmap @<map>
+//   S28 meta l4proto { tcp, udp, sctp } ct original <ipx> daddr . meta l4proto .
+//         ct original proto-dst vmap @<map>
+//   S29 meta l4proto { tcp, udp, sctp } ct original <ipx> daddr @<set> meta l4proto .
+//         ct original proto-dst vmap @<map>
+//   S30 meta l4proto { tcp, udp, sctp } ct original <ipx> daddr != <loopback> meta l4proto .
+//         ct original proto-dst vmap @<map>
 //   S31 update @<map> { <ipx> saddr : <ipx> daddr . th dport }
-//   S32 <ipx> daddr . meta l4proto . th dport @<set> update @<map> { <ipx> saddr : <ipx> daddr . th dport }
+//   S32 <ipx> daddr . meta l4proto . th dport @<set> update @<map> { <ipx> saddr : <ipx> daddr .
+//         th dport }
+//   (S28-S30 and S32 are one line each; they are wrapped here only.)
+//   IPv6 session affinity keeps the endpoint's address and port in two maps (nft 1.0.6 aborts on
+//   S31 with ip6), so in family ip6 S26, S31 and S32 are replaced by:
+//   S33 meta l4proto <proto> dnat to ip6 saddr map @<map>:ip6 saddr map @<map>
+//   S34 update @<map> { ip6 saddr : ip6 daddr }
+//   S35 update @<map> { ip6 saddr : th dport }
+//   S36 ip6 daddr . meta l4proto . th dport @<set> update @<map> { ip6 saddr : ip6 daddr }
+//   S37 ip6 daddr . meta l4proto . th dport @<set> update @<map> { ip6 saddr : th dport }
 //
 // Set/map declarations use the key/value type names ipv4_addr, ipv6_addr, inet_proto,
 // inet_service, verdict; the endpoint maps are declared with `typeof` (NftSet::use_typeof):
-// key "numgen random mod 720720" (a 32-bit integer in the kernel), value "<ipx> daddr . th dport"
-// (ipv4_addr/ipv6_addr . inet_service). Element texts: addresses, "tcp"/"udp"/"sctp", decimal
-// ports, an interval "A-B" of numgen slots, verdicts "goto <chain>" (only in maps whose value type
-// is verdict, which change only when a Service does).
+// key "numgen random mod 720720" (a 32-bit integer in the kernel), value "<ipx> daddr . <proto>
+// dport" (ipv4_addr/ipv6_addr . inet_service in the kernel; "th dport" would break nft 1.0.6).
+// Element texts: addresses, "tcp"/"udp"/"sctp", decimal ports, an interval "A-B" of numgen
+// slots, verdicts "goto <chain>" (only in maps whose value type is verdict, which change only
+// when a Service does).
 #pragma once
 
 #include <map>
@@ -86,7 +100,7 @@ struct NftSet {
   std::string comment;
   // Without use_typeof: nft type names, concatenated with " . " ({"ipv4_addr", "inet_proto",
   // "inet_service"}). With use_typeof: nft expressions ({"numgen random mod 720720"} key,
-  // {"ip daddr", "th dport"} value), declared as `typeof <key> : <value>`.
+  // {"ip daddr", "tcp dport"} value), declared as `typeof <key> : <value>`.
   std::vector<std::string> key_types;
   std::vector<std::string> value_types;  // empty: a set; {"verdict"}: a vmap; else a data map
   bool use_typeof = false;
@@ -164,7 +178,7 @@ struct NftChange {
   std::vector<std::string> chains_to_flush; // no longer wanted: flushed now, deleted next sync
   std::vector<std::string> chains_to_delete;  // flushed by an earlier sync and still unwanted
   std::vector<std::string> sets_to_delete;  // no longer wanted, or recreated
-  std::vector<std::string> sets_to_flush;   // dynamic sets whose endpoints left
+  std::vector<std::string> sets_to_flush;   // dynamic maps whose endpoints left
   std::map<std::string, std::vector<NftElement>> elements_to_delete;  // by set name
   std::map<std::string, std::vector<NftElement>> elements_to_add;     // by set name
 

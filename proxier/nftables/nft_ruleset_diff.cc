@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "proxier/nftables/nft_fragment.h"
 #include "proxier/nftables/nft_script_renderer.h"
 
 namespace kproxy::proxier::nftables {
@@ -18,30 +19,18 @@ const std::vector<NftElement>& ElementsOf(const NftRuleset& ruleset, const std::
   return it == ruleset.elements.end() ? kNone : it->second;
 }
 
-std::string KeyOf(const NftElement& element) { return absl::StrJoin(element.key, " . "); }
-
-// Whether `statement` refers to set `name` ("@name" followed by a space or the end).
-bool RefersToSet(absl::string_view statement, absl::string_view name) {
-  const std::string needle = absl::StrCat("@", name);
-  for (size_t at = statement.find(needle); at != absl::string_view::npos;
-       at = statement.find(needle, at + 1)) {
-    const size_t end = at + needle.size();
-    if (end == statement.size() || statement[end] == ' ') return true;
-  }
-  return false;
-}
-
 // Element changes of one set present (with the same declaration) on both sides.
 void DiffElements(const std::string& set, const std::vector<NftElement>& previous,
                   const std::vector<NftElement>& desired, NftChange& change) {
   if (previous.empty() && desired.empty()) return;
   absl::flat_hash_map<std::string, const NftElement*> previous_by_key;
   previous_by_key.reserve(previous.size());
-  for (const NftElement& element : previous) previous_by_key.emplace(KeyOf(element), &element);
+  for (const NftElement& element : previous)
+    previous_by_key.emplace(ElementKeyText(element), &element);
   std::vector<NftElement> to_add;
   std::vector<NftElement> to_delete;
   for (const NftElement& element : desired) {
-    auto it = previous_by_key.find(KeyOf(element));
+    auto it = previous_by_key.find(ElementKeyText(element));
     if (it == previous_by_key.end()) {
       to_add.push_back(element);
       continue;
@@ -55,7 +44,7 @@ void DiffElements(const std::string& set, const std::vector<NftElement>& previou
   // What is left was not desired; keep the previous ruleset's order.
   if (!previous_by_key.empty()) {
     for (const NftElement& element : previous) {
-      if (previous_by_key.contains(KeyOf(element))) to_delete.push_back(element);
+      if (previous_by_key.contains(ElementKeyText(element))) to_delete.push_back(element);
     }
   }
   if (!to_delete.empty()) change.elements_to_delete[set] = std::move(to_delete);
@@ -117,7 +106,7 @@ NftChange DiffNftRulesets(const NftRuleset& previous, const NftRuleset& desired)
     if (recreated.empty()) return false;
     for (const NftRule& rule : chain.rules) {
       for (const std::string& set : recreated) {
-        if (RefersToSet(rule.statement, set)) return true;
+        if (StatementRefersToSet(rule.statement, set)) return true;
       }
     }
     return false;
@@ -185,12 +174,13 @@ std::string RenderNftChange(const NftChange& change) {
   for (const auto& [set, elements] : change.elements_to_delete) {
     // Deleting by key: values and comments are not part of an element's identity.
     std::vector<std::string> keys;
-    for (const NftElement& element : elements) keys.push_back(KeyOf(element));
+    for (const NftElement& element : elements) keys.push_back(ElementKeyText(element));
     absl::StrAppend(&out, "delete element ", table, " ", set, " { ", absl::StrJoin(keys, ", "),
                     " }\n");
   }
   for (const std::string& set : change.sets_to_flush) {
-    absl::StrAppend(&out, "flush set ", table, " ", set, "\n");
+    // The planner's dynamic sets are all maps (client -> endpoint).
+    absl::StrAppend(&out, "flush map ", table, " ", set, "\n");
   }
   for (const auto& [set, elements] : change.elements_to_add) {
     std::vector<std::string> rendered;

@@ -30,27 +30,33 @@ void AppendElementList(std::string& out, const std::vector<NftElement>& elements
 
 }  // namespace
 
-std::string RenderSetDeclaration(const NftSet& set) {
-  std::string out;
-  absl::StrAppend(&out, set.use_typeof ? "typeof " : "type ", absl::StrJoin(set.key_types, " . "));
-  if (IsMap(set)) absl::StrAppend(&out, " : ", absl::StrJoin(set.value_types, " . "));
-  out += " ;";
+namespace {
+
+// The items of a set's declaration, in `nft list` order: type, flags, timeout, comment.
+std::vector<std::string> DeclarationItems(const NftSet& set) {
+  std::vector<std::string> items;
+  std::string type =
+      absl::StrCat(set.use_typeof ? "typeof " : "type ", absl::StrJoin(set.key_types, " . "));
+  if (IsMap(set)) absl::StrAppend(&type, " : ", absl::StrJoin(set.value_types, " . "));
+  items.push_back(std::move(type));
   if (set.interval && set.timeout) {
-    out += " flags interval,dynamic,timeout ;";
+    items.push_back("flags interval,dynamic,timeout");
   } else if (set.interval) {
-    out += " flags interval ;";
+    items.push_back("flags interval");
   } else if (set.timeout) {
-    out += " flags dynamic,timeout ;";
+    items.push_back("flags dynamic,timeout");
   }
   if (set.default_timeout > absl::ZeroDuration()) {
-    absl::StrAppend(&out, " timeout ", absl::ToInt64Seconds(set.default_timeout), "s ;");
+    items.push_back(absl::StrCat("timeout ", absl::ToInt64Seconds(set.default_timeout), "s"));
   }
-  if (!set.comment.empty()) {
-    out += " comment ";
-    AppendQuoted(out, set.comment);
-    out += " ;";
-  }
-  return out;
+  if (!set.comment.empty()) items.push_back(absl::StrCat("comment \"", set.comment, "\""));
+  return items;
+}
+
+}  // namespace
+
+std::string RenderSetDeclaration(const NftSet& set) {
+  return absl::StrCat(absl::StrJoin(DeclarationItems(set), " ; "), " ;");
 }
 
 std::string RenderElement(const NftElement& element) {
@@ -82,25 +88,7 @@ std::string RenderNftScript(const NftRuleset& ruleset) {
   for (const NftSet& set : ruleset.sets) {
     absl::StrAppend(&out, "\n\t", IsMap(set) ? "map " : "set ", set.name, " {\n");
     // One declaration item per line, as `nft list` prints them.
-    absl::StrAppend(&out, "\t\t", set.use_typeof ? "typeof " : "type ",
-                    absl::StrJoin(set.key_types, " . "));
-    if (IsMap(set)) absl::StrAppend(&out, " : ", absl::StrJoin(set.value_types, " . "));
-    out += "\n";
-    if (set.interval && set.timeout) {
-      out += "\t\tflags interval,dynamic,timeout\n";
-    } else if (set.interval) {
-      out += "\t\tflags interval\n";
-    } else if (set.timeout) {
-      out += "\t\tflags dynamic,timeout\n";
-    }
-    if (set.default_timeout > absl::ZeroDuration()) {
-      absl::StrAppend(&out, "\t\ttimeout ", absl::ToInt64Seconds(set.default_timeout), "s\n");
-    }
-    if (!set.comment.empty()) {
-      out += "\t\tcomment ";
-      AppendQuoted(out, set.comment);
-      out += "\n";
-    }
+    for (const std::string& item : DeclarationItems(set)) absl::StrAppend(&out, "\t\t", item, "\n");
     auto elements = ruleset.elements.find(set.name);
     if (elements != ruleset.elements.end() && !elements->second.empty()) {
       out += "\t\telements = ";

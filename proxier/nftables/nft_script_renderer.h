@@ -12,9 +12,11 @@ namespace kproxy::proxier::nftables {
 // maps come before chains, so every reference is declared before it is used.
 std::string RenderNftScript(const NftRuleset& ruleset);
 
-// The parts of one declaration/element/rule, shared with the diff's dry-run printing.
-std::string RenderSetDeclaration(const NftSet& set);  // "type ... ; flags ... ; timeout ...s ;"
-std::string RenderElement(const NftElement& element);  // "10.96.0.10 . tcp . 80 comment \"x\" : goto y"
-std::string RenderRule(const NftRule& rule);           // statement [comment "..."]
+// The parts of one declaration/element/rule, shared with the diff's dry-run printing:
+// "type ... ; flags ... ; timeout ...s ;", "10.96.0.10 . tcp . 80 comment \"x\" : goto y" and
+// "<statement> [comment \"...\"]".
+std::string RenderSetDeclaration(const NftSet& set);
+std::string RenderElement(const NftElement& element);
+std::string RenderRule(const NftRule& rule);
 
 }  // namespace kproxy::proxier::nftables

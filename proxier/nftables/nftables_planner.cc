@@ -1,5 +1,7 @@
 #include "proxier/nftables/nftables_planner.h"
 
+#include "proxier/nftables/nft_fragment.h"
+
 // The ruleset's shape, and why.
 //
 // Upstream's nftables mode gives every endpoint a chain and picks one with a
@@ -21,8 +23,11 @@
 //     at priority -90) by `affinity-update-<base>`, reached through the vmap affinity-services
 //     (keyed by the connection's original destination). An endpoint that leaves the endpoints
 //     map makes the diff flush the affinity map (NftSet::flush_when_values_leave), so no client
-//     stays stuck to a gone endpoint; the other clients of that Service choose again.
+//     stays stuck to a gone endpoint; the other clients of that Service choose again. IPv6 keeps
+//     address and port in two maps (affinity-<base>, affinity-port-<base>): nft 1.0.6 aborts on
+//     an ip6 `update` whose value is `address . port`.
 // Adding or removing a Service changes a constant number of chains, rules and verdict elements.
+// NftablesSyncPlanner (nftables_sync_planner.h) re-plans only the changed Services per sync.
 
 #include <algorithm>
 #include <cstdint>
@@ -32,10 +37,12 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "proxier/endpoint_selector.h"
 
 namespace kproxy::proxier::nftables {
@@ -135,12 +142,9 @@ LocalMatch MakeLocalMatch(const NftablesPlannerOptions& options, const NodeConte
   return {};
 }
 
-// Collects the ruleset; elements keep the first element of each key per set (two Services
-// claiming one address and port: the first in ServicePortName order wins, deterministically).
-class RulesetBuilder {
+// Collects one fragment.
+class FragmentBuilder {
  public:
-  explicit RulesetBuilder(NftFamily family) { ruleset_.family = family; }
-
   NftChain& Chain(std::string name, std::string comment = "") {
     NftChain& chain = chains_[name];
     chain.name = std::move(name);
@@ -162,22 +166,20 @@ class RulesetBuilder {
   }
   void Element(const std::string& set, std::vector<std::string> key,
                std::vector<std::string> value = {}, std::string comment = "") {
-    if (!keys_[set].insert(absl::StrJoin(key, " . ")).second) return;
-    ruleset_.elements[set].push_back(
-        NftElement{std::move(key), std::move(value), std::move(comment)});
+    fragment_.elements.emplace_back(
+        set, NftElement{std::move(key), std::move(value), std::move(comment)});
   }
 
-  NftRuleset Finish() && {
-    for (auto& [name, chain] : chains_) ruleset_.chains.push_back(std::move(chain));
-    for (auto& [name, set] : sets_) ruleset_.sets.push_back(std::move(set));
-    return std::move(ruleset_);
+  NftFragment Finish() && {
+    for (auto& [name, chain] : chains_) fragment_.chains.push_back(std::move(chain));
+    for (auto& [name, set] : sets_) fragment_.sets.push_back(std::move(set));
+    return std::move(fragment_);
   }
 
  private:
-  NftRuleset ruleset_;
+  NftFragment fragment_;
   std::map<std::string, NftChain> chains_;  // sorted by name
   std::map<std::string, NftSet> sets_;
-  std::map<std::string, absl::flat_hash_set<std::string>> keys_;
 };
 
 NftSet MakeSet(std::string name, std::vector<std::string> key_types,
@@ -230,19 +232,19 @@ std::vector<std::string> SlotRanges(size_t count) {
   return ranges;
 }
 
-class Planner {
+}  // namespace
+
+class NftFragmentPlanner::Impl {
  public:
-  Planner(const ProxySnapshot& snapshot, const NodeContext& node,
-          const NftablesPlannerOptions& options)
-      : snapshot_(snapshot),
+  Impl(IpFamily family, const NodeContext& node, const NftablesPlannerOptions& options)
+      : family_(family),
         node_(node),
         options_(options),
-        text_(TextFor(snapshot.family)),
-        builder_(snapshot.family == IpFamily::kIPv4 ? NftFamily::kIp : NftFamily::kIp6),
+        text_(TextFor(family)),
         mark_(absl::StrFormat("0x%08x", 1u << options.masquerade_bit)),
-        local_match_(MakeLocalMatch(options, node, snapshot.family, text_)) {
+        local_match_(MakeLocalMatch(options, node, family, text_)) {
     for (const IpAddress& ip : options.node_port_addresses) {
-      if (ip.family() != snapshot.family || ip.IsLoopback()) continue;
+      if (ip.family() != family || ip.IsLoopback()) continue;
       node_port_ips_.push_back(ip);
     }
     std::sort(node_port_ips_.begin(), node_port_ips_.end());
@@ -251,151 +253,152 @@ class Planner {
     node_ports_on_all_addresses_ = options.node_port_addresses.empty();
   }
 
-  NftRuleset Plan() && {
+  NftFragment TableWide() const {
+    FragmentBuilder builder;
+    out_ = &builder;
     PlanTableWide();
-    for (const auto& [name, service] : snapshot_.services) {
-      if (service->family != snapshot_.family) continue;
-      PlanServicePort(*service, snapshot_.EndpointsOf(name));
-    }
-    return std::move(builder_).Finish();
+    out_ = nullptr;
+    return std::move(builder).Finish();
+  }
+
+  NftFragment ForServicePort(const ServicePort& service, const EndpointList& endpoints) const {
+    FragmentBuilder builder;
+    out_ = &builder;
+    if (service.family == family_) PlanServicePort(service, endpoints);
+    out_ = nullptr;
+    return std::move(builder).Finish();
   }
 
  private:
-  void PlanTableWide() {
+  void PlanTableWide() const {
     const std::string& ipx = text_.ipx;
     const std::string service_key_type =
         absl::StrCat(text_.addr_type, " . inet_proto . inet_service");
     // Base chains and the jumps into the table-wide chains.
-    builder_.BaseChain(kFilterPreroutingPreDnat, "filter", "prerouting", kPreDnatPriority);
-    builder_.BaseChain(kFilterOutputPreDnat, "filter", "output", kPreDnatPriority);
-    builder_.BaseChain(kNatPrerouting, "nat", "prerouting", kDnatPriority);
-    builder_.BaseChain(kNatOutput, "nat", "output", kDnatPriority);
-    builder_.BaseChain(kFilterPreroutingPostDnat, "filter", "prerouting", kPostDnatPriority);
-    builder_.BaseChain(kFilterOutputPostDnat, "filter", "output", kPostDnatPriority);
-    builder_.BaseChain(kFilterInput, "filter", "input", kFilterPriority);
-    builder_.BaseChain(kFilterForward, "filter", "forward", kFilterPriority);
-    builder_.BaseChain(kFilterOutput, "filter", "output", kFilterPriority);
-    builder_.BaseChain(kNatPostrouting, "nat", "postrouting", kSnatPriority);
+    out_->BaseChain(kFilterPreroutingPreDnat, "filter", "prerouting", kPreDnatPriority);
+    out_->BaseChain(kFilterOutputPreDnat, "filter", "output", kPreDnatPriority);
+    out_->BaseChain(kNatPrerouting, "nat", "prerouting", kDnatPriority);
+    out_->BaseChain(kNatOutput, "nat", "output", kDnatPriority);
+    out_->BaseChain(kFilterPreroutingPostDnat, "filter", "prerouting", kPostDnatPriority);
+    out_->BaseChain(kFilterOutputPostDnat, "filter", "output", kPostDnatPriority);
+    out_->BaseChain(kFilterInput, "filter", "input", kFilterPriority);
+    out_->BaseChain(kFilterForward, "filter", "forward", kFilterPriority);
+    out_->BaseChain(kFilterOutput, "filter", "output", kFilterPriority);
+    out_->BaseChain(kNatPostrouting, "nat", "postrouting", kSnatPriority);
     auto jump_new = [&](const char* from, const char* to) {
-      builder_.Rule(from, absl::StrCat("ct state new jump ", to));
+      out_->Rule(from, absl::StrCat("ct state new jump ", to));
     };
     jump_new(kFilterPreroutingPreDnat, kFirewallCheckChain);
     jump_new(kFilterOutputPreDnat, kFirewallCheckChain);
-    builder_.Rule(kNatPrerouting, absl::StrCat("jump ", kServicesChain));
-    builder_.Rule(kNatOutput, absl::StrCat("jump ", kServicesChain));
-    builder_.Rule(kFilterPreroutingPostDnat,
-                  absl::StrCat("ct state new ct status dnat jump ", kAffinityCheckChain));
-    builder_.Rule(kFilterOutputPostDnat,
-                  absl::StrCat("ct state new ct status dnat jump ", kAffinityCheckChain));
+    out_->Rule(kNatPrerouting, absl::StrCat("jump ", kServicesChain));
+    out_->Rule(kNatOutput, absl::StrCat("jump ", kServicesChain));
+    out_->Rule(kFilterPreroutingPostDnat,
+               absl::StrCat("ct state new ct status dnat jump ", kAffinityCheckChain));
+    out_->Rule(kFilterOutputPostDnat,
+               absl::StrCat("ct state new ct status dnat jump ", kAffinityCheckChain));
     jump_new(kFilterInput, kNodePortEndpointsCheckChain);
     jump_new(kFilterInput, kServiceEndpointsCheckChain);
     jump_new(kFilterForward, kServiceEndpointsCheckChain);
     jump_new(kFilterForward, kClusterIpsCheckChain);
     jump_new(kFilterOutput, kServiceEndpointsCheckChain);
     jump_new(kFilterOutput, kClusterIpsCheckChain);
-    builder_.Rule(kNatPostrouting, absl::StrCat("jump ", kMasqueradingChain));
+    out_->Rule(kNatPostrouting, absl::StrCat("jump ", kMasqueradingChain));
 
     // Masquerading: the mark, and hairpin connections (an endpoint reaching itself).
-    builder_.Chain(kMarkMasqChain);
-    builder_.Rule(kMarkMasqChain, absl::StrCat("meta mark set meta mark | ", mark_));
-    builder_.Chain(kMasqueradingChain);
-    builder_.Rule(kMasqueradingChain,
-                  absl::StrCat("ct status dnat ", ipx, " saddr . ", ipx,
-                               " daddr . meta l4proto . th dport @", kHairpinSet, " jump ",
-                               kMarkMasqChain),
-                  "hairpin");
-    builder_.Rule(kMasqueradingChain,
-                  absl::StrCat("meta mark & ", mark_, " == 0x00000000 return"));
-    builder_.Rule(kMasqueradingChain, absl::StrCat("meta mark set meta mark ^ ", mark_));
-    builder_.Rule(kMasqueradingChain, "masquerade fully-random");
-    builder_.Set(MakeSet(kHairpinSet,
-                         {text_.addr_type, text_.addr_type, "inet_proto", "inet_service"}, {},
-                         "endpoint . endpoint . protocol . port of connections to masquerade"));
+    out_->Chain(kMarkMasqChain);
+    out_->Rule(kMarkMasqChain, absl::StrCat("meta mark set meta mark | ", mark_));
+    out_->Chain(kMasqueradingChain);
+    out_->Rule(
+        kMasqueradingChain,
+        absl::StrCat("ct status dnat ", ipx, " saddr . ", ipx, " daddr . meta l4proto . th dport @",
+                     kHairpinSet, " jump ", kMarkMasqChain),
+        "hairpin");
+    out_->Rule(kMasqueradingChain, absl::StrCat("meta mark & ", mark_, " == 0x00000000 return"));
+    out_->Rule(kMasqueradingChain, absl::StrCat("meta mark set meta mark ^ ", mark_));
+    out_->Rule(kMasqueradingChain, "masquerade fully-random");
+    out_->Set(MakeSet(kHairpinSet, {text_.addr_type, text_.addr_type, "inet_proto", "inet_service"},
+                      {}, "endpoint . endpoint . protocol . port of connections to masquerade"));
 
     // Service dispatch.
-    builder_.Set(MakeSet(kServiceIpsMap, {service_key_type}, {"verdict"},
-                         "ClusterIP, ExternalIP and LoadBalancer IP traffic"));
-    builder_.Set(MakeSet(kServiceNodePortsMap, {"inet_proto . inet_service"}, {"verdict"},
-                         "NodePort traffic"));
-    builder_.Set(MakeSet(kNodePortIpsSet, {text_.addr_type}, {}, "IPs that accept NodePort traffic"));
-    for (const IpAddress& ip : node_port_ips_) builder_.Element(kNodePortIpsSet, {ip.ToString()});
-    builder_.Chain(kServicesChain);
-    builder_.Rule(kServicesChain, absl::StrCat(ipx, " daddr . meta l4proto . th dport vmap @",
-                                               kServiceIpsMap));
-    builder_.Rule(kServicesChain,
-                  absl::StrCat(NodePortDestination(), " meta l4proto . th dport vmap @",
-                               kServiceNodePortsMap));
+    out_->Set(MakeSet(kServiceIpsMap, {service_key_type}, {"verdict"},
+                      "ClusterIP, ExternalIP and LoadBalancer IP traffic"));
+    out_->Set(MakeSet(kServiceNodePortsMap, {"inet_proto . inet_service"}, {"verdict"},
+                      "NodePort traffic"));
+    out_->Set(MakeSet(kNodePortIpsSet, {text_.addr_type}, {}, "IPs that accept NodePort traffic"));
+    for (const IpAddress& ip : node_port_ips_) out_->Element(kNodePortIpsSet, {ip.ToString()});
+    out_->Chain(kServicesChain);
+    out_->Rule(kServicesChain,
+               absl::StrCat(ipx, " daddr . meta l4proto . th dport vmap @", kServiceIpsMap));
+    out_->Rule(kServicesChain,
+               absl::StrCat(NodePortDestination(), " meta l4proto . th dport vmap @",
+                            kServiceNodePortsMap));
 
     // No (local) endpoints: reject or drop new connections, from data sets.
-    builder_.Set(MakeSet(kNoEndpointServicesRejectSet, {service_key_type}, {},
-                         "Service addresses and ports without endpoints: reject"));
-    builder_.Set(MakeSet(kNoEndpointServicesDropSet, {service_key_type}, {},
-                         "Service addresses and ports without usable local endpoints: drop"));
-    builder_.Set(MakeSet(kNoEndpointNodePortsRejectSet, {"inet_proto . inet_service"}, {},
-                         "NodePorts without endpoints: reject"));
-    builder_.Set(MakeSet(kNoEndpointNodePortsDropSet, {"inet_proto . inet_service"}, {},
-                         "NodePorts without usable local endpoints: drop"));
-    builder_.Chain(kServiceEndpointsCheckChain);
-    builder_.Rule(kServiceEndpointsCheckChain,
-                  absl::StrCat(ipx, " daddr . meta l4proto . th dport @",
-                               kNoEndpointServicesRejectSet, " reject"));
-    builder_.Rule(kServiceEndpointsCheckChain,
-                  absl::StrCat(ipx, " daddr . meta l4proto . th dport @", kNoEndpointServicesDropSet,
-                               " drop"));
+    out_->Set(MakeSet(kNoEndpointServicesRejectSet, {service_key_type}, {},
+                      "Service addresses and ports without endpoints: reject"));
+    out_->Set(MakeSet(kNoEndpointServicesDropSet, {service_key_type}, {},
+                      "Service addresses and ports without usable local endpoints: drop"));
+    out_->Set(MakeSet(kNoEndpointNodePortsRejectSet, {"inet_proto . inet_service"}, {},
+                      "NodePorts without endpoints: reject"));
+    out_->Set(MakeSet(kNoEndpointNodePortsDropSet, {"inet_proto . inet_service"}, {},
+                      "NodePorts without usable local endpoints: drop"));
+    out_->Chain(kServiceEndpointsCheckChain);
+    out_->Rule(kServiceEndpointsCheckChain, absl::StrCat(ipx, " daddr . meta l4proto . th dport @",
+                                                         kNoEndpointServicesRejectSet, " reject"));
+    out_->Rule(kServiceEndpointsCheckChain, absl::StrCat(ipx, " daddr . meta l4proto . th dport @",
+                                                         kNoEndpointServicesDropSet, " drop"));
     // Reached from filter-input only, so the destination is local already.
-    const std::string node_port_input =
-        node_ports_on_all_addresses_ ? absl::StrCat(ipx, " daddr != ", text_.loopback)
-                                     : absl::StrCat(ipx, " daddr @", kNodePortIpsSet);
-    builder_.Chain(kNodePortEndpointsCheckChain);
-    builder_.Rule(kNodePortEndpointsCheckChain,
-                  absl::StrCat(node_port_input, " meta l4proto . th dport @",
-                               kNoEndpointNodePortsRejectSet, " reject"));
-    builder_.Rule(kNodePortEndpointsCheckChain,
-                  absl::StrCat(node_port_input, " meta l4proto . th dport @",
-                               kNoEndpointNodePortsDropSet, " drop"));
+    const std::string node_port_input = node_ports_on_all_addresses_
+                                            ? absl::StrCat(ipx, " daddr != ", text_.loopback)
+                                            : absl::StrCat(ipx, " daddr @", kNodePortIpsSet);
+    out_->Chain(kNodePortEndpointsCheckChain);
+    out_->Rule(kNodePortEndpointsCheckChain,
+               absl::StrCat(node_port_input, " meta l4proto . th dport @",
+                            kNoEndpointNodePortsRejectSet, " reject"));
+    out_->Rule(kNodePortEndpointsCheckChain,
+               absl::StrCat(node_port_input, " meta l4proto . th dport @",
+                            kNoEndpointNodePortsDropSet, " drop"));
 
     // ClusterIPs: an undefined port is rejected, an unallocated address of a ServiceCIDR dropped.
-    builder_.Set(MakeSet(kClusterIpsSet, {text_.addr_type}, {}, "Active ClusterIPs"));
-    builder_.Chain(kClusterIpsCheckChain);
-    builder_.Rule(kClusterIpsCheckChain, absl::StrCat(ipx, " daddr @", kClusterIpsSet, " reject"),
-                  "Reject traffic to invalid ports of ClusterIPs");
+    out_->Set(MakeSet(kClusterIpsSet, {text_.addr_type}, {}, "Active ClusterIPs"));
+    out_->Chain(kClusterIpsCheckChain);
+    out_->Rule(kClusterIpsCheckChain, absl::StrCat(ipx, " daddr @", kClusterIpsSet, " reject"),
+               "Reject traffic to invalid ports of ClusterIPs");
     std::vector<Cidr> service_cidrs;
     for (const Cidr& cidr : options_.service_cidrs) {
-      if (cidr.family() == snapshot_.family) service_cidrs.push_back(cidr);
+      if (cidr.family() == family_) service_cidrs.push_back(cidr);
     }
     if (!service_cidrs.empty()) {
-      builder_.Rule(kClusterIpsCheckChain,
-                    absl::StrCat(ipx, " daddr ", PrefixMatch(std::move(service_cidrs)), " drop"),
-                    "Drop traffic to unallocated ClusterIPs");
+      out_->Rule(kClusterIpsCheckChain,
+                 absl::StrCat(ipx, " daddr ", PrefixMatch(std::move(service_cidrs)), " drop"),
+                 "Drop traffic to unallocated ClusterIPs");
     }
 
     // loadBalancerSourceRanges.
-    builder_.Set(MakeSet(kFirewallIpsMap, {service_key_type}, {"verdict"},
-                         "destinations that are subject to LoadBalancerSourceRanges"));
-    builder_.Chain(kFirewallCheckChain);
-    builder_.Rule(kFirewallCheckChain, absl::StrCat(ipx, " daddr . meta l4proto . th dport vmap @",
-                                                    kFirewallIpsMap));
+    out_->Set(MakeSet(kFirewallIpsMap, {service_key_type}, {"verdict"},
+                      "destinations that are subject to LoadBalancerSourceRanges"));
+    out_->Chain(kFirewallCheckChain);
+    out_->Rule(kFirewallCheckChain,
+               absl::StrCat(ipx, " daddr . meta l4proto . th dport vmap @", kFirewallIpsMap));
 
     // Session affinity, recorded after DNAT by the original destination's Service.
-    builder_.Set(MakeSet(kAffinityServicesMap, {service_key_type}, {"verdict"},
-                         "Service addresses and ports with ClientIP session affinity"));
-    builder_.Set(MakeSet(kAffinityNodePortsMap, {"inet_proto . inet_service"}, {"verdict"},
-                         "NodePorts with ClientIP session affinity"));
-    builder_.Set(MakeSet(kLocalEndpointsSet, {service_key_type}, {},
-                         "local endpoints of Services with session affinity and a Local policy"));
-    builder_.Chain(kAffinityCheckChain);
+    out_->Set(MakeSet(kAffinityServicesMap, {service_key_type}, {"verdict"},
+                      "Service addresses and ports with ClientIP session affinity"));
+    out_->Set(MakeSet(kAffinityNodePortsMap, {"inet_proto . inet_service"}, {"verdict"},
+                      "NodePorts with ClientIP session affinity"));
+    out_->Set(MakeSet(kLocalEndpointsSet, {service_key_type}, {},
+                      "local endpoints of Services with session affinity and a Local policy"));
+    out_->Chain(kAffinityCheckChain);
     const std::string original = "meta l4proto { tcp, udp, sctp } ct original ";
-    builder_.Rule(kAffinityCheckChain,
-                  absl::StrCat(original, ipx,
-                               " daddr . meta l4proto . ct original proto-dst vmap @",
-                               kAffinityServicesMap));
-    builder_.Rule(kAffinityCheckChain,
-                  absl::StrCat(original, ipx,
-                               node_ports_on_all_addresses_
-                                   ? absl::StrCat(" daddr != ", text_.loopback)
-                                   : absl::StrCat(" daddr @", kNodePortIpsSet),
-                               " meta l4proto . ct original proto-dst vmap @",
-                               kAffinityNodePortsMap));
+    out_->Rule(kAffinityCheckChain,
+               absl::StrCat(original, ipx, " daddr . meta l4proto . ct original proto-dst vmap @",
+                            kAffinityServicesMap));
+    out_->Rule(
+        kAffinityCheckChain,
+        absl::StrCat(original, ipx,
+                     node_ports_on_all_addresses_ ? absl::StrCat(" daddr != ", text_.loopback)
+                                                  : absl::StrCat(" daddr @", kNodePortIpsSet),
+                     " meta l4proto . ct original proto-dst vmap @", kAffinityNodePortsMap));
   }
 
   // The match for "addressed to a NodePort address" in the nat chains.
@@ -406,62 +409,104 @@ class Planner {
     return absl::StrCat(text_.ipx, " daddr @", kNodePortIpsSet);
   }
 
-  void AddEndpointMap(const std::string& name, const std::string& comment,
-                      const EndpointList& endpoints) {
+  void AddEndpointMap(const std::string& name, const std::string& comment, Protocol protocol,
+                      const EndpointList& endpoints) const {
     NftSet map;
     map.name = name;
     map.comment = comment;
     map.use_typeof = true;
     map.interval = true;
     map.key_types = {absl::StrCat("numgen random mod ", kNumgenModulus)};
-    map.value_types = {absl::StrCat(text_.ipx, " daddr"), "th dport"};
-    builder_.Set(std::move(map));
+    // "tcp dport", not "th dport": nft 1.0.6 cannot add a DNAT rule reading an existing map
+    // whose typeof says "th dport" ("conflicting protocols specified: tcp vs. th").
+    map.value_types = {absl::StrCat(text_.ipx, " daddr"),
+                       absl::StrCat(ProtocolLowerName(protocol), " dport")};
+    out_->Set(std::move(map));
     const std::vector<std::string> ranges = SlotRanges(endpoints.size());
     for (size_t i = 0; i < ranges.size(); ++i) {
-      builder_.Element(name, {ranges[i]},
-                       {endpoints[i]->ip.ToString(), absl::StrCat(endpoints[i]->port)});
+      out_->Element(name, {ranges[i]},
+                    {endpoints[i]->ip.ToString(), absl::StrCat(endpoints[i]->port)});
     }
   }
 
-  void AddAffinityMap(const std::string& name, const std::string& comment,
-                      const std::string& endpoint_map, int32_t timeout_seconds) {
-    NftSet map = MakeSet(name, {text_.addr_type}, {text_.addr_type, "inet_service"}, comment);
-    map.timeout = true;
-    map.default_timeout = absl::Seconds(timeout_seconds);
-    map.flush_when_values_leave = endpoint_map;
-    builder_.Set(std::move(map));
+  // The port map of an affinity map, for IPv6 (see AddAffinityMaps).
+  static std::string PortMapOf(const std::string& affinity_map, bool local) {
+    const absl::string_view base =
+        absl::StripPrefix(affinity_map, local ? absl::string_view("affinity-local-")
+                                              : absl::string_view("affinity-"));
+    return absl::StrCat(local ? "affinity-lport-" : "affinity-port-", base);
+  }
+
+  // Client address -> endpoint address . port, filled after DNAT. IPv6 splits it into an address
+  // map and a port map: nft 1.0.6 aborts on `update @m { ip6 saddr : ip6 daddr . th dport }`
+  // (netlink_gen_expr: "dreg < ctx->reg_low"), so the renderer's output would not load.
+  void AddAffinityMaps(const std::string& name, bool local, const std::string& comment,
+                       const std::string& endpoint_map, int32_t timeout_seconds) const {
+    auto add = [&](const std::string& map_name, std::vector<std::string> value_types) {
+      NftSet map = MakeSet(map_name, {text_.addr_type}, std::move(value_types), comment);
+      map.timeout = true;
+      map.default_timeout = absl::Seconds(timeout_seconds);
+      map.flush_when_values_leave = endpoint_map;
+      out_->Set(std::move(map));
+    };
+    if (family_ == IpFamily::kIPv4) {
+      add(name, {text_.addr_type, "inet_service"});
+    } else {
+      add(name, {text_.addr_type});
+      add(PortMapOf(name, local), {"inet_service"});
+    }
+  }
+
+  // The rules that record a client's endpoint in the affinity map(s), after `guard` if any.
+  void AddAffinityUpdates(const std::string& chain, const std::string& guard,
+                          const std::string& name, bool local) const {
+    const std::string& ipx = text_.ipx;
+    if (family_ == IpFamily::kIPv4) {
+      out_->Rule(chain, absl::StrCat(guard, "update @", name, " { ", ipx, " saddr : ", ipx,
+                                     " daddr . th dport }"));
+      return;
+    }
+    out_->Rule(chain,
+               absl::StrCat(guard, "update @", name, " { ", ipx, " saddr : ", ipx, " daddr }"));
+    out_->Rule(chain, absl::StrCat(guard, "update @", PortMapOf(name, local), " { ", ipx,
+                                   " saddr : th dport }"));
   }
 
   // The chain that picks an endpoint: optional masquerade rule for ClusterIP traffic, the
   // affinity lookup, then the random choice. Both DNAT rules fall through when their map has no
   // element for the packet.
-  void AddPolicyChain(const std::string& chain, bool masquerade_cluster_ip,
-                      const ServicePort& svc, const std::string& affinity_map,
-                      const std::string& endpoint_map) {
+  void AddPolicyChain(const std::string& chain, bool masquerade_cluster_ip, const ServicePort& svc,
+                      const std::string& affinity_map, bool local,
+                      const std::string& endpoint_map) const {
     const std::string& ipx = text_.ipx;
     const std::string proto(ProtocolLowerName(svc.protocol));
-    builder_.Chain(chain);
+    out_->Chain(chain);
     if (masquerade_cluster_ip && !svc.cluster_ip.IsUnspecified()) {
       const std::string destination =
           absl::StrCat(ipx, " daddr ", svc.cluster_ip.ToString(), " ", proto, " dport ", svc.port);
       if (options_.masquerade_all) {
-        builder_.Rule(chain, absl::StrCat(destination, " jump ", kMarkMasqChain));
+        out_->Rule(chain, absl::StrCat(destination, " jump ", kMarkMasqChain));
       } else if (local_match_.implemented()) {
         // Off-cluster traffic to a ClusterIP (a route to the Service range via this node) may
         // leave the node again: masquerade it.
-        builder_.Rule(chain, absl::StrCat(destination, " ", local_match_.if_not_local, " jump ",
-                                          kMarkMasqChain));
+        out_->Rule(chain, absl::StrCat(destination, " ", local_match_.if_not_local, " jump ",
+                                       kMarkMasqChain));
       }
     }
-    if (!affinity_map.empty()) {
-      builder_.Rule(chain, absl::StrCat("meta l4proto ", proto, " dnat ", ipx, " to ", ipx,
-                                        " saddr map @", affinity_map));
+    if (!affinity_map.empty() && family_ == IpFamily::kIPv4) {
+      out_->Rule(chain, absl::StrCat("meta l4proto ", proto, " dnat ", ipx, " to ", ipx,
+                                     " saddr map @", affinity_map));
+    } else if (!affinity_map.empty()) {
+      // Written as `nft list` prints it back.
+      out_->Rule(chain, absl::StrCat("meta l4proto ", proto, " dnat to ", ipx, " saddr map @",
+                                     affinity_map, ":", ipx, " saddr map @",
+                                     PortMapOf(affinity_map, local)));
     }
-    builder_.Rule(chain, absl::StrCat("meta l4proto ", proto, " dnat ", ipx, " to numgen random mod ",
-                                      kNumgenModulus, " map @", endpoint_map));
+    out_->Rule(chain, absl::StrCat("meta l4proto ", proto, " dnat ", ipx, " to numgen random mod ",
+                                   kNumgenModulus, " map @", endpoint_map));
   }
 
-  void PlanServicePort(const ServicePort& svc, const EndpointList& all_endpoints) {
+  void PlanServicePort(const ServicePort& svc, const EndpointList& all_endpoints) const {
     const std::string& ipx = text_.ipx;
     const std::string base = ServicePortNameBase(svc.name);
     const std::string display = svc.name.ToString();  // "ns/svc:port"
@@ -485,50 +530,56 @@ class Planner {
     const bool has_endpoints = categorized.has_any_endpoints;
     const bool internal_local = svc.internal_policy_local;
     const bool external_local = svc.external_policy_local;
-    const bool has_internal = has_endpoints && (!internal_local || !categorized.local_endpoints.empty());
-    const bool has_external = has_endpoints && (!external_local || !categorized.local_endpoints.empty());
+    const bool has_internal =
+        has_endpoints && (!internal_local || !categorized.local_endpoints.empty());
+    const bool has_external =
+        has_endpoints && (!external_local || !categorized.local_endpoints.empty());
     const std::string& internal_chain = internal_local ? local_chain : cluster_chain;
     const bool external = svc.ExternallyAccessible();
 
     // Endpoint selection chains and their maps (the data).
     if (uses_cluster) {
-      AddEndpointMap(cluster_map, "endpoints of " + display, categorized.cluster_endpoints);
+      AddEndpointMap(cluster_map, "endpoints of " + display, svc.protocol,
+                     categorized.cluster_endpoints);
       if (affinity) {
-        AddAffinityMap(cluster_affinity, "session affinity of " + display, cluster_map,
-                       svc.sticky_max_age_seconds);
+        AddAffinityMaps(cluster_affinity, /*local=*/false, "session affinity of " + display,
+                        cluster_map, svc.sticky_max_age_seconds);
       }
       AddPolicyChain(cluster_chain, !internal_local, svc, affinity ? cluster_affinity : "",
-                     cluster_map);
+                     /*local=*/false, cluster_map);
     }
     if (uses_local) {
-      AddEndpointMap(local_map, "local endpoints of " + display, categorized.local_endpoints);
+      AddEndpointMap(local_map, "local endpoints of " + display, svc.protocol,
+                     categorized.local_endpoints);
       if (affinity) {
-        AddAffinityMap(local_affinity, "session affinity to local endpoints of " + display,
-                       local_map, svc.sticky_max_age_seconds);
+        AddAffinityMaps(local_affinity, /*local=*/true,
+                        "session affinity to local endpoints of " + display, local_map,
+                        svc.sticky_max_age_seconds);
       }
-      AddPolicyChain(local_chain, internal_local, svc, affinity ? local_affinity : "", local_map);
+      AddPolicyChain(local_chain, internal_local, svc, affinity ? local_affinity : "",
+                     /*local=*/true, local_map);
     }
 
     // Traffic to external destinations (NodePort, externalIPs, LB IPs).
     if (external) {
-      builder_.Chain(external_chain);
+      out_->Chain(external_chain);
       if (!external_local) {
         // Endpoints may be on other nodes: masquerade so replies come back through this node.
-        builder_.Rule(external_chain, absl::StrCat("jump ", kMarkMasqChain));
-        builder_.Rule(external_chain, "goto " + cluster_chain);
+        out_->Rule(external_chain, absl::StrCat("jump ", kMarkMasqChain));
+        out_->Rule(external_chain, "goto " + cluster_chain);
       } else {
         if (local_match_.implemented()) {
           // Pods reaching an external address behave as if they went out to the load balancer
           // and came back: neither traffic policy applies.
-          builder_.Rule(external_chain, absl::StrCat(local_match_.if_local, " goto ", cluster_chain),
-                        "short-circuit pod traffic");
+          out_->Rule(external_chain, absl::StrCat(local_match_.if_local, " goto ", cluster_chain),
+                     "short-circuit pod traffic");
         }
         // The node itself: its source would be the external address; masquerade it.
-        builder_.Rule(external_chain, absl::StrCat("fib saddr type local jump ", kMarkMasqChain),
-                      "masquerade local traffic");
-        builder_.Rule(external_chain, "fib saddr type local goto " + cluster_chain,
-                      "short-circuit local traffic");
-        builder_.Rule(external_chain, "goto " + local_chain);
+        out_->Rule(external_chain, absl::StrCat("fib saddr type local jump ", kMarkMasqChain),
+                   "masquerade local traffic");
+        out_->Rule(external_chain, "fib saddr type local goto " + cluster_chain,
+                   "short-circuit local traffic");
+        out_->Rule(external_chain, "goto " + local_chain);
       }
     }
 
@@ -536,46 +587,49 @@ class Planner {
     const bool has_cluster_ip = !svc.cluster_ip.IsUnspecified();
     if (has_cluster_ip) {
       const std::string cluster_ip = svc.cluster_ip.ToString();
-      builder_.Element(kClusterIpsSet, {cluster_ip});
-      builder_.Element(kServiceIpsMap, {cluster_ip, proto, port}, {"goto " + internal_chain});
+      out_->Element(kClusterIpsSet, {cluster_ip});
+      out_->Element(kServiceIpsMap, {cluster_ip, proto, port}, {"goto " + internal_chain});
     }
-    std::vector<std::string> external_addresses;  // externalIPs, then LB IPs (pass-through left out)
+    std::vector<std::string>
+        external_addresses;  // externalIPs, then LB IPs (pass-through left out)
     for (const IpAddress& ip : svc.external_ips) external_addresses.push_back(ip.ToString());
     for (const IpAddress& ip : svc.load_balancer_vips) external_addresses.push_back(ip.ToString());
     for (const std::string& address : external_addresses) {
-      builder_.Element(kServiceIpsMap, {address, proto, port}, {"goto " + external_chain});
+      out_->Element(kServiceIpsMap, {address, proto, port}, {"goto " + external_chain});
     }
     if (svc.node_port != 0) {
-      builder_.Element(kServiceNodePortsMap, {proto, absl::StrCat(svc.node_port)},
-                       {"goto " + external_chain});
+      out_->Element(kServiceNodePortsMap, {proto, absl::StrCat(svc.node_port)},
+                    {"goto " + external_chain});
     }
 
     // loadBalancerSourceRanges: only LB IPs are firewalled (NodePorts never were).
-    const bool firewalled = !svc.load_balancer_vips.empty() &&
-                            (!svc.load_balancer_source_ranges.empty() || svc.source_ranges_deny_all);
+    const bool firewalled =
+        !svc.load_balancer_vips.empty() &&
+        (!svc.load_balancer_source_ranges.empty() || svc.source_ranges_deny_all);
     if (firewalled) {
-      builder_.Chain(firewall_chain);
+      out_->Chain(firewall_chain);
       if (svc.source_ranges_deny_all) {
         // Ranges were given but none parsed: allow nobody rather than everybody.
-        builder_.Rule(firewall_chain, "drop", "no valid loadBalancerSourceRanges");
+        out_->Rule(firewall_chain, "drop", "no valid loadBalancerSourceRanges");
       } else {
         std::vector<Cidr> sources;
         bool allow_from_node = false;
         for (const Cidr& cidr : svc.load_balancer_source_ranges) {
           sources.push_back(cidr);
-          if (!node_.node_ips.empty() && cidr.Contains(node_.node_ips.front())) allow_from_node = true;
+          if (!node_.node_ips.empty() && cidr.Contains(node_.node_ips.front()))
+            allow_from_node = true;
         }
         // A VIP-like load balancer's address is often local: the node's own connections to it
         // loop back with the VIP as source.
         if (allow_from_node) {
           for (const IpAddress& ip : svc.load_balancer_vips) sources.push_back(Cidr::Host(ip));
         }
-        builder_.Rule(firewall_chain,
-                      absl::StrCat(ipx, " saddr != ", PrefixMatch(std::move(sources)), " drop"));
+        out_->Rule(firewall_chain,
+                   absl::StrCat(ipx, " saddr != ", PrefixMatch(std::move(sources)), " drop"));
       }
       for (const IpAddress& ip : svc.load_balancer_vips) {
-        builder_.Element(kFirewallIpsMap, {ip.ToString(), proto, port}, {"goto " + firewall_chain},
-                         display);
+        out_->Element(kFirewallIpsMap, {ip.ToString(), proto, port}, {"goto " + firewall_chain},
+                      display);
       }
     }
 
@@ -583,28 +637,28 @@ class Planner {
     // finds none on this node (traffic short-circuited before still works).
     if (!has_endpoints) {
       if (has_cluster_ip) {
-        builder_.Element(kNoEndpointServicesRejectSet, {svc.cluster_ip.ToString(), proto, port}, {},
-                         display);
+        out_->Element(kNoEndpointServicesRejectSet, {svc.cluster_ip.ToString(), proto, port}, {},
+                      display);
       }
       for (const std::string& address : external_addresses) {
-        builder_.Element(kNoEndpointServicesRejectSet, {address, proto, port}, {}, display);
+        out_->Element(kNoEndpointServicesRejectSet, {address, proto, port}, {}, display);
       }
       if (svc.node_port != 0) {
-        builder_.Element(kNoEndpointNodePortsRejectSet, {proto, absl::StrCat(svc.node_port)}, {},
-                         display);
+        out_->Element(kNoEndpointNodePortsRejectSet, {proto, absl::StrCat(svc.node_port)}, {},
+                      display);
       }
     } else {
       if (!has_internal && has_cluster_ip) {
-        builder_.Element(kNoEndpointServicesDropSet, {svc.cluster_ip.ToString(), proto, port}, {},
-                         display);
+        out_->Element(kNoEndpointServicesDropSet, {svc.cluster_ip.ToString(), proto, port}, {},
+                      display);
       }
       if (!has_external) {
         for (const std::string& address : external_addresses) {
-          builder_.Element(kNoEndpointServicesDropSet, {address, proto, port}, {}, display);
+          out_->Element(kNoEndpointServicesDropSet, {address, proto, port}, {}, display);
         }
         if (svc.node_port != 0) {
-          builder_.Element(kNoEndpointNodePortsDropSet, {proto, absl::StrCat(svc.node_port)}, {},
-                           display);
+          out_->Element(kNoEndpointNodePortsDropSet, {proto, absl::StrCat(svc.node_port)}, {},
+                        display);
         }
       }
     }
@@ -612,56 +666,90 @@ class Planner {
     // Hairpin: an endpoint that reaches itself through the Service is masqueraded.
     for (const auto& endpoint : categorized.all_reachable_endpoints) {
       const std::string ip = endpoint->ip.ToString();
-      builder_.Element(kHairpinSet, {ip, ip, proto, absl::StrCat(endpoint->port)});
+      out_->Element(kHairpinSet, {ip, ip, proto, absl::StrCat(endpoint->port)});
     }
 
     // Session affinity: recorded after DNAT for every address the Service is reached on.
     if (affinity && (uses_cluster || uses_local)) {
-      builder_.Chain(affinity_update_chain);
-      const std::string update =
-          absl::StrCat(" { ", ipx, " saddr : ", ipx, " daddr . th dport }");
-      if (uses_cluster) {
-        builder_.Rule(affinity_update_chain, absl::StrCat("update @", cluster_affinity, update));
-      }
+      out_->Chain(affinity_update_chain);
+      if (uses_cluster) AddAffinityUpdates(affinity_update_chain, "", cluster_affinity, false);
       if (uses_local) {
-        builder_.Rule(affinity_update_chain,
-                      absl::StrCat(ipx, " daddr . meta l4proto . th dport @", kLocalEndpointsSet,
-                                   " update @", local_affinity, update));
+        AddAffinityUpdates(
+            affinity_update_chain,
+            absl::StrCat(ipx, " daddr . meta l4proto . th dport @", kLocalEndpointsSet, " "),
+            local_affinity, true);
         for (const auto& endpoint : categorized.local_endpoints) {
-          builder_.Element(kLocalEndpointsSet,
-                           {endpoint->ip.ToString(), proto, absl::StrCat(endpoint->port)});
+          out_->Element(kLocalEndpointsSet,
+                        {endpoint->ip.ToString(), proto, absl::StrCat(endpoint->port)});
         }
       }
       const std::string verdict = "goto " + affinity_update_chain;
       if (has_cluster_ip) {
-        builder_.Element(kAffinityServicesMap, {svc.cluster_ip.ToString(), proto, port}, {verdict});
+        out_->Element(kAffinityServicesMap, {svc.cluster_ip.ToString(), proto, port}, {verdict});
       }
       for (const std::string& address : external_addresses) {
-        builder_.Element(kAffinityServicesMap, {address, proto, port}, {verdict});
+        out_->Element(kAffinityServicesMap, {address, proto, port}, {verdict});
       }
       if (svc.node_port != 0) {
-        builder_.Element(kAffinityNodePortsMap, {proto, absl::StrCat(svc.node_port)}, {verdict});
+        out_->Element(kAffinityNodePortsMap, {proto, absl::StrCat(svc.node_port)}, {verdict});
       }
     }
   }
 
-  const ProxySnapshot& snapshot_;
-  const NodeContext& node_;
-  const NftablesPlannerOptions& options_;
+  const IpFamily family_;
+  const NodeContext node_;
+  const NftablesPlannerOptions options_;
   const FamilyText text_;
-  RulesetBuilder builder_;
   const std::string mark_;
   const LocalMatch local_match_;
   std::vector<IpAddress> node_port_ips_;
   bool node_ports_on_all_addresses_ = false;
+  mutable FragmentBuilder* out_ = nullptr;  // the fragment being planned
 };
 
-}  // namespace
+NftFragmentPlanner::NftFragmentPlanner(IpFamily family, const NodeContext& node,
+                                       const NftablesPlannerOptions& options)
+    : impl_(new Impl(family, node, options)) {}
+NftFragmentPlanner::~NftFragmentPlanner() { delete impl_; }
+NftFragment NftFragmentPlanner::TableWide() const { return impl_->TableWide(); }
+NftFragment NftFragmentPlanner::ForServicePort(const ServicePort& service,
+                                               const EndpointList& endpoints) const {
+  return impl_->ForServicePort(service, endpoints);
+}
+
+std::string ElementKeyText(const NftElement& element) { return absl::StrJoin(element.key, " . "); }
+
+bool StatementRefersToSet(absl::string_view statement, absl::string_view name) {
+  const std::string needle = absl::StrCat("@", name);
+  for (size_t at = statement.find(needle); at != absl::string_view::npos;
+       at = statement.find(needle, at + 1)) {
+    const size_t end = at + needle.size();
+    if (end == statement.size() || statement[end] == ' ') return true;
+  }
+  return false;
+}
+
+NftRuleset AssembleRuleset(IpFamily family, const std::vector<const NftFragment*>& fragments) {
+  NftRuleset ruleset;
+  ruleset.family = family == IpFamily::kIPv4 ? NftFamily::kIp : NftFamily::kIp6;
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> keys;
+  for (const NftFragment* fragment : fragments) {
+    ruleset.chains.insert(ruleset.chains.end(), fragment->chains.begin(), fragment->chains.end());
+    ruleset.sets.insert(ruleset.sets.end(), fragment->sets.begin(), fragment->sets.end());
+    for (const auto& [set, element] : fragment->elements) {
+      if (!keys[set].insert(ElementKeyText(element)).second) continue;
+      ruleset.elements[set].push_back(element);
+    }
+  }
+  auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
+  std::sort(ruleset.chains.begin(), ruleset.chains.end(), by_name);
+  std::sort(ruleset.sets.begin(), ruleset.sets.end(), by_name);
+  return ruleset;
+}
 
 std::string ServicePortNameBase(const ServicePortName& name) {
-  const std::string text =
-      absl::StrCat(name.service.namespace_name, "/", name.service.name, "/",
-                   ProtocolLowerName(name.protocol), "/", name.port_name);
+  const std::string text = absl::StrCat(name.service.namespace_name, "/", name.service.name, "/",
+                                        ProtocolLowerName(name.protocol), "/", name.port_name);
   uint8_t digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const uint8_t*>(text.data()), text.size(), digest);
   // The first 8 base32 characters are the first 40 bits of the digest.
@@ -681,7 +769,17 @@ std::string ServicePortNameBase(const ServicePortName& name) {
 
 NftRuleset PlanNftables(const ProxySnapshot& snapshot, const NodeContext& node,
                         const NftablesPlannerOptions& options) {
-  return Planner(snapshot, node, options).Plan();
+  const NftFragmentPlanner planner(snapshot.family, node, options);
+  std::vector<NftFragment> fragments;
+  fragments.reserve(snapshot.services.size() + 1);
+  fragments.push_back(planner.TableWide());
+  for (const auto& [name, service] : snapshot.services) {
+    fragments.push_back(planner.ForServicePort(*service, snapshot.EndpointsOf(name)));
+  }
+  std::vector<const NftFragment*> pointers;
+  pointers.reserve(fragments.size());
+  for (const NftFragment& fragment : fragments) pointers.push_back(&fragment);
+  return AssembleRuleset(snapshot.family, pointers);
 }
 
 }  // namespace kproxy::proxier::nftables

@@ -6,15 +6,15 @@
 #include <vector>
 
 #include "proxier/local_traffic_detector.h"
-#include "proxier/node_context.h"
 #include "proxier/nftables/nft_ruleset.h"
+#include "proxier/node_context.h"
 #include "proxier/proxy_snapshot.h"
 
 namespace kproxy::proxier::nftables {
 
 struct NftablesPlannerOptions {
-  int masquerade_bit = 14;       // nftables.masqueradeBit
-  bool masquerade_all = false;   // nftables.masqueradeAll
+  int masquerade_bit = 14;      // nftables.masqueradeBit
+  bool masquerade_all = false;  // nftables.masqueradeAll
   // --nodeport-addresses resolved by the caller to this family's node IPs (upstream's nftables
   // default is `primary`: the node's primary IP). Empty: every local address (`fib daddr type
   // local`). Loopback addresses are left out either way: nftables mode has no localhost NodePorts.

@@ -129,8 +129,9 @@ inline TestCluster RichCluster() {
   cluster.SetEndpoints(MakeServicePortName("ns8", "svc8", "p80"), {MakeEndpoint("10.180.0.8", 80)});
   cluster.SetEndpoints(MakeServicePortName("ns9", "svc9", "dns", Protocol::kUDP),
                        {MakeEndpoint("10.180.0.9", 53), LocalEndpoint("10.180.1.9", 53)});
-  cluster.SetEndpoints(MakeServicePortName("ns10", "svc10", "p80"),
-                       {TerminatingEndpoint("10.180.0.10", 80), TerminatingEndpoint("10.180.0.11", 80)});
+  cluster.SetEndpoints(
+      MakeServicePortName("ns10", "svc10", "p80"),
+      {TerminatingEndpoint("10.180.0.10", 80), TerminatingEndpoint("10.180.0.11", 80)});
   return cluster;
 }
 
