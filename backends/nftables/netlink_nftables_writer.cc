@@ -93,7 +93,12 @@ std::string SetUserdata(const NftSetSpec& set) {
   if (set.typeof_numgen_modulus != 0) {
     const bool ipv6 = set.value_types[0] == "ipv6_addr";
     constexpr uint32_t kExprNumgen = 23, kExprConcat = 13, kExprPayload = 7;
-    constexpr uint32_t kProtoTransport = 11, kProtoIp = 12, kProtoIp6 = 13;
+    // nft's proto_desc ids: udp 6, tcp 8, sctp 10, th 11, ip 12, ip6 13; dport is field 2 of each.
+    const uint32_t kProtoTransport = set.typeof_port_protocol == "tcp"    ? 8
+                                     : set.typeof_port_protocol == "udp"  ? 6
+                                     : set.typeof_port_protocol == "sctp" ? 10
+                                                                          : 11;
+    constexpr uint32_t kProtoIp = 12, kProtoIp6 = 13;
     constexpr uint32_t kIpDaddr = 12, kIp6Daddr = 9, kTransportDport = 2;
     out += TlvU32(NFTNL_UDATA_SET_KEYBYTEORDER, 1);   // host order
     out += TlvU32(NFTNL_UDATA_SET_DATABYTEORDER, 0);  // a concatenation

@@ -2,6 +2,9 @@
 // application order NftChange documents, and the planner's set declarations into the writer's.
 #pragma once
 
+#include <map>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "backends/nftables/nft_transaction.h"
 #include "proxier/nftables/nft_ruleset.h"
@@ -12,9 +15,10 @@ namespace kproxy::backends::nftables {
 // ("numgen random mod N" -> integer, "ip daddr" -> ipv4_addr, "th dport" -> inet_service).
 absl::StatusOr<NftSetSpec> SetSpecOf(const proxier::nftables::NftSet& set);
 
-// One transaction applying `change`; `desired` is the ruleset the change leads to (its sets are
-// declared to the translator, so rules can refer to any of them).
+// One transaction applying `change`. `known_sets` holds the declarations of the sets already in
+// the kernel (by name) and receives the change's: the transaction declares to the translator only
+// the sets its rules and elements name, so its cost follows the change, not the table.
 absl::StatusOr<NftTransaction> TransactionForChange(const proxier::nftables::NftChange& change,
-                                                    const proxier::nftables::NftRuleset& desired);
+                                                    std::map<std::string, NftSetSpec>& known_sets);
 
 }  // namespace kproxy::backends::nftables

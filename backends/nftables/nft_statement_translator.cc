@@ -431,7 +431,13 @@ absl::StatusOr<std::vector<NftExpr>> NftStatementTranslator::TranslateRule(
     std::vector<NftAnonymousSet>* anonymous_sets) const {
   const bool ipv6 = family_ == proxier::IpFamily::kIPv6;
   size_t anonymous_count = 0;
-  Tokens in(statement);
+  // "map @a:ip6 saddr map @b" (S33): the ':' after a set name is a token of its own.
+  std::string spaced(statement);
+  for (size_t at = spaced.find('@'); at != std::string::npos; at = spaced.find('@', at + 1)) {
+    const size_t end = spaced.find_first_of(" :", at);
+    if (end != std::string::npos && spaced[end] == ':') spaced.replace(end, 1, " : ");
+  }
+  Tokens in(spaced);
   std::vector<NftExpr> out;
 
   // One selector at the cursor, or nullopt when the cursor is not at a selector.
@@ -618,9 +624,10 @@ absl::StatusOr<std::vector<NftExpr>> NftStatementTranslator::TranslateRule(
     if (set == nullptr) return absl::InvalidArgumentError(absl::StrCat("nftables writer: rule \"", statement, "\" refers to undeclared set ", token));
     return set;
   };
-  auto lookup = [&](const NftSetSpec& set, std::optional<uint32_t> dreg, bool invert) {
+  auto lookup = [&](const NftSetSpec& set, std::optional<uint32_t> dreg, bool invert,
+                    uint32_t sreg = NFT_REG_1) {
     NftExpr e = Expr("lookup");
-    e.numbers = {{NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1}};
+    e.numbers = {{NFTNL_EXPR_LOOKUP_SREG, sreg}};
     if (dreg) e.numbers.push_back({NFTNL_EXPR_LOOKUP_DREG, *dreg});
     if (invert) e.numbers.push_back({NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV});
     e.strings = {{NFTNL_EXPR_LOOKUP_SET, set.name}};
@@ -778,6 +785,21 @@ absl::StatusOr<std::vector<NftExpr>> NftStatementTranslator::TranslateRule(
         const std::vector<std::string>& values = (*set)->value_types;
         if (values.empty() || values[0] != (ipv6 ? "ipv6_addr" : "ipv4_addr") || values.size() > 2) {
           return Unsupported(absl::StrCat("dnat map @", (*set)->name, " whose values are not address[ . port]"), statement);
+        }
+        if (in.accept(":")) {
+          // dnat to <key> map @addresses : <key> map @ports (S33): the port from a second map.
+          auto port_key = selector();
+          if (!port_key.ok()) return port_key.status();
+          if (!port_key->has_value() || !in.accept("map")) return Unsupported("dnat ... : <key> map @ports", statement);
+          auto ports = set_named(in.next());
+          if (!ports.ok()) return ports.status();
+          if ((*ports)->value_types != std::vector<std::string>{"inet_service"}) {
+            return Unsupported(absl::StrCat("dnat port map @", (*ports)->name, " whose values are not ports"), statement);
+          }
+          load({**port_key}, NFT_REG_2);
+          lookup(**ports, NFT_REG_2, false, NFT_REG_2);
+          nat(NFT_REG_1, NFT_REG_2, NF_NAT_RANGE_PROTO_SPECIFIED);
+          continue;
         }
         std::optional<uint32_t> port;
         if (values.size() == 2) port = RegisterAt(NFT_REG_1, ipv6 ? 16 : 4);

@@ -32,9 +32,10 @@ struct NftSetSpec {
   bool interval = false;
   bool timeout = false;
   absl::Duration default_timeout;  // zero: none
-  // Declared as `typeof numgen random mod <N> : ip|ip6 daddr . th dport` (the planner's endpoint
+  // Declared as `typeof numgen random mod <N> : ip|ip6 daddr . <proto> dport` (the planner's endpoint
   // maps): nft needs that declaration in the set's userdata to list the set back the same way.
   uint32_t typeof_numgen_modulus = 0;  // 0: not such a map
+  std::string typeof_port_protocol = "th";  // the value's port field: th, tcp, udp or sctp
   friend bool operator==(const NftSetSpec&, const NftSetSpec&) = default;
 };
 

@@ -8,48 +8,20 @@
 #include "backends/conntrack/stale_flow_cleaner.h"
 #include "backends/nftables/nft_change_transaction.h"
 #include "logging/log.h"
-#include "proxier/nftables/nft_ruleset_diff.h"
 #include "proxier/nftables/nft_script_renderer.h"
 
 namespace kproxy::backends::nftables {
 
 namespace pn = ::kproxy::proxier::nftables;
 
-namespace {
-
-pn::NftFamily PlannerFamily(proxier::IpFamily family) {
-  return family == proxier::IpFamily::kIPv6 ? pn::NftFamily::kIp6 : pn::NftFamily::kIp;
-}
-
-// A rule no planner emits: kernel chains whose rules we do not know always differ from desired.
-constexpr char kUnknownRules[] = "# rules read from the kernel";
-
-}  // namespace
-
-pn::NftRuleset KernelRuleset(pn::NftFamily family, const NftTableContents& contents) {
-  pn::NftRuleset ruleset;
-  ruleset.family = family;
-  if (!contents.exists) return ruleset;
-  for (const std::string& name : contents.chains) {
-    pn::NftChain chain;
-    chain.name = name;
-    chain.rules.push_back(pn::NftRule{kUnknownRules, ""});
-    ruleset.chains.push_back(std::move(chain));
-  }
-  for (const std::string& name : contents.sets) {
-    pn::NftSet set;
-    set.name = name;
-    set.comment = kUnknownRules;
-    ruleset.sets.push_back(std::move(set));
-  }
-  return ruleset;  // an existing but empty table: the diff adds it again, which keeps it
-}
-
 NftablesProxier::NftablesProxier(std::vector<NftablesFamilyConfig> families,
                                  NftablesProxierOptions options)
     : options_(std::move(options)) {
   absl::MutexLock lock(&mu_);
-  for (NftablesFamilyConfig& config : families) families_.push_back(Family{std::move(config)});
+  for (NftablesFamilyConfig& config : families) {
+    auto planner = std::make_unique<pn::NftablesSyncPlanner>(config.family, config.planner);
+    families_.push_back(Family{std::move(config), std::move(planner)});
+  }
 }
 
 void NftablesProxier::ForceFullSync() { force_full_.store(true); }
@@ -66,74 +38,66 @@ absl::StatusOr<NftablesProxier::FamilyResult> NftablesProxier::SyncFamily(
   }
   proxier::ProxyState::Taken taken = config.state->TakeSnapshot();
   result.changed_services = taken.changed.size();
+  family.pending_changed.insert(taken.changed.begin(), taken.changed.end());
   family.pending_changes = family.pending_changes || !taken.changed.empty();
   family.pending_change_times.insert(family.pending_change_times.end(), taken.change_times.begin(),
                                      taken.change_times.end());
   const absl::Time now = options_.now();
-  bool full = force_full || !family.applied.has_value();
+  bool full = force_full || family.needs_full;
   if (!full && options_.full_sync_period > absl::ZeroDuration() &&
       now - family.last_full_sync >= options_.full_sync_period) {
     full = true;
   }
   result.full = full;
-  if (!full && !family.pending_changes) {
-    // Nothing changed since the ruleset applied last (node changes force a full sync): the plan
-    // would be the same, and planning a large cluster is the costly part of a sync.
+  if (!full && !family.pending_changes && !family.stale_chains) {
+    // Nothing changed since the last transaction and nothing is left to delete.
     change_times.insert(change_times.end(), family.pending_change_times.begin(),
                         family.pending_change_times.end());
     family.pending_change_times.clear();
     return result;
   }
-  const pn::NftFamily nft_family = PlannerFamily(config.family);
   const proxier::NodeContext node =
       config.node_context ? config.node_context() : proxier::NodeContext{};
-  const absl::Time plan_start = absl::Now();
-  pn::NftRuleset desired = pn::PlanNftables(*taken.snapshot, node, config.planner);
-  result.plan = absl::Now() - plan_start;
-
   auto fail = [&](absl::string_view what, const absl::Status& status) {
-    family.applied.reset();  // only a full sync is sure to be right now
+    sync_failures_.fetch_add(1);
+    family.needs_full = true;  // only a full sync is sure to be right now
+    family.planner->Reset();
     return absl::Status(status.code(), absl::StrCat(name, " ", what, ": ", status.message()));
   };
-  pn::NftRuleset previous;
+  bool table_exists = false;
   if (full) {
     auto contents = config.writer->Read(config.family, pn::kTableName);
-    if (!contents.ok()) {
-      sync_failures_.fetch_add(1);
-      return fail("reading the nftables table", contents.status());
-    }
-    previous = KernelRuleset(nft_family, *contents);
-  } else {
-    previous = *family.applied;
+    if (!contents.ok()) return fail("reading the nftables table", contents.status());
+    table_exists = contents->exists;
+    family.planner->Reset();
+    family.sets.clear();
   }
-  const absl::Time diff_start = absl::Now();
-  pn::NftChange change = pn::DiffNftRulesets(previous, desired);
-  result.diff = absl::Now() - diff_start;
-  // Chains no longer wanted are flushed by the sync's transaction and deleted by a later one of
-  // their own (right after it, and retried on later syncs), as upstream: a chain that cannot be
-  // deleted yet must not fail the sync.
+  const absl::Time plan_start = absl::Now();
+  pn::NftChange change =
+      family.planner->Sync(*taken.snapshot, node, full ? nullptr : &family.pending_changed);
+  result.plan = absl::Now() - plan_start;
+  // Chains flushed by the previous sync are deleted by a transaction of their own, after this
+  // one, as upstream: a chain that cannot be deleted yet must not fail the sync.
   std::vector<std::string> to_delete = std::move(change.chains_to_delete);
   change.chains_to_delete.clear();
-  to_delete.insert(to_delete.end(), change.chains_to_flush.begin(), change.chains_to_flush.end());
   result.only_elements = change.OnlyElements();
-  if (!change.empty()) {
-    auto transaction = TransactionForChange(change, desired);
-    if (!transaction.ok()) {
-      sync_failures_.fetch_add(1);
-      return fail("nftables transaction", transaction.status());
+  if (!change.empty() || table_exists) {
+    const absl::Time encode_start = absl::Now();
+    auto transaction = TransactionForChange(change, family.sets);
+    result.diff = absl::Now() - encode_start;
+    if (!transaction.ok()) return fail("nftables transaction", transaction.status());
+    if (full && table_exists) {
+      // The whole table is replaced atomically: what another proxy or an older run left goes.
+      transaction->operations.insert(transaction->operations.begin(), NftDeleteTable{});
     }
     result.operations = transaction->operations.size();
     const absl::Time apply_start = absl::Now();
-    absl::Status applied_status = config.writer->Apply(*transaction);
+    absl::Status applied = config.writer->Apply(*transaction);
     result.apply = absl::Now() - apply_start;
-    if (absl::Status s = applied_status; !s.ok()) {
-      sync_failures_.fetch_add(1);
-      return fail("nftables transaction", s);
-    }
+    if (!applied.ok()) return fail("nftables transaction", applied);
   }
-  pn::NftRuleset applied = pn::AppliedRuleset(std::move(desired), change);
-  applied.stale_chains.clear();
-  if (!to_delete.empty()) {
+  family.stale_chains = !change.chains_to_flush.empty();
+  if (!to_delete.empty() && !full) {
     NftTransaction cleanup;
     cleanup.family = config.family;
     cleanup.table = pn::kTableName;
@@ -141,15 +105,15 @@ absl::StatusOr<NftablesProxier::FamilyResult> NftablesProxier::SyncFamily(
     if (absl::Status s = config.writer->Apply(cleanup); !s.ok()) {
       cleanup_failures_.fetch_add(1);
       KLOG_WARNING << name << ": deleting " << to_delete.size()
-                   << " stale nftables chains failed (retried next sync): " << s.message();
-      applied.stale_chains.insert(applied.stale_chains.end(), to_delete.begin(), to_delete.end());
+                   << " stale nftables chains failed (a full sync removes them): " << s.message();
     }
   }
-  family.applied = std::move(applied);
+  family.needs_full = false;
   if (full) family.last_full_sync = now;
   change_times.insert(change_times.end(), family.pending_change_times.begin(),
                       family.pending_change_times.end());
   family.pending_change_times.clear();
+  family.pending_changed.clear();
   // Conntrack keeps UDP flows pinned to endpoints that are gone, and to VIPs that just became
   // pass-through; only changed Services (or a full sync) can have such flows.
   if (config.conntrack != nullptr && (full || family.pending_changes)) {
@@ -183,7 +147,7 @@ absl::StatusOr<proxier::SyncReport> NftablesProxier::Sync() {
     report.full = report.full || result->full;
     report.changed_services += result->changed_services;
     details.push_back(absl::StrFormat(
-        "%s: %s, %d nftables operations%s (plan %s, diff %s, commit %s, conntrack %s)", name,
+        "%s: %s, %d nftables operations%s (plan %s, encode %s, commit %s, conntrack %s)", name,
         result->full ? "full" : "partial", result->operations,
         result->operations > 0 && result->only_elements ? " (elements only)" : "",
         absl::FormatDuration(result->plan), absl::FormatDuration(result->diff),
@@ -200,6 +164,7 @@ absl::StatusOr<std::string> NftablesProxier::DryRun() {
   for (Family& family : families_) {
     NftablesFamilyConfig& config = family.config;
     proxier::ProxyState::Taken taken = config.state->TakeSnapshot();
+    family.pending_changed.insert(taken.changed.begin(), taken.changed.end());
     family.pending_changes = family.pending_changes || !taken.changed.empty();
     family.pending_change_times.insert(family.pending_change_times.end(),
                                        taken.change_times.begin(), taken.change_times.end());

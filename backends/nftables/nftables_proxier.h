@@ -1,12 +1,14 @@
-// NftablesProxier: nftables mode. For each IP family it plans the desired `kube-proxy` table
-// (proxier/nftables), diffs it against the ruleset applied last and applies the difference as one
-// nf_tables transaction through the family's NftablesWriter; a full sync (first, after a failure,
-// hourly) diffs against what the kernel holds instead. Cleans stale UDP flows after syncs.
+// NftablesProxier: nftables mode. For each IP family NftablesSyncPlanner turns the changed Services
+// into the change of the `kube-proxy` table, applied as one nf_tables transaction through the
+// family's NftablesWriter; a full sync (first, after a failure, hourly) replaces the whole table in
+// one transaction. Chains no longer wanted are flushed, then deleted by a later transaction.
+// Cleans stale UDP flows after syncs.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +22,7 @@
 #include "backends/nftables/nftables_writer.h"
 #include "proxier/nftables/nft_ruleset.h"
 #include "proxier/nftables/nftables_planner.h"
+#include "proxier/nftables/nftables_sync_planner.h"
 #include "proxier/node_context.h"
 #include "proxier/proxier.h"
 #include "proxier/proxy_state.h"
@@ -66,11 +69,16 @@ class NftablesProxier final : public proxier::Proxier {
  private:
   struct Family {
     NftablesFamilyConfig config;
-    // What the kernel holds after the last successful transaction; nullopt: the next sync is full.
-    std::optional<proxier::nftables::NftRuleset> applied;
+    // Keeps the applied table as per-ServicePort fragments, so a partial sync re-plans and diffs
+    // only the changed Services.
+    std::unique_ptr<proxier::nftables::NftablesSyncPlanner> planner;
+    bool needs_full = true;
+    std::map<std::string, NftSetSpec> sets;  // declarations of the sets in the kernel
     absl::Time last_full_sync = absl::InfinitePast();
+    proxier::ChangedServices pending_changed;  // taken from ProxyState, not yet applied
     std::vector<absl::Time> pending_change_times;
     bool pending_changes = false;
+    bool stale_chains = false;  // the last sync flushed chains the next one deletes
   };
   struct FamilyResult {
     bool full = false;
@@ -91,11 +99,5 @@ class NftablesProxier final : public proxier::Proxier {
   absl::Mutex mu_;
   std::vector<Family> families_ ABSL_GUARDED_BY(mu_);
 };
-
-// The ruleset a full sync diffs against: the chains and sets the kernel's table holds, each
-// marked as differing from anything desired, so the diff refills every chain, recreates every
-// set, and flushes (then later deletes) what is no longer wanted.
-proxier::nftables::NftRuleset KernelRuleset(proxier::nftables::NftFamily family,
-                                            const NftTableContents& contents);
 
 }  // namespace kproxy::backends::nftables
