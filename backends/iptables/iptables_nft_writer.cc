@@ -110,22 +110,6 @@ nftnl_expr* BuildExpression(const NftExpression& expression) {
       expression);
 }
 
-// Appends one message built by `fill` (given the header) to `out`.
-template <typename Fill>
-void AppendMessage(std::string& out, uint16_t type, uint8_t nf_family, uint16_t flags,
-                   uint32_t sequence, Fill fill) {
-  const size_t at = out.size();
-  out.resize(at + kMaxMessageBytes);
-  nlmsghdr* header = nftnl_nlmsg_build_hdr(&out[at], type, nf_family, flags, sequence);
-  fill(header);
-  out.resize(at + NLMSG_ALIGN(header->nlmsg_len));
-}
-
-std::string ErrnoText(int error) {
-  const char* name = strerrorname_np(error);
-  return absl::StrCat(strerror(error), " (", name ? name : absl::StrCat("errno ", error), ")");
-}
-
 // The text of 1-based `line` in the joined pieces ("" if out of range).
 std::string InputLine(absl::Span<const absl::string_view> pieces, int line) {
   std::string joined;
@@ -135,29 +119,6 @@ std::string InputLine(absl::Span<const absl::string_view> pieces, int line) {
     if (++number == line) return std::string(text);
   }
   return "";
-}
-
-// The kernel's extended-ACK message of an NLMSG_ERROR, if any.
-std::string ExtendedAckMessage(const nlmsghdr* header) {
-  if (!(header->nlmsg_flags & NLM_F_ACK_TLVS)) return "";
-  const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
-  // With NETLINK_CAP_ACK the kernel echoes only the request's header.
-  size_t offset = sizeof(nlmsghdr) + sizeof(nlmsgerr);
-  if (!(header->nlmsg_flags & NLM_F_CAPPED)) offset += error->msg.nlmsg_len - sizeof(nlmsghdr);
-  std::string message;
-  const char* base = reinterpret_cast<const char*>(header);
-  while (offset + sizeof(nlattr) <= header->nlmsg_len) {
-    const auto* attribute = reinterpret_cast<const nlattr*>(base + offset);
-    if (attribute->nla_len < sizeof(nlattr) || offset + attribute->nla_len > header->nlmsg_len)
-      break;
-    if ((attribute->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
-      message.assign(reinterpret_cast<const char*>(attribute + 1),
-                     attribute->nla_len - sizeof(nlattr));
-      while (!message.empty() && message.back() == '\0') message.pop_back();
-    }
-    offset += NLA_ALIGN(attribute->nla_len);
-  }
-  return message;
 }
 
 }  // namespace
@@ -271,19 +232,19 @@ void NftBatchBuilder::Add(const NftOperation& operation) {
   if (const auto* add = std::get_if<NftAddOrFlushChain>(&operation.kind)) {
     ChainPtr chain = NamedChain(operation.table, add->chain);
     record(NftMessageKind::kNewChain);
-    AppendMessage(Block(), NFT_MSG_NEWCHAIN, nf_family_, NLM_F_CREATE | ack, sequence_++,
+    nfnetlink::AppendMessage(Block(), NFT_MSG_NEWCHAIN, nf_family_, NLM_F_CREATE | ack, sequence_++,
                   [&](nlmsghdr* header) { nftnl_chain_nlmsg_build_payload(header, chain.get()); });
     // A DELRULE naming only the chain flushes it.
     RulePtr flush(nftnl_rule_alloc());
     nftnl_rule_set_str(flush.get(), NFTNL_RULE_TABLE, operation.table.c_str());
     nftnl_rule_set_str(flush.get(), NFTNL_RULE_CHAIN, add->chain.c_str());
     record(NftMessageKind::kFlushChain);
-    AppendMessage(Block(), NFT_MSG_DELRULE, nf_family_, ack, sequence_++,
+    nfnetlink::AppendMessage(Block(), NFT_MSG_DELRULE, nf_family_, ack, sequence_++,
                   [&](nlmsghdr* header) { nftnl_rule_nlmsg_build_payload(header, flush.get()); });
   } else if (const auto* remove = std::get_if<NftDeleteChain>(&operation.kind)) {
     ChainPtr chain = NamedChain(operation.table, remove->chain);
     record(NftMessageKind::kDeleteChain);
-    AppendMessage(Block(), NFT_MSG_DELCHAIN, nf_family_, ack, sequence_++,
+    nfnetlink::AppendMessage(Block(), NFT_MSG_DELCHAIN, nf_family_, ack, sequence_++,
                   [&](nlmsghdr* header) { nftnl_chain_nlmsg_build_payload(header, chain.get()); });
   } else if (const auto* append = std::get_if<NftAppendRule>(&operation.kind)) {
     RulePtr rule(nftnl_rule_alloc());
@@ -298,7 +259,7 @@ void NftBatchBuilder::Add(const NftOperation& operation) {
       nftnl_rule_add_expr(rule.get(), BuildExpression(expression));
     }
     record(NftMessageKind::kNewRule);
-    AppendMessage(Block(), NFT_MSG_NEWRULE, nf_family_, NLM_F_APPEND | NLM_F_CREATE | ack, sequence_++,
+    nfnetlink::AppendMessage(Block(), NFT_MSG_NEWRULE, nf_family_, NLM_F_APPEND | NLM_F_CREATE | ack, sequence_++,
                   [&](nlmsghdr* header) { nftnl_rule_nlmsg_build_payload(header, rule.get()); });
   }
 }
@@ -320,37 +281,15 @@ NftBatch BuildNftBatch(const NftTranslation& translation, uint8_t nf_family,
   return std::move(builder).Finish();
 }
 
-void IptablesNftWriter::SocketCloser::operator()(mnl_socket* socket) const {
-  mnl_socket_close(socket);
-}
-
-IptablesNftWriter::IptablesNftWriter(proxier::IpFamily family, SocketHandle socket,
-                                     uint32_t port_id)
-    : family_(family),
-      translator_(family),
-      socket_(std::move(socket)),
-      port_id_(port_id),
-      next_sequence_(static_cast<uint32_t>(time(nullptr))) {}
+IptablesNftWriter::IptablesNftWriter(proxier::IpFamily family,
+                                     std::unique_ptr<nfnetlink::NfnetlinkSocket> socket)
+    : family_(family), translator_(family), socket_(std::move(socket)) {}
 
 absl::StatusOr<std::unique_ptr<IptablesNftWriter>> IptablesNftWriter::Create(
     proxier::IpFamily family) {
-  SocketHandle socket(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
-  if (!socket)
-    return absl::InternalError(
-        absl::StrCat("nf_tables: socket(NETLINK_NETFILTER): ", ErrnoText(errno)));
-  if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return absl::InternalError(absl::StrCat("nf_tables: bind: ", ErrnoText(errno)));
-  }
-  int on = 1;
-  // Best effort: the kernel's own words in errors, and ACKs without the echoed request.
-  mnl_socket_setsockopt(socket.get(), NETLINK_EXT_ACK, &on, sizeof(on));
-  mnl_socket_setsockopt(socket.get(), NETLINK_CAP_ACK, &on, sizeof(on));
-  // A wedged kernel answer must not hang the sync loop forever.
-  timeval timeout{.tv_sec = 60, .tv_usec = 0};
-  setsockopt(mnl_socket_get_fd(socket.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  const uint32_t port_id = mnl_socket_get_portid(socket.get());
-  return std::unique_ptr<IptablesNftWriter>(
-      new IptablesNftWriter(family, std::move(socket), port_id));
+  auto socket = nfnetlink::NfnetlinkSocket::Open();
+  if (!socket.ok()) return socket.status();
+  return std::unique_ptr<IptablesNftWriter>(new IptablesNftWriter(family, *std::move(socket)));
 }
 
 absl::Status IptablesNftWriter::Apply(absl::Span<const absl::string_view> pieces) {
@@ -359,7 +298,10 @@ absl::Status IptablesNftWriter::Apply(absl::Span<const absl::string_view> pieces
   size_t lines = 0;
   for (absl::string_view piece : pieces) lines += std::count(piece.begin(), piece.end(), '\n');
   absl::MutexLock lock(&mutex_);
-  NftBatchBuilder builder(translator_.NfProtocolFamily(), next_sequence_,
+  // The batch's sequence numbers are reserved once its length is known; the GETTABLE checks in
+  // between may reuse the first ones, since each is answered before the batch is sent.
+  const uint32_t first = socket_->TakeSequences(0);
+  NftBatchBuilder builder(translator_.NfProtocolFamily(), first,
                           (lines + 1) * 2 <= kMaxAcknowledgedMessages);
   std::vector<std::string> tables;
   absl::Status translated =
@@ -370,22 +312,8 @@ absl::Status IptablesNftWriter::Apply(absl::Span<const absl::string_view> pieces
   }
   if (builder.empty()) return absl::OkStatus();
   NftBatch batch = std::move(builder).Finish();
-  next_sequence_ = batch.end_sequence + 2;  // END, then the fence
+  socket_->TakeSequences(batch.end_sequence + 2 - first);  // BEGIN .. END, then the fence
   return SendBatch(batch, pieces);
-}
-
-absl::Status IptablesNftWriter::EnsureSendBuffer(size_t bytes) {
-  // netlink refuses a message larger than the send buffer; root may raise it past rmem_max.
-  if (bytes + 65536 <= send_buffer_bytes_) return absl::OkStatus();
-  const int size = static_cast<int>(std::min<size_t>(bytes + 65536, 1u << 30));
-  if (setsockopt(mnl_socket_get_fd(socket_.get()), SOL_SOCKET, SO_SNDBUFFORCE, &size,
-                 sizeof(size)) < 0 &&
-      setsockopt(mnl_socket_get_fd(socket_.get()), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) <
-          0) {
-    return absl::InternalError(absl::StrCat("nf_tables: SO_SNDBUF ", size, ": ", ErrnoText(errno)));
-  }
-  send_buffer_bytes_ = static_cast<size_t>(size);
-  return absl::OkStatus();
 }
 
 absl::Status IptablesNftWriter::CheckTableExists(absl::string_view table) {
@@ -393,135 +321,49 @@ absl::Status IptablesNftWriter::CheckTableExists(absl::string_view table) {
   const std::string name(table);
   nftnl_table_set_str(request.get(), NFTNL_TABLE_NAME, name.c_str());
   std::string bytes;
-  const uint32_t sequence = next_sequence_++;
-  AppendMessage(bytes, NFT_MSG_GETTABLE, translator_.NfProtocolFamily(), NLM_F_ACK, sequence,
-                [&](nlmsghdr* header) { nftnl_table_nlmsg_build_payload(header, request.get()); });
+  const uint32_t sequence = socket_->TakeSequences(1);
+  nfnetlink::AppendMessage(
+      bytes, NFT_MSG_GETTABLE, translator_.NfProtocolFamily(), NLM_F_ACK, sequence,
+      [&](nlmsghdr* header) { nftnl_table_nlmsg_build_payload(header, request.get()); });
   int error = 0;
-  if (absl::Status status = RoundTrip(bytes, sequence, error); !status.ok()) return status;
+  if (absl::Status status = socket_->RoundTrip(bytes, sequence, error); !status.ok()) return status;
   const std::string family = FamilyName(translator_.NfProtocolFamily());
   if (error == ENOENT) {
     return absl::FailedPreconditionError(absl::StrCat(
         "nf_tables: table ", family, " ", table, " does not exist yet (iptables-nft creates it)"));
   }
   if (error != 0) {
-    return absl::InternalError(
-        absl::StrCat("nf_tables: GETTABLE ", family, " ", table, ": ", ErrnoText(error)));
+    return absl::InternalError(absl::StrCat("nf_tables: GETTABLE ", family, " ", table, ": ",
+                                            nfnetlink::ErrnoText(error)));
   }
   return absl::OkStatus();
 }
 
-absl::Status IptablesNftWriter::RoundTrip(absl::string_view request, uint32_t sequence,
-                                          int& errno_out) {
-  errno_out = 0;
-  if (mnl_socket_sendto(socket_.get(), request.data(), request.size()) < 0) {
-    return absl::InternalError(absl::StrCat("nf_tables: send: ", ErrnoText(errno)));
-  }
-  std::string buffer(MNL_SOCKET_BUFFER_SIZE, '\0');
-  while (true) {
-    ssize_t received = mnl_socket_recvfrom(socket_.get(), buffer.data(), buffer.size());
-    if (received < 0)
-      return absl::InternalError(absl::StrCat("nf_tables: receive: ", ErrnoText(errno)));
-    int remaining = static_cast<int>(received);
-    for (auto* header = reinterpret_cast<nlmsghdr*>(buffer.data()); mnl_nlmsg_ok(header, remaining);
-         header = mnl_nlmsg_next(header, &remaining)) {
-      if (header->nlmsg_seq != sequence) continue;  // late answers of an earlier request
-      if (header->nlmsg_type == NLMSG_ERROR) {
-        const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
-        errno_out = -error->error;
-        return absl::OkStatus();
-      }
-    }
-  }
-}
-
 absl::Status IptablesNftWriter::SendBatch(const NftBatch& batch,
                                           absl::Span<const absl::string_view> pieces) {
-  const size_t batch_bytes = batch.size();
-  if (absl::Status status = EnsureSendBuffer(batch_bytes); !status.ok()) return status;
-  // Room for every ACK (an skb each) plus the fence's answer.
-  const size_t receive_bytes = std::max<size_t>(batch.messages.size() * 1024 + 262144, 262144);
-  if (receive_bytes > receive_buffer_bytes_) {
-    const int size = static_cast<int>(std::min<size_t>(receive_bytes, 1u << 30));
-    if (setsockopt(mnl_socket_get_fd(socket_.get()), SOL_SOCKET, SO_RCVBUFFORCE, &size,
-                   sizeof(size)) == 0) {
-      receive_buffer_bytes_ = receive_bytes;
+  auto answer =
+      socket_->SendBatch(batch.blocks, batch.begin_sequence, batch.end_sequence, batch.messages.size());
+  if (!answer.ok()) return answer.status();
+  if (answer->first_error) {
+    const nfnetlink::BatchError& error = *answer->first_error;
+    std::string text;
+    const size_t index = error.sequence - batch.begin_sequence - 1;
+    if (error.sequence == batch.begin_sequence || index >= batch.messages.size()) {
+      text = absl::StrCat("nf_tables batch of ", batch.messages.size(),
+                          " messages: ", nfnetlink::ErrnoText(error.error_number));
+    } else {
+      const NftBatchMessage& message = batch.messages[index];
+      // "at input line N (text)", as the restore runner words the tool's errors.
+      text = absl::StrCat("nf_tables ",
+                          DescribeMessage(message, translator_.NfProtocolFamily(), pieces),
+                          " at input line ", message.line, " (", InputLine(pieces, message.line),
+                          "): ", nfnetlink::ErrnoText(error.error_number));
     }
+    if (!error.detail.empty()) absl::StrAppend(&text, ": ", error.detail);
+    return absl::InternalError(absl::StrCat(text, "; nothing was changed"));
   }
-  // One sendmsg: nfnetlink only commits a transaction whose BEGIN and END arrive in one message.
-  std::vector<iovec> vectors;
-  vectors.reserve(batch.blocks.size());
-  for (const std::string& block : batch.blocks) {
-    vectors.push_back({const_cast<char*>(block.data()), block.size()});
-  }
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  msghdr message{};
-  message.msg_name = &kernel;
-  message.msg_namelen = sizeof(kernel);
-  message.msg_iov = vectors.data();
-  message.msg_iovlen = vectors.size();
-  if (sendmsg(mnl_socket_get_fd(socket_.get()), &message, 0) < 0) {
-    return absl::InternalError(absl::StrCat("nf_tables: send batch of ", batch.messages.size(),
-                                            " messages (", batch_bytes, " bytes): ", ErrnoText(errno)));
-  }
-  // The batch was processed inside sendmsg; every answer to it is queued before the fence's.
-  const uint32_t fence_sequence = batch.end_sequence + 1;
-  std::string fence;
-  AppendMessage(fence, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, fence_sequence, [](nlmsghdr*) {});
-  if (mnl_socket_sendto(socket_.get(), fence.data(), fence.size()) < 0) {
-    return absl::InternalError(absl::StrCat("nf_tables: send: ", ErrnoText(errno)));
-  }
-
-  std::string first_error;
-  size_t acknowledged = 0;
-  std::string buffer(MNL_SOCKET_BUFFER_SIZE, '\0');
-  bool fenced = false;
-  while (!fenced) {
-    ssize_t received = mnl_socket_recvfrom(socket_.get(), buffer.data(), buffer.size());
-    if (received < 0) {
-      return absl::InternalError(
-          absl::StrCat("nf_tables: receiving the answers to a batch of ", batch.messages.size(),
-                       " messages: ", ErrnoText(errno), "; outcome unknown"));
-    }
-    int remaining = static_cast<int>(received);
-    for (auto* header = reinterpret_cast<nlmsghdr*>(buffer.data()); mnl_nlmsg_ok(header, remaining);
-         header = mnl_nlmsg_next(header, &remaining)) {
-      const uint32_t sequence = header->nlmsg_seq;
-      if (sequence == fence_sequence) {
-        if (header->nlmsg_type == NLMSG_ERROR) fenced = true;
-        continue;
-      }
-      if (header->nlmsg_type != NLMSG_ERROR || sequence < batch.begin_sequence ||
-          sequence > batch.end_sequence) {
-        continue;
-      }
-      const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
-      if (error->error == 0) {
-        ++acknowledged;
-        continue;
-      }
-      if (!first_error.empty()) continue;  // later errors are mostly consequences of the first
-      const int error_number = -error->error;
-      const std::string detail = ExtendedAckMessage(header);
-      const size_t index = sequence - batch.begin_sequence - 1;
-      if (sequence == batch.begin_sequence || index >= batch.messages.size()) {
-        first_error = absl::StrCat("nf_tables batch of ", batch.messages.size(),
-                                   " messages: ", ErrnoText(error_number));
-      } else {
-        const NftBatchMessage& message = batch.messages[index];
-        // "at input line N (text)", as the restore runner words the tool's errors.
-        first_error =
-            absl::StrCat("nf_tables ", DescribeMessage(message, translator_.NfProtocolFamily(), pieces),
-                         " at input line ", message.line, " (", InputLine(pieces, message.line),
-                         "): ", ErrnoText(error_number));
-      }
-      if (!detail.empty()) absl::StrAppend(&first_error, ": ", detail);
-    }
-  }
-  if (!first_error.empty())
-    return absl::InternalError(absl::StrCat(first_error, "; nothing was changed"));
-  if (batch.acknowledge && acknowledged != batch.messages.size()) {
-    return absl::InternalError(absl::StrCat("nf_tables: ", acknowledged, " of ",
+  if (batch.acknowledge && answer->acknowledged != batch.messages.size()) {
+    return absl::InternalError(absl::StrCat("nf_tables: ", answer->acknowledged, " of ",
                                             batch.messages.size(),
                                             " messages acknowledged; outcome unknown"));
   }

@@ -18,9 +18,8 @@
 #include "absl/types/span.h"
 #include "backends/iptables/nft_batch_sink.h"
 #include "backends/iptables/nft_rule_translator.h"
+#include "backends/nfnetlink/nfnetlink_socket.h"
 #include "proxier/ip_address.h"
-
-struct mnl_socket;
 
 namespace kproxy::backends::iptables {
 
@@ -93,31 +92,17 @@ class IptablesNftWriter final : public NftBatchSink {
   absl::Status Apply(absl::Span<const absl::string_view> pieces) override;
 
  private:
-  struct SocketCloser {
-    void operator()(mnl_socket* socket) const;
-  };
-  using SocketHandle = std::unique_ptr<mnl_socket, SocketCloser>;
-
-  IptablesNftWriter(proxier::IpFamily family, SocketHandle socket, uint32_t port_id);
+  IptablesNftWriter(proxier::IpFamily family, std::unique_ptr<nfnetlink::NfnetlinkSocket> socket);
   // FailedPrecondition when the table does not exist.
   absl::Status CheckTableExists(absl::string_view table) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Sends the batch and then a GETGEN fence, and collects the kernel's answers up to the fence.
   absl::Status SendBatch(const NftBatch& batch, absl::Span<const absl::string_view> pieces)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Sends `request` (one message with sequence `sequence`) and waits for its ACK or error.
-  // `errno_out` receives the kernel's errno (0 on success).
-  absl::Status RoundTrip(absl::string_view request, uint32_t sequence, int& errno_out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  absl::Status EnsureSendBuffer(size_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const proxier::IpFamily family_;
   const NftRuleTranslator translator_;
   absl::Mutex mutex_;
-  const SocketHandle socket_;
-  const uint32_t port_id_;
-  uint32_t next_sequence_ ABSL_GUARDED_BY(mutex_);
-  size_t send_buffer_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
-  size_t receive_buffer_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
+  const std::unique_ptr<nfnetlink::NfnetlinkSocket> socket_ ABSL_PT_GUARDED_BY(mutex_);
 };
 
 }  // namespace kproxy::backends::iptables

@@ -28,4 +28,15 @@ absl::Status CleanupProxyRules(const std::vector<backends::iptables::IptablesRun
   return first;
 }
 
+absl::Status CleanupOtherModes(absl::string_view mode,
+                               const std::vector<backends::iptables::IptablesRunner*>& runners,
+                               const std::function<absl::Status()>& cleanup_ipvs,
+                               const std::function<absl::Status()>& cleanup_nftables) {
+  if (mode == "nftables") return CleanupProxyRules(runners, cleanup_ipvs);
+  if (!cleanup_nftables) return absl::OkStatus();
+  absl::Status s = cleanup_nftables();
+  if (!s.ok()) KLOG_ERROR << "Cleanup of the nftables mode's tables failed: " << s.message();
+  return s;
+}
+
 }  // namespace kproxy::daemon

@@ -184,7 +184,7 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
                                                .Help("Cumulative conntrack flows deleted by conntrack reconciler")
                                                .Register(r);
 
-  if (proxy_mode == "iptables") {
+  if (proxy_mode == "iptables" || proxy_mode == "nftables") {
     sync_full_proxy_rules_duration_ = &BuildHistogram()
                                            .Name("kubeproxy_sync_full_proxy_rules_duration_seconds")
                                            .Help("SyncProxyRules latency in seconds for full resyncs")
@@ -193,6 +193,20 @@ Metrics::Metrics(absl::string_view proxy_mode) : registry_(std::make_shared<prom
                                               .Name("kubeproxy_sync_partial_proxy_rules_duration_seconds")
                                               .Help("SyncProxyRules latency in seconds for partial resyncs")
                                               .Register(r);
+  }
+  if (proxy_mode == "nftables") {
+    nftables_sync_failures_ = &BuildCounter()
+                                   .Name("kubeproxy_sync_proxy_rules_nftables_sync_failures_total")
+                                   .Help("Cumulative proxy nftables sync failures")
+                                   .Register(r)
+                                   .Add({});
+    nftables_cleanup_failures_ = &BuildCounter()
+                                      .Name("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total")
+                                      .Help("Cumulative proxy nftables cleanup failures")
+                                      .Register(r)
+                                      .Add({});
+  }
+  if (proxy_mode == "iptables") {
     iptables_partial_restore_failures_ = &BuildCounter()
                                               .Name("kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total")
                                               .Help("Cumulative proxy iptables partial restore failures")
@@ -301,6 +315,14 @@ void Metrics::AddServiceChanges(double n) { service_changes_total_->Increment(n)
 
 void Metrics::IncIptablesRestoreFailures(proxier::IpFamily family) {
   if (iptables_restore_failures_ != nullptr) iptables_restore_failures_->Add(FamilyLabel(family)).Increment();
+}
+
+void Metrics::IncNftablesSyncFailures() {
+  if (nftables_sync_failures_ != nullptr) nftables_sync_failures_->Increment();
+}
+
+void Metrics::IncNftablesCleanupFailures() {
+  if (nftables_cleanup_failures_ != nullptr) nftables_cleanup_failures_->Increment();
 }
 
 void Metrics::IncIptablesPartialRestoreFailures(proxier::IpFamily family) {

@@ -46,6 +46,9 @@ class Metrics {
   void AddServiceChanges(double n = 1);
   void IncIptablesRestoreFailures(proxier::IpFamily family);
   void IncIptablesPartialRestoreFailures(proxier::IpFamily family);
+  // nftables mode: failed sync transactions and failed deletions of stale chains.
+  void IncNftablesSyncFailures();
+  void IncNftablesCleanupFailures();
   // table: "filter", "nat", "mangle"...
   void SetIptablesRulesTotal(proxier::IpFamily family, absl::string_view table, double n);
   void SetIptablesRulesLast(proxier::IpFamily family, absl::string_view table, double n);
@@ -101,6 +104,8 @@ class Metrics {
   prometheus::Counter* service_changes_total_ = nullptr;
   prometheus::Family<prometheus::Counter>* iptables_restore_failures_ = nullptr;
   prometheus::Family<prometheus::Counter>* iptables_partial_restore_failures_ = nullptr;
+  prometheus::Counter* nftables_sync_failures_ = nullptr;
+  prometheus::Counter* nftables_cleanup_failures_ = nullptr;
   prometheus::Family<prometheus::Gauge>* iptables_rules_total_ = nullptr;
   prometheus::Family<prometheus::Gauge>* iptables_rules_last_ = nullptr;
   prometheus::Family<prometheus::Gauge>* no_local_endpoints_ = nullptr;

@@ -936,8 +936,6 @@ absl::Status ValidateConfiguration(const KubeProxyConfiguration& c) {
   Errors e;
   if (c.mode != "iptables" && c.mode != "ipvs" && c.mode != "nftables") {
     e.Add("mode", "proxy-mode", c.mode, "must be one of iptables, ipvs, nftables");
-  } else if (c.mode == "nftables") {
-    e.Add("mode", "proxy-mode", c.mode, "nftables mode is not supported by kproxy (use iptables or ipvs)");
   }
   if (c.iptables.masquerade_bit < 0 || c.iptables.masquerade_bit > 31) {
     e.Add("iptables.masqueradeBit", "iptables-masquerade-bit", absl::StrCat(c.iptables.masquerade_bit),

@@ -31,6 +31,9 @@
 #include "backends/iptables/iptables_restore_runner.h"
 #include "backends/iptables/iptables_variant.h"
 #include "backends/ipvs/ipvs_cleanup.h"
+#include "backends/nftables/netlink_nftables_writer.h"
+#include "backends/nftables/nftables_cleanup.h"
+#include "backends/nftables/nftables_proxier.h"
 #include "backends/ipvs/ipvs_proxier.h"
 #include "cmd/kube-proxy/cleanup.h"
 #include "cmd/kube-proxy/dry_run_summary.h"
@@ -374,6 +377,11 @@ class ProxyServer {
   backends::iptables::IptablesProxier* iptables_ = nullptr;  // proxier_ when in iptables mode
   // Per family; sync thread.
   absl::flat_hash_map<IpFamily, backends::iptables::IptablesProxier::RestoreFailures> restore_failures_seen_;
+  backends::nftables::NftablesProxier* nftables_ = nullptr;  // proxier_ when in nftables mode
+  std::unique_ptr<backends::nftables::NftablesWriter> nft_writer_;
+  backends::nftables::NftablesProxier::Failures nftables_failures_seen_;  // sync thread
+  absl::Status CreateNftablesProxier(bool dry_run);
+
   std::vector<std::unique_ptr<backends::iptables::IptablesRunner>> dry_run_runners_;
   std::vector<std::unique_ptr<backends::conntrack::ConntrackClient>> conntrack_;
   std::unique_ptr<proxier::Proxier> proxier_;
@@ -521,6 +529,13 @@ void ProxyServer::DecideFamilies() {
       runners_[f] = *std::move(runner);
       if (f == secondary) families_.push_back(secondary);
     }
+    // nftables mode needs no iptables tools (they only serve the leftover cleanup): dual-stack
+    // when the kernel has IPv6.
+    const bool has_secondary = std::find(families_.begin(), families_.end(), secondary) != families_.end();
+    if (o_.config.mode == "nftables" && !has_secondary &&
+        (secondary == IpFamily::kIPv4 || access("/proc/net/if_inet6", F_OK) == 0)) {
+      families_.push_back(secondary);
+    }
   }
   {
     absl::MutexLock lock(&node_mu_);
@@ -532,8 +547,69 @@ void ProxyServer::DecideFamilies() {
             << absl::StrJoin(names, ", ") << " (primary " << IpFamilyName(primary) << "), node " << NodeName(o_);
 }
 
+backends::conntrack::ConntrackClient* ProxyServer::OpenConntrack(IpFamily family) {
+  auto ct = backends::conntrack::NetlinkConntrackClient::Create(family);
+  if (!ct.ok()) {
+    KLOG_WARNING << "No " << IpFamilyName(family)
+                 << " conntrack access (stale UDP flows will not be cleared): " << ct.status().message();
+    return nullptr;
+  }
+  conntrack_.push_back(*std::move(ct));
+  return conntrack_.back().get();
+}
+
+absl::Status ProxyServer::CreateNftablesProxier(bool dry_run) {
+  std::vector<backends::nftables::NftablesFamilyConfig> fams;
+  std::vector<proxier::NodeContext> contexts = StartupContexts();
+  if (!dry_run) {
+    auto writer = backends::nftables::NetlinkNftablesWriter::Create();
+    if (!writer.ok()) {
+      return absl::Status(writer.status().code(), absl::StrCat("nftables mode: ", writer.status().message()));
+    }
+    nft_writer_ = *std::move(writer);
+  }
+  // Upstream's nftables mode defaults nodePortAddresses to the node's primary IPs.
+  const std::vector<std::string> node_port_addresses =
+      o_.config.node_port_addresses.empty() ? std::vector<std::string>{"primary"} : o_.config.node_port_addresses;
+  for (size_t i = 0; i < families_.size(); ++i) {
+    const IpFamily family = families_[i];
+    backends::nftables::NftablesFamilyConfig f;
+    f.family = family;
+    f.state = State(family);
+    f.node_context = [this, i] {
+      absl::MutexLock lock(&node_mu_);
+      return node_contexts_[i];
+    };
+    proxier::nftables::NftablesPlannerOptions& pc = f.planner;
+    pc.masquerade_bit = o_.config.nftables.masquerade_bit;
+    // --masquerade-all sets iptables.masqueradeAll; upstream applies it to every mode.
+    pc.masquerade_all = o_.config.nftables.masquerade_all || o_.config.iptables.masquerade_all;
+    // Selected again at each sync from the interface addresses (NftablesProxier).
+    auto npa = proxier::NodePortAddresses::Create(family, node_port_addresses, contexts[i].node_ips);
+    if (!npa.ok()) return npa.status();
+    f.node_port_addresses = *std::move(npa);
+    f.local_addresses = [] { return LocalInterfaceAddresses(); };
+    for (const proxier::Cidr& cidr : ClusterCidrs(o_.config.cluster_cidr)) {
+      if (cidr.family() == family) pc.cluster_cidrs.push_back(cidr);
+    }
+    pc.local_detect_mode = LocalDetectModeFrom(o_.config.detect_local_mode);
+    pc.bridge_interface = o_.config.detect_local.bridge_interface;
+    pc.interface_name_prefix = o_.config.detect_local.interface_name_prefix;
+    if (!dry_run) {
+      f.writer = nft_writer_.get();
+      f.conntrack = OpenConntrack(family);
+    }
+    fams.push_back(std::move(f));
+  }
+  auto p = std::make_unique<backends::nftables::NftablesProxier>(std::move(fams));
+  nftables_ = p.get();
+  proxier_ = std::move(p);
+  return absl::OkStatus();
+}
+
 absl::Status ProxyServer::CreateProxier(bool dry_run) {
   const std::string& mode = o_.config.mode;
+  if (mode == "nftables") return CreateNftablesProxier(dry_run);
   if (mode == "ipvs") {
     backends::ipvs::IpvsProxierOptions opts = IpvsProxierOptionsFrom(o_.config);
     opts.dry_run = dry_run;
@@ -564,14 +640,7 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
                      << "Consider using --nodeport-addresses primary";
       }
       if (!dry_run) {
-        auto ct = backends::conntrack::NetlinkConntrackClient::Create(families_[i]);
-        if (ct.ok()) {
-          conntrack_.push_back(*std::move(ct));
-          f.conntrack = conntrack_.back().get();
-        } else {
-          KLOG_WARNING << "No " << IpFamilyName(families_[i])
-                       << " conntrack access (stale UDP flows will not be cleared): " << ct.status().message();
-        }
+        f.conntrack = OpenConntrack(families_[i]);
       }
       fams.push_back(std::move(f));
     }
@@ -636,14 +705,7 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
           return absl::FailedPreconditionError(absl::StrCat("iptables mode: no working ", IpFamilyName(family), " iptables"));
         }
         f.runner = it->second.get();
-        auto ct = backends::conntrack::NetlinkConntrackClient::Create(family);
-        if (ct.ok()) {
-          conntrack_.push_back(*std::move(ct));
-          f.conntrack = conntrack_.back().get();
-        } else {
-          KLOG_WARNING << "No " << IpFamilyName(family) << " conntrack access (stale UDP flows will not be cleared): "
-                       << ct.status().message();
-        }
+        f.conntrack = OpenConntrack(family);
       }
       fams.push_back(std::move(f));
     }
@@ -658,6 +720,26 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
 }
 
 namespace {
+// IPVS state that cannot be removed (no IPVS in this kernel, no ipset tool) is not a cleanup
+// failure: nothing of it can be acting on traffic.
+absl::Status CleanupIpvsTolerantly() {
+  if (absl::Status ipvs = backends::ipvs::CleanupIpvs(nullptr); !ipvs.ok()) {
+    KLOG_WARNING << "Cleanup of IPVS state: " << ipvs.message();
+  }
+  return absl::OkStatus();
+}
+
+// Removes what the other proxy modes left before the first sync, as upstream's platformCleanup.
+void CleanupOtherModesAtStart(
+    const std::string& mode,
+    const absl::flat_hash_map<IpFamily, std::unique_ptr<backends::iptables::IptablesRestoreRunner>>&
+        runners) {
+  std::vector<backends::iptables::IptablesRunner*> families;
+  for (const auto& [family, runner] : runners) families.push_back(runner.get());
+  // Failures were logged; the proxy still starts, as upstream.
+  (void)CleanupOtherModes(mode, families, CleanupIpvsTolerantly, backends::nftables::CleanupNftables);
+}
+
 // This process's own peak (iptables-restore's is its own: `time -v` would report the larger).
 std::string PeakRssText() {
   rusage usage{};
@@ -700,6 +782,7 @@ int ProxyServer::DryRun() {
 }
 
 int ProxyServer::Once() {
+  CleanupOtherModesAtStart(o_.config.mode, runners_);
   if (absl::Status s = CreateProxier(/*dry_run=*/false); !s.ok()) {
     KLOG_ERROR << "--once: " << s.message();
     std::cerr << "kube-proxy --once: not applied: " << s.message() << "\n";
@@ -891,9 +974,16 @@ void ProxyServer::RecordSync(const absl::StatusOr<proxier::SyncReport>& r, absl:
     for (uint64_t i = seen.partial; i < now.partial; ++i) metrics_->IncIptablesPartialRestoreFailures(family);
     seen = now;
   }
+  if (nftables_ != nullptr) {
+    const auto now = nftables_->failures();
+    for (uint64_t i = nftables_failures_seen_.sync; i < now.sync; ++i) metrics_->IncNftablesSyncFailures();
+    for (uint64_t i = nftables_failures_seen_.cleanup; i < now.cleanup; ++i) metrics_->IncNftablesCleanupFailures();
+    nftables_failures_seen_ = now;
+  }
 }
 
 int ProxyServer::Serve() {
+  CleanupOtherModesAtStart(o_.config.mode, runners_);
   if (absl::Status s = CreateProxier(/*dry_run=*/false); !s.ok()) {
     KLOG_ERROR << "Cannot start the proxy: " << s.message();
     return 1;
@@ -1040,14 +1130,9 @@ int RunCleanup(const Options& options) {
     runners.push_back(*std::move(runner));
     families.push_back(runners.back().get());
   }
-  absl::Status s = CleanupProxyRules(families, [] {
-    // Both families' rules are gone, so no ipset is in use any more. IPVS state that cannot be
-    // removed (no IPVS in this kernel, no ipset tool) is not a cleanup failure.
-    if (absl::Status ipvs = backends::ipvs::CleanupIpvs(nullptr); !ipvs.ok()) {
-      KLOG_WARNING << "Cleanup of IPVS state: " << ipvs.message();
-    }
-    return absl::OkStatus();
-  });
+  // IPVS state goes once both families' rules are gone, so no ipset is in use any more.
+  absl::Status s = CleanupProxyRules(families, CleanupIpvsTolerantly);
+  if (absl::Status nft = backends::nftables::CleanupNftables(); !nft.ok() && s.ok()) s = nft;
   if (!s.ok()) {
     std::cerr << "kube-proxy --cleanup: some rules could not be removed (see the log)\n";
     return 1;

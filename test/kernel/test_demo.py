@@ -67,7 +67,13 @@ def processes_mentioning(text):
 
 class DemoTest(unittest.TestCase):
     def test_ci_run_holds_every_row_of_the_seed_check_and_cleans_up(self):
-        p = subprocess.run([DEMO, "--ci"], capture_output=True, text=True, timeout=240, env=demo_env(),
+        self.check_ci_run()
+
+    def test_nftables_mode_ci_run_holds_every_row_of_the_seed_check(self):
+        self.check_ci_run("--mode", "nftables")
+
+    def check_ci_run(self, *extra):
+        p = subprocess.run([DEMO, "--ci", *extra], capture_output=True, text=True, timeout=240, env=demo_env(),
                            stdin=subprocess.DEVNULL)
         out = p.stdout + p.stderr
         self.assertEqual(p.returncode, 0, out)

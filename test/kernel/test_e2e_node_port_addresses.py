@@ -9,7 +9,7 @@ through the outside router) connects to NodePort 30080 on the node's addresses:
   - an address added with `ip addr add` while the daemon runs gets the NodePort after the next sync;
   - route_localnet is left alone (the CIDR leaves out loopback).
 
-Both iptables-nft and iptables-legacy. Skipped as a whole (KPROXY-KERNEL-SUITE-SKIPPED) while the
+Both iptables-nft and iptables-legacy, and nftables mode (its table `ip kube-proxy`). Skipped as a whole (KPROXY-KERNEL-SUITE-SKIPPED) while the
 binary is not built.
 """
 import json
@@ -155,6 +155,47 @@ class NodePortAddressesTest(unittest.TestCase):
 class NodePortAddressesLegacyTest(NodePortAddressesTest):
     """The same cases with iptables-legacy."""
     variant = "legacy"
+
+
+class NodePortAddressesNftablesTest(NodePortAddressesTest):
+    """The same cases in nftables mode: the addresses are selected again at each sync there too, and
+    none selected means no NodePort on any address (not `fib daddr type local`)."""
+    variant = "nft"
+
+    def start_daemon(self):
+        config = os.path.join(self.objects, "..", os.path.basename(self.objects) + "-config.yaml")
+        with open(config, "w") as f:
+            f.write("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                    "mode: nftables\nclusterCIDR: 10.244.0.0/16\nconntrack:\n  maxPerCore: 0\n"
+                    f"nodePortAddresses: [\"{CIDR}\"]\n"
+                    "nftables:\n  syncPeriod: 1s\n  minSyncPeriod: 0s\n")
+        self.addCleanup(os.remove, config)
+        argv = [KPROXY, f"--config={config}", f"--objects={self.objects}", "--hostname-override=node-a"]
+        proc, log = self.lab.start("node", argv, "kube-proxy-nftables.log")
+        self.log = log
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            self.assertIsNone(proc.poll(), f"kube-proxy exited:\n{self.read_log()}")
+            if "service-" in self.nat():
+                return proc
+            time.sleep(0.2)
+        self.fail(f"kube-proxy wrote no Service chains within 30s:\n{self.read_log()}")
+
+    def nat(self):
+        return self.lab.exec("node", ["nft", "list", "table", "ip", "kube-proxy"], check=False).stdout
+
+    def test_no_matching_address_means_no_node_port_until_one_is_added(self):
+        self.start_daemon()
+        self.assert_closed(NODE_IP)
+        self.assertNotIn("fib daddr type local", self.nat(), "no address matches: not every address")
+        self.assertEqual(self.route_localnet(), "0", "route_localnet must be left alone")
+        ok, reply = self.lab.request("client", "tcp", "10.96.0.80", 80)
+        self.assertTrue(ok, reply)
+
+        self.add_address(ADDED_LATER)
+        self.wait_for_node_port(ADDED_LATER)
+        self.assert_closed(NODE_IP)
+        self.assertIn(f"NodePorts of IPv4 are accepted on {ADDED_LATER}", self.read_log())
 
 
 if __name__ == "__main__":

@@ -142,6 +142,18 @@ TEST(KubeProxyBinaryTest, DryRunClosesUnmatchedNodePortsAndReportsInvalidSourceR
   std::system(("rm -rf '" + dir + "'").c_str());
 }
 
+TEST(KubeProxyBinaryTest, NftablesDryRunExplainsPassThroughAndPrintsAScriptWithoutTheLbIp) {
+  Result r = RunBinary("--proxy-mode=nftables --objects=manifests/examples/ --dry-run --hostname-override=node-a");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("(nftables mode)"));
+  EXPECT_THAT(r.output, HasSubstr("YES (annotation kubernetes.io/elb.pass-through"));
+  const size_t script = r.output.find("=== what a full sync would write (nftables mode");
+  ASSERT_NE(script, std::string::npos) << r.output;
+  EXPECT_THAT(r.output.substr(script), HasSubstr("table ip kube-proxy {"));
+  EXPECT_THAT(r.output.substr(script), HasSubstr("10.96.128.10 . tcp . 80"));
+  EXPECT_THAT(r.output.substr(script), Not(HasSubstr("203.0.113.10")));  // pass-through: no entry
+}
+
 TEST(KubeProxyBinaryTest, MissingObjectsPathFailsClearly) {
   Result r = RunBinary("--objects=/nonexistent/objects --dry-run --hostname-override=node-a");
   EXPECT_NE(r.exit_code, 0);
