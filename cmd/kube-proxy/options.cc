@@ -214,8 +214,8 @@ std::vector<FlagSpec> BuildFlags(Options* o, FlagExtras* x) {
       "If set, write the default configuration values to this file and exit.", kAll);
   boolean("cleanup", &o->cleanup,
           "If true, remove kube-proxy's iptables rules and chains (IPv4 and IPv6, iptables and ipvs "
-          "modes), the IPVS virtual servers, the kube-ipvs0 link and the KUBE- ipsets, then exit. "
-          "nftables-mode tables and conntrack entries are not removed.", kAll);
+          "modes), the IPVS virtual servers, the kube-ipvs0 link, the KUBE- ipsets and the nftables "
+          "mode's kube-proxy tables (ip and ip6), then exit. Conntrack entries are not removed.", kAll);
   boolean("init-only", &o->init_only,
           "If true, perform the initialization steps that need full root privileges (the conntrack "
           "sysctls, route_localnet for localhost NodePorts in iptables mode, the IPVS sysctls in ipvs "
@@ -277,7 +277,7 @@ std::vector<FlagSpec> BuildFlags(Options* o, FlagExtras* x) {
       "version) is accepted, as upstream. kproxy has no hidden metrics, so it shows nothing more." + kIgnoredNote,
       kIgn);
   str("proxy-mode", &c->mode,
-      "Which proxy mode to use: 'iptables' (default) or 'ipvs'." + kIgnoredNote, kIgn);
+      "Which proxy mode to use: 'iptables' (default), 'ipvs' or 'nftables'." + kIgnoredNote, kIgn);
   int32("iptables-masquerade-bit", &c->iptables.masquerade_bit,
         "If using the iptables or ipvs proxy mode, the bit of the fwmark space to mark packets "
         "requiring SNAT with. Must be within the range [0, 31].", kIgn);
