@@ -78,4 +78,19 @@ std::string NodePortAddresses::ToString() const {
                       }), "]");
 }
 
+std::string NodePortAddresses::DescribeSelection(absl::Span<const IpAddress> selected) const {
+  const absl::string_view name = IpFamilyName(family_);
+  if (selected.empty()) {
+    return absl::StrCat("nodePortAddresses ", ToString(), " match no ", name,
+                        " address of this node; NodePorts of that family are not reachable until one "
+                        "appears");
+  }
+  return absl::StrCat("NodePorts of ", name, " are accepted on ",
+                      absl::StrJoin(selected, ", ",
+                                    [](std::string* out, const IpAddress& ip) {
+                                      out->append(ip.ToString());
+                                    }),
+                      " (nodePortAddresses ", ToString(), ")");
+}
+
 }  // namespace kproxy::proxier

@@ -44,6 +44,9 @@ class NodePortAddresses {
   const std::vector<Cidr>& cidrs() const { return cidrs_; }
   // "[10.99.0.0/24]", or "[0.0.0.0/0]" when MatchAll(), as upstream logs it.
   std::string ToString() const;
+  // The log line for a new selection `selected` (from Select): which addresses take NodePorts, or,
+  // when none does, that NodePorts of the family are reachable nowhere (a warning).
+  std::string DescribeSelection(absl::Span<const IpAddress> selected) const;
 
   friend bool operator==(const NodePortAddresses&, const NodePortAddresses&) = default;
 

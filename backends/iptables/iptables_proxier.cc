@@ -262,14 +262,9 @@ proxier::NodeContext IptablesProxier::CurrentNode(Family& family) {
   std::vector<proxier::IpAddress> selected = npa.Select(node.local_addresses);
   if (family.logged_node_port_ips != selected) {
     if (selected.empty()) {
-      KLOG_WARNING << "nodePortAddresses " << npa.ToString() << " match no " << name
-                   << " address of this node; NodePorts of that family are not reachable until one appears";
+      KLOG_WARNING << npa.DescribeSelection(selected);
     } else {
-      KLOG_INFO << "NodePorts of " << name << " are accepted on "
-                << absl::StrJoin(selected, ", ", [](std::string* out, const proxier::IpAddress& ip) {
-                     out->append(ip.ToString());
-                   })
-                << " (nodePortAddresses " << npa.ToString() << ")";
+      KLOG_INFO << npa.DescribeSelection(selected);
     }
     family.logged_node_port_ips = std::move(selected);
   }

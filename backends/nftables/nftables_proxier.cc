@@ -152,13 +152,9 @@ bool NftablesProxier::RefreshNodePortAddresses(Family& family) {
                        options.node_port_addresses != config.planner.node_port_addresses;
   if (!changed && family.node_ports_logged) return false;
   if (!options.node_ports_on_all_addresses && options.node_port_addresses.empty()) {
-    KLOG_WARNING << "nodePortAddresses " << npa.ToString() << " match no " << name
-                 << " address of this node; NodePorts of that family are not reachable until one appears";
+    KLOG_WARNING << npa.DescribeSelection(options.node_port_addresses);
   } else if (!options.node_ports_on_all_addresses) {
-    KLOG_INFO << "NodePorts of " << name << " are accepted on "
-              << absl::StrJoin(options.node_port_addresses, ", ",
-                               [](std::string* out, const proxier::IpAddress& ip) { out->append(ip.ToString()); })
-              << " (nodePortAddresses " << npa.ToString() << ")";
+    KLOG_INFO << npa.DescribeSelection(options.node_port_addresses);
   }
   family.node_ports_logged = true;
   if (!changed) return false;

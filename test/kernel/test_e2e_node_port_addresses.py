@@ -80,17 +80,22 @@ class NodePortAddressesTest(unittest.TestCase):
     def add_address(self, ip):
         self.lab.exec("node", ["ip", "addr", "add", f"{ip}/32", "dev", "eth0"])
 
-    def start_daemon(self):
-        argv = [KPROXY, "--proxy-mode=iptables", f"--objects={self.objects}", "--hostname-override=node-a",
+    # What the rules hold once the Service is programmed.
+    programmed = "-j KUBE-SVC-"
+
+    def daemon_argv(self):
+        return [KPROXY, "--proxy-mode=iptables", f"--objects={self.objects}", "--hostname-override=node-a",
                 "--cluster-cidr=10.244.0.0/16", "--conntrack-max-per-core=0",
                 f"--iptables-variant={self.variant}", f"--nodeport-addresses={CIDR}",
                 "--iptables-sync-period=1s", "--iptables-min-sync-period=0s"]
-        proc, log = self.lab.start("node", argv, f"kube-proxy-{self.variant}.log")
+
+    def start_daemon(self):
+        proc, log = self.lab.start("node", self.daemon_argv(), f"kube-proxy-{type(self).__name__}.log")
         self.log = log
         deadline = time.time() + 30
         while time.time() < deadline:
             self.assertIsNone(proc.poll(), f"kube-proxy exited:\n{self.read_log()}")
-            if "-j KUBE-SVC-" in self.nat():
+            if self.programmed in self.nat():
                 return proc
             time.sleep(0.2)
         self.fail(f"kube-proxy wrote no Service rules within 30s:\n{self.read_log()}")
@@ -161,25 +166,18 @@ class NodePortAddressesNftablesTest(NodePortAddressesTest):
     """The same cases in nftables mode: the addresses are selected again at each sync there too, and
     none selected means no NodePort on any address (not `fib daddr type local`)."""
     variant = "nft"
+    programmed = "service-"
 
-    def start_daemon(self):
-        config = os.path.join(self.objects, "..", os.path.basename(self.objects) + "-config.yaml")
+    def daemon_argv(self):
+        # The sync period of nftables mode has no flag of its own: a config file sets it.
+        config = self.objects + "-config.yaml"
         with open(config, "w") as f:
             f.write("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
                     "mode: nftables\nclusterCIDR: 10.244.0.0/16\nconntrack:\n  maxPerCore: 0\n"
                     f"nodePortAddresses: [\"{CIDR}\"]\n"
                     "nftables:\n  syncPeriod: 1s\n  minSyncPeriod: 0s\n")
         self.addCleanup(os.remove, config)
-        argv = [KPROXY, f"--config={config}", f"--objects={self.objects}", "--hostname-override=node-a"]
-        proc, log = self.lab.start("node", argv, "kube-proxy-nftables.log")
-        self.log = log
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            self.assertIsNone(proc.poll(), f"kube-proxy exited:\n{self.read_log()}")
-            if "service-" in self.nat():
-                return proc
-            time.sleep(0.2)
-        self.fail(f"kube-proxy wrote no Service chains within 30s:\n{self.read_log()}")
+        return [KPROXY, f"--config={config}", f"--objects={self.objects}", "--hostname-override=node-a"]
 
     def nat(self):
         return self.lab.exec("node", ["nft", "list", "table", "ip", "kube-proxy"], check=False).stdout
