@@ -547,6 +547,12 @@ void ProxyServer::DecideFamilies() {
             << absl::StrJoin(names, ", ") << " (primary " << IpFamilyName(primary) << "), node " << NodeName(o_);
 }
 
+void ProxyServer::WarnIfNodePortAddressesUnset() const {
+  if (!o_.config.node_port_addresses.empty()) return;
+  KLOG_WARNING << "nodePortAddresses is unset; NodePort connections will be accepted on all local IPs. "
+               << "Consider using --nodeport-addresses primary";
+}
+
 backends::conntrack::ConntrackClient* ProxyServer::OpenConntrack(IpFamily family) {
   auto ct = backends::conntrack::NetlinkConntrackClient::Create(family);
   if (!ct.ok()) {
@@ -635,10 +641,7 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
                                   const absl::btree_set<proxier::IpAddress>& local) {
         return IpvsNodePortAddresses(npa, node, std::vector<proxier::IpAddress>(local.begin(), local.end()));
       };
-      if (o_.config.node_port_addresses.empty() && i == 0 && !dry_run) {
-        KLOG_WARNING << "nodePortAddresses is unset; NodePort connections will be accepted on all local IPs. "
-                     << "Consider using --nodeport-addresses primary";
-      }
+      if (i == 0 && !dry_run) WarnIfNodePortAddressesUnset();
       if (!dry_run) {
         f.conntrack = OpenConntrack(families_[i]);
       }
@@ -677,10 +680,7 @@ absl::Status ProxyServer::CreateProxier(bool dry_run) {
       if (!npa.ok()) return npa.status();
       pc.node_port_addresses = *npa;
       f.local_addresses = [] { return LocalInterfaceAddresses(); };
-      if (o_.config.node_port_addresses.empty() && i == 0 && !dry_run) {
-        KLOG_WARNING << "nodePortAddresses is unset; NodePort connections will be accepted on all local IPs. "
-                     << "Consider using --nodeport-addresses primary";
-      }
+      if (i == 0 && !dry_run) WarnIfNodePortAddressesUnset();
       if (!dry_run && family == IpFamily::kIPv4 && pc.localhost_node_ports && npa->ContainsIPv4Loopback()) {
         // NodePorts on 127.0.0.1 need the kernel to route loopback-destined packets after DNAT, as
         // upstream; CIDRs that leave out loopback leave the sysctl alone.
